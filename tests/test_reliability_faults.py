@@ -310,8 +310,8 @@ def test_sigkill_mid_run_then_rerun_resumes_without_paying_twice(tmp_path: Path)
     done_tokens = {tokens[probe_id] for probe_id in done}
     assert asked_again and not done_tokens & asked_again, sorted(done_tokens & asked_again)
     # ...and every conversation it reused had really been finished (judged) before the kill.
-    # (inspect also recovers conversations finished but not yet flushed to the .eval file from its
-    # sample buffer, so a few more than `done` can be reused.)
+    # (a 20-conversation run is flushed after every conversation, eval_tuning.log_buffer_for; a
+    # larger one may re-pay up to 1% of its finished conversations, but never an unjudged one.)
     reused = set(tokens.values()) - asked_again
     judged_before = _judged(read_request_log(first_log))
     assert done_tokens <= reused <= judged_before, sorted(reused - judged_before)

@@ -8,6 +8,7 @@ nonce for a deliberately new sample of the same configuration (e.g. nightly).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
 from character.engine.task import character as character_task
 from character.errors import CharacterError
+from character.run.eval_tuning import fewer_gc_pauses, log_buffer_for
 from character.run.judges import JudgeSpec, require_credentials
 from character.run.pricing import Price, cost_usd
 from character.run.provenance import code_version
@@ -231,26 +233,31 @@ def _eval(prepared: PreparedRun) -> bool:
         judge_repeats=request.judge.repeats,
         judge_attempts=request.judge.attempts,
     )
-    success, _logs = eval_set(
-        task,
-        log_dir=str(prepared.dir / LOGS),
-        model=target_model,
-        model_roles=roles or None,
-        epochs=request.epochs,
-        limit=request.limit,
-        display=request.display,
-        log_buffer=1,  # flush every finished conversation: a killed run loses only work in flight
-        # The realtime sample buffer only feeds inspect view's live display and cost 21% of eval
-        # CPU per request (bench/throughput); resume relies on the flushed log above.
-        log_realtime=False,
-        retry_attempts=EVAL_RETRIES,
-        retry_wait=1,
-        retry_on_error=SAMPLE_RETRIES,
-        fail_on_error=0.2,
-        continue_on_fail=True,
-        log_level="warning",
-        score_display=False,
-    )
+    probes = sum(len(suite.probes) for suite in prepared.suites)
+    conversations = min(probes, request.limit or math.inf) * request.epochs
+    with fewer_gc_pauses():
+        success, _logs = eval_set(
+            task,
+            log_dir=str(prepared.dir / LOGS),
+            model=target_model,
+            model_roles=roles or None,
+            epochs=request.epochs,
+            limit=request.limit,
+            display=request.display,
+            # flush about 100 times per run: a killed run loses at most 1% of its finished
+            # conversations, and flushing stays linear in the run's size (see eval_tuning)
+            log_buffer=log_buffer_for(conversations),
+            # The realtime sample buffer only feeds inspect view's live display and cost 21% of eval
+            # CPU per request (bench/throughput); resume relies on the flushed log above.
+            log_realtime=False,
+            retry_attempts=EVAL_RETRIES,
+            retry_wait=1,
+            retry_on_error=SAMPLE_RETRIES,
+            fail_on_error=0.2,
+            continue_on_fail=True,
+            log_level="warning",
+            score_display=False,
+        )
     return success
 
 
