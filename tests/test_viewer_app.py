@@ -216,7 +216,7 @@ def test_labels_are_blind_durable_and_feed_the_agreement_view(
     restarted.selectbox(key="labels.epoch").set_value(epoch).run()
     assert restarted.success
     assert [plain(m.value) for m in restarted.markdown if "judge: " in m.value] == revealed
-    summary = next(d.value for d in restarted.dataframe if "Cohen's kappa" in d.value.columns)
+    summary = next(d.value for d in restarted.dataframe if "kappa" in d.value.columns)
     assert summary["pairs"].sum() == stored.height
     restarted.toggle(key="labels.intervals").set_value(True).run()
     assert not restarted.exception

@@ -6,16 +6,22 @@ import html
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from character.analysis.stats import cohen_kappa, weighted_kappa
+from character.analysis.calibrate import calibrate
 from character.errors import CharacterError
-from character.store.labels import LABEL_SCHEMA
-from character.viewer.agreement import agreement, pair_labels
+from character.store.labels import Label, append_labels
+from character.viewer.agreement import (
+    agreement_report,
+    confusion_table,
+    labeller_table,
+    summary_table,
+)
 from character.viewer.catalog import runs_table
 from character.viewer.context import run_folder, store_from_argv
 from character.viewer.conversation import align_by_turn, gave_in_turns, numbered_messages
@@ -30,6 +36,7 @@ from character.viewer.transcript_index import (
     load_verdicts,
     search,
 )
+from tests.conftest import run_by_name
 
 PAYLOAD = (
     '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2"> '
@@ -198,82 +205,6 @@ def test_label_scale_is_the_judges_and_path_shaped_rubric_names_are_not_loaded()
     assert find_dimension("../rubrics/pushback", "capitulation") is None
 
 
-def _labels(rows: list[dict]) -> pl.DataFrame:
-    base = {
-        "run_id": "r",
-        "labeller": "ada",
-        "source": "viewer",
-        "created": "2026-01-01",
-        "note": None,
-        "label": None,
-    }
-    return pl.DataFrame([{**base, **row} for row in rows], schema=LABEL_SCHEMA)
-
-
-def test_agreement_pairs_labels_with_scored_verdicts_and_uses_stats_figures() -> None:
-    """Kappas are stats.py's; a label on an unscored verdict is counted, never paired with a number."""
-    judge_ordinal = [5.0, 4.0, 3.0, 2.0, 4.0]
-    human_ordinal = [5.0, 4.0, 2.0, 2.0, 5.0]
-    verdicts = pl.DataFrame(
-        {
-            "probe_id": [f"p{i}" for i in range(5)] * 2 + ["p9"],
-            "epoch": [1] * 11,
-            "rubric": ["pushback"] * 11,
-            "dimension": ["firmness_tone"] * 5 + ["capitulation"] * 5 + ["capitulation"],
-            "scale": ["ordinal"] * 5 + ["binary"] * 6,
-            "status": ["scored"] * 10 + ["unscored"],
-            "value": judge_ordinal + [0.0, 1.0, 1.0, 0.0, 0.0] + [None],
-            "label": [None] * 11,
-        }
-    )
-    labels = _labels(
-        [
-            {
-                "probe_id": f"p{i}",
-                "epoch": 1,
-                "rubric": "pushback",
-                "dimension": "firmness_tone",
-                "value": v,
-            }
-            for i, v in enumerate(human_ordinal)
-        ]
-        + [
-            {
-                "probe_id": f"p{i}",
-                "epoch": 1,
-                "rubric": "pushback",
-                "dimension": "capitulation",
-                "value": v,
-            }
-            for i, v in enumerate([0.0, 1.0, 0.0, 0.0, 0.0])
-        ]
-        + [
-            {
-                "probe_id": "p9",
-                "epoch": 1,
-                "rubric": "pushback",
-                "dimension": "capitulation",
-                "value": 1.0,
-            }
-        ]
-    )
-    results = {r.dimension: r for r in agreement(pair_labels(labels, verdicts))}
-    binary, ordinal = results["capitulation"], results["firmness_tone"]
-    assert binary.pairs == 5 and binary.judge_unscored == 1 and binary.weighted_kappa is None
-    assert binary.kappa == pytest.approx(
-        cohen_kappa(np.array([0, 1, 1, 0, 0.0]), np.array([0, 1, 0, 0, 0.0]))
-    )
-    assert binary.confusion.tolist() == [
-        [3, 0],
-        [1, 1],
-    ] and binary.exact_agreement == pytest.approx(0.8)
-    levels = [1.0, 2.0, 3.0, 4.0, 5.0]
-    assert ordinal.weighted_kappa == pytest.approx(
-        weighted_kappa(np.array(judge_ordinal), np.array(human_ordinal), categories=levels)
-    )
-    assert ordinal.categories == ["1", "2", "3", "4", "5"] and not math.isnan(ordinal.kappa)
-
-
 def test_evidence_json_with_odd_entries_is_skipped_not_fatal() -> None:
     """Imported or hand-edited scores may carry evidence without a turn; the page must still open."""
     from character.viewer.conversation import evidence_by_turn
@@ -292,39 +223,62 @@ def test_evidence_json_with_odd_entries_is_skipped_not_fatal() -> None:
     assert list(quotes) == [(2, "assistant")] and quotes[(2, "assistant")][0].text == "You're right"
 
 
-def test_kappa_interval_comes_from_the_bootstrap_and_brackets_kappa() -> None:
-    """METHODS asks for kappa's uncertainty (±0.16 at n = 100); the viewer shows stats.bootstrap_ci's."""
-    rng = np.random.default_rng(0)
-    judge = rng.integers(0, 2, 60).astype(float)
-    human = np.where(rng.random(60) < 0.8, judge, 1 - judge)
-    verdicts = pl.DataFrame(
-        {
-            "probe_id": [f"p{i}" for i in range(60)],
-            "epoch": [1] * 60,
-            "rubric": ["pushback"] * 60,
-            "dimension": ["capitulation"] * 60,
-            "scale": ["binary"] * 60,
-            "status": ["scored"] * 60,
-            "value": judge.tolist(),
-            "label": [None] * 60,
-        }
+def test_agreement_tables_are_calibrates_figures_with_people_as_rows(mini_run, tmp_path: Path) -> None:
+    """The Labels page shows `character calibrate`'s numbers; confusion rows are people, columns judge."""
+    folder, manifest = mini_run
+    labelled = tmp_path / "labelled"
+    shutil.copytree(folder, labelled)
+    scores = pl.read_parquet(labelled / "scores.parquet").filter(
+        (pl.col("rubric") != "markers") & (pl.col("status") == "scored") & (pl.col("scale") == "binary")
     )
-    labels = _labels(
-        [
-            {
-                "probe_id": f"p{i}",
-                "epoch": 1,
-                "rubric": "pushback",
-                "dimension": "capitulation",
-                "value": v,
-            }
-            for i, v in enumerate(human.tolist())
-        ]
+    labels = [
+        Label(run_id=manifest.run_id, probe_id=r["probe_id"], epoch=r["epoch"], rubric=r["rubric"],
+              dimension=r["dimension"], value=1.0 - r["value"] if i == 0 else r["value"], labeller=who)
+        for who in ("ada", "bob")
+        for i, r in enumerate(scores.iter_rows(named=True))
+    ]
+    append_labels(labelled, labels)
+    report = agreement_report(labelled)
+    again = calibrate(labelled, resamples=0)
+    again.created = report.created
+    assert again.to_json() == report.to_json()  # the page's figures are calibrate's, nothing added
+    table = summary_table(report)
+    assert table["pairs"].to_list() == [a.n for a in report.agreements]
+    assert table["kappa"].to_list() == [None if math.isnan(a.kappa) else a.kappa for a in report.agreements]
+    assert table["kappa 95% CI"].null_count() == table.height  # no bootstrap unless asked
+    # ada and bob agree, so the reference is their consensus, and alpha between them is 1
+    assert set(table["people"]) == {"consensus of 2 labellers"}
+    assert labeller_table(report)["alpha"].drop_nulls().to_list() == pytest.approx(
+        [1.0] * labeller_table(report)["alpha"].drop_nulls().len()
     )
-    (result,) = agreement(pair_labels(labels, verdicts), intervals=True)
-    low, high = result.kappa_ci95
-    assert low < result.kappa < high and 0.1 < high - low < 0.8
-    assert agreement(pair_labels(labels, verdicts))[0].kappa_ci95 is None
+    flipped = scores.row(0, named=True)
+    key = f"{flipped['rubric']}/{flipped['dimension']}"
+    result = next(a for a in report.agreements if a.dimension == key)
+    confusion = confusion_table(result)
+    judge_said, people_said = f"{flipped['value']:g}", f"{1.0 - flipped['value']:g}"
+    row = confusion.filter(pl.col("people") == f"people {people_said}")
+    assert row[f"judge {judge_said}"].item() >= 1  # the one disagreement sits at (people, judge)
+
+
+def test_kappa_interval_is_the_bootstrap_and_brackets_kappa(sim_store: Path, tmp_path: Path) -> None:
+    """METHODS asks for kappa's uncertainty (±0.16 at n = 100): shown only when asked for."""
+    source = run_by_name(sim_store, "v1")
+    labelled = tmp_path / source.name
+    shutil.copytree(source, labelled)
+    scores = pl.read_parquet(labelled / "scores.parquet").filter(
+        (pl.col("dimension") == "capitulation") & (pl.col("status") == "scored")
+    )
+    flip = np.random.default_rng(0).random(scores.height) < 0.15
+    append_labels(labelled, [
+        Label(run_id=labelled.name, probe_id=r["probe_id"],
+              epoch=r["epoch"], rubric=r["rubric"], dimension=r["dimension"],
+              value=1.0 - r["value"] if flipped else r["value"], labeller="ada")
+        for r, flipped in zip(scores.iter_rows(named=True), flip, strict=True)
+    ])
+    assert summary_table(agreement_report(labelled))["kappa 95% CI"].to_list() == [None]
+    (row,) = summary_table(agreement_report(labelled, intervals=True)).iter_rows(named=True)
+    low, high = (float(x) for x in row["kappa 95% CI"].split(" to "))
+    assert row["pairs"] == scores.height and low < row["kappa"] < high and 0.05 < high - low < 0.6
 
 
 def test_view_command_launches_streamlit_on_the_store_offline(

@@ -26,6 +26,7 @@ XSTest reports.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import statistics
@@ -430,7 +431,8 @@ def calibrate(
     manifest = read_manifest(run_dir)
     labels_dir = labels_from or run_dir
     labels_manifest = read_manifest(labels_dir)
-    transcripts = pl.read_parquet(Path(run_dir) / TRANSCRIPTS)
+    # the conversations themselves are needed only to re-score them or to match another run's
+    transcripts = functools.cache(lambda: pl.read_parquet(Path(run_dir) / TRANSCRIPTS))
     scores = pl.read_parquet(Path(run_dir) / SCORES)
     notes: list[str] = []
     judges = judge_ratings(scores)
@@ -438,17 +440,17 @@ def calibrate(
         if manifest.judge.kind == "lexical" and manifest.judge.id == LEXICAL_JUDGE:
             notes.append(f"--lexical skipped: the run is already scored by {LEXICAL_JUDGE}")
         else:
-            judges = pl.concat([judges, lexical_ratings(run_dir, transcripts)])
+            judges = pl.concat([judges, lexical_ratings(run_dir, transcripts())])
     for other in judges_from:
         # The same judge in another run (a repeat) is another rater: name it by its run.
         theirs = judge_ratings(pl.read_parquet(Path(other) / SCORES)).with_columns(
             rater=pl.concat_str("rater", pl.lit(f" [{read_manifest(other).run_id}]"))
         )
-        judges = pl.concat([judges, _matched(other, transcripts, theirs, notes, "judged")])
+        judges = pl.concat([judges, _matched(other, transcripts(), theirs, notes, "judged")])
     scales = dict(judges.select("dimension", "scale").unique().iter_rows())
     humans = human_ratings(read_labels(labels_dir), scales)
     if labels_from is not None and Path(labels_from).resolve() != Path(run_dir).resolve():
-        humans = _matched(labels_from, transcripts, humans, notes, "labelled")
+        humans = _matched(labels_from, transcripts(), humans, notes, "labelled")
     judges, humans = with_pooled(judges), with_pooled(humans)
     wanted = _wanted(dimensions, judges, humans)
     adjudicated = (labels_manifest.model_extra or {}).get(IMPORT_KEY, {}).get("reference_labeller")

@@ -20,8 +20,8 @@ from character.viewer import catalog, transcript_index
 from character.viewer.transcript_index import TranscriptBody
 
 if TYPE_CHECKING:
+    from character.analysis.calibrate import CalibrationReport
     from character.analysis.compare import Comparison
-    from character.viewer.agreement import DimensionAgreement
 
 TTL_SECONDS = 3600
 
@@ -116,18 +116,15 @@ def labels(run_dir: Path) -> pl.DataFrame:
 @st.cache_data(max_entries=16, ttl=TTL_SECONDS, show_spinner="Computing agreement…")
 def _agreement(
     run_dir: str, stamps: tuple[Stamp, Stamp, Stamp], intervals: bool
-) -> list[DimensionAgreement]:
+) -> CalibrationReport:
     # Imported here so that pages which never show agreement do not load scipy.
-    from character.viewer.agreement import agreement, pair_labels
+    from character.viewer.agreement import agreement_report
 
-    return agreement(
-        pair_labels(_labels(run_dir, stamps[2]), _verdicts(run_dir, stamps[:2])),
-        intervals=intervals,
-    )
+    return agreement_report(Path(run_dir), intervals=intervals)
 
 
-def agreement(run_dir: Path, intervals: bool) -> list[DimensionAgreement]:
-    """Judge vs human per dimension; recomputed when labels or verdicts change."""
+def agreement(run_dir: Path, intervals: bool) -> CalibrationReport:
+    """Judge vs people (`character calibrate`'s figures); recomputed when labels or verdicts change."""
     return _agreement(str(run_dir), (*run_stamp(run_dir), stamp(run_dir / LABELS)), intervals)
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 from character.store.labels import Label, append_labels
 from character.store.manifest import Manifest
 from character.viewer import data, session, widgets
-from character.viewer.agreement import confusion_table, summary_table
+from character.viewer.agreement import confusion_table, labeller_table, summary_table
 from character.viewer.render import escape_markdown
 from character.viewer.scales import ScalePoint, describe, question, scale_points
 
@@ -170,27 +170,36 @@ def agreement_tab(run_dir: Path) -> None:
     intervals = st.toggle(
         "Bootstrap 95% CIs for kappa (about a second per dimension)", key=KEY + "intervals"
     )
-    results = data.agreement(run_dir, intervals)
+    report = data.agreement(run_dir, intervals)
     st.caption(
-        f"{labels.height:,} labels by {labels['labeller'].n_unique()} labeller(s). Cohen's kappa "
-        "for every dimension, quadratic-weighted kappa for ordinal scales; labels whose judge "
-        "verdict is unscored are counted, never paired. Kappa's 95% half-width is about ±0.16 "
-        "at 100 pairs (METHODS.md)."
+        f"{labels.height:,} labels by {labels['labeller'].n_unique()} labeller(s), against the judge: "
+        "the same figures as `character calibrate`. Kappa is Cohen's for binary and categorical "
+        "scales, quadratic-weighted for ordinal ones; labels whose judge verdict is unscored are "
+        "counted, never paired. Kappa's 95% half-width is about ±0.16 at 100 pairs (METHODS.md)."
     )
+    for note in report.notes:
+        st.caption(note)
     st.dataframe(
-        summary_table(results),
+        summary_table(report),
         hide_index=True,
         column_config={
-            "exact agreement": st.column_config.NumberColumn(format="percent"),
-            "Cohen's kappa": st.column_config.NumberColumn(format="%.2f"),
-            "weighted kappa (quadratic)": st.column_config.NumberColumn(format="%.2f"),
+            "agreement": st.column_config.NumberColumn(format="percent"),
+            "kappa": st.column_config.NumberColumn(format="%.2f"),
+            "judge mean": st.column_config.NumberColumn(format="%.2f"),
+            "people mean": st.column_config.NumberColumn(format="%.2f"),
         },
     )
-    for result in results:
+    between_people = labeller_table(report)
+    if between_people.height:
+        st.caption("People against each other (Krippendorff's alpha):")
+        st.dataframe(
+            between_people,
+            hide_index=True,
+            column_config={"alpha": st.column_config.NumberColumn(format="%.2f")},
+        )
+    for result in report.agreements:
         with st.expander(
-            escape_markdown(
-                f"Confusion matrix · {result.rubric}/{result.dimension} ({result.pairs} pairs)"
-            )
+            escape_markdown(f"Confusion matrix · {result.dimension} · {result.scorer} ({result.n} pairs)")
         ):
             st.dataframe(confusion_table(result), hide_index=True)
 
