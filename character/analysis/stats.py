@@ -869,11 +869,11 @@ def krippendorff_alpha(data: np.ndarray, level: KrippendorffLevel) -> float:
     if values.size < 2:
         return math.nan
     # counts[u, c]: how many raters gave value c to unit u.
-    index = np.searchsorted(values, ratings)
+    present = ~np.isnan(ratings)
+    units = np.broadcast_to(np.arange(ratings.shape[1]), ratings.shape)[present]
+    codes = np.searchsorted(values, ratings[present])
     counts = np.zeros((ratings.shape[1], values.size))
-    for unit in range(ratings.shape[1]):
-        present = ~np.isnan(ratings[:, unit])
-        np.add.at(counts[unit], index[present, unit], 1.0)
+    np.add.at(counts, (units, codes), 1.0)  # one scatter-add for all units (was a loop per unit)
     m_u = counts.sum(axis=1)
     # Coincidence matrix: o_ck = sum_u (n_uc n_uk - [c == k] n_uc) / (m_u - 1).
     per_unit = counts[:, :, None] * counts[:, None, :]
