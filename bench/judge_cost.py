@@ -35,11 +35,11 @@ from character.domain.config import NightlyConfig
 from character.run.pricing import cost_usd, price_for
 from character.testing.fake_anthropic import (
     FakeAnthropic,
+    PromptCache,
     RecordedRequest,
-    _prompt_segments,
-    _PromptCache,
-    _tokens,
+    estimate_tokens,
     has_tools,
+    prompt_segments,
 )
 
 TARGET = "anthropic/claude-sonnet-4-5"
@@ -70,7 +70,7 @@ def variant(body: dict[str, Any], setup: str) -> dict[str, Any]:
 
 def replay(bodies: list[dict[str, Any]], setup: str, minimum: int) -> dict[str, int]:
     """Input, cache-write and cache-read tokens if these requests came in this order."""
-    cache = _PromptCache(minimum)
+    cache = PromptCache(minimum)
     totals = {"input_tokens": 0, "cache_write_tokens": 0, "cache_read_tokens": 0}
     for body in bodies:
         plain, written, read = cache.usage(variant(body, setup))
@@ -82,11 +82,11 @@ def replay(bodies: list[dict[str, Any]], setup: str, minimum: int) -> dict[str, 
 
 def split(body: dict[str, Any]) -> dict[str, int]:
     """Token estimate of a judge request's parts: tools + system (the prefix) and the case."""
-    segments = _prompt_segments(_strip(body))
+    segments = prompt_segments(_strip(body))
     tools = sum(len(t) for t, _ in segments if t.startswith('["tool"'))
     system = sum(len(t) for t, _ in segments if t.startswith('["system"'))
     case = sum(len(t) for t, _ in segments) - tools - system
-    return {"tools": _tokens(tools), "system": _tokens(system), "case": _tokens(case)}
+    return {"tools": estimate_tokens(tools), "system": estimate_tokens(system), "case": estimate_tokens(case)}
 
 
 def _rubric(request: RecordedRequest) -> str:

@@ -327,7 +327,8 @@ def _redact(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
 # token accounting
 
 
-def _tokens(chars: int) -> int:
+def estimate_tokens(chars: int) -> int:
+    """The fake's token count for `chars` characters: about 4 per token (bench/judge_cost reuses it)."""
     return max(1, math.ceil(chars / 4)) if chars > 0 else 0
 
 
@@ -341,7 +342,7 @@ def _strip_cache_control(block: Any) -> Any:
     return block
 
 
-def _prompt_segments(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
+def prompt_segments(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """The prompt as cacheable blocks in API prefix order (tools, system, messages).
 
     Each segment is (canonical JSON without cache_control, whether it carries cache_control).
@@ -382,7 +383,7 @@ def _prompt_segments(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
     return segments
 
 
-class _PromptCache:
+class PromptCache:
     """Remembers hashed prompt prefixes written at cache breakpoints."""
 
     def __init__(self, min_tokens: int = 0) -> None:
@@ -396,7 +397,7 @@ class _PromptCache:
 
     def usage(self, body: Mapping[str, Any]) -> tuple[int, int, int]:
         """(input_tokens, cache_creation_input_tokens, cache_read_input_tokens) for a request."""
-        segments = _prompt_segments(body)
+        segments = prompt_segments(body)
         digest = hashlib.sha256(str(body.get("model", "")).encode())
         hashes: list[str] = []
         cumulative: list[int] = []
@@ -407,24 +408,24 @@ class _PromptCache:
             hashes.append(digest.copy().hexdigest())
             chars += len(text)
             cumulative.append(chars)
-        total = max(1, _tokens(chars))
+        total = max(1, estimate_tokens(chars))
 
         breakpoints = [i for i, (_, marked) in enumerate(segments) if marked]
         if body.get("cache_control") and segments:
             breakpoints.append(len(segments) - 1)
         # like the real API, a prefix shorter than the minimum cacheable length is not cached
-        breakpoints = [i for i in breakpoints if _tokens(cumulative[i]) >= self.min_tokens]
+        breakpoints = [i for i in breakpoints if estimate_tokens(cumulative[i]) >= self.min_tokens]
         if not breakpoints:
             return total, 0, 0
         breakpoints = sorted(set(breakpoints))
 
         with self._lock:
             read_at = next((i for i in reversed(breakpoints) if hashes[i] in self._prefixes), None)
-            read = _tokens(cumulative[read_at]) if read_at is not None else 0
+            read = estimate_tokens(cumulative[read_at]) if read_at is not None else 0
             last = breakpoints[-1]
             created = 0
             if read_at != last:
-                created = _tokens(cumulative[last]) - read
+                created = estimate_tokens(cumulative[last]) - read
                 self._prefixes.update(hashes[i] for i in breakpoints)
         return max(0, total - read - created), created, read
 
@@ -624,7 +625,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             fake._finish(record, 400)
             self._send_error(400, problem)
             return
-        total = max(1, _tokens(sum(len(text) for text, _ in _prompt_segments(body))))
+        total = max(1, estimate_tokens(sum(len(text) for text, _ in prompt_segments(body))))
         fake._finish(record, 200, success=True)
         self._send_json(200, {"input_tokens": total})
 
@@ -879,7 +880,7 @@ class FakeAnthropic:
         self._successes = 0
         self._fault_counts: dict[str, int] = {}
         self._message_counter = 0
-        self._cache = _PromptCache(min_cache_tokens)
+        self._cache = PromptCache(min_cache_tokens)
         self._shutdown = threading.Event()
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
@@ -1063,7 +1064,7 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": {
                 "input_tokens": input_tokens,
-                "output_tokens": max(1, _tokens(len(output))),
+                "output_tokens": max(1, estimate_tokens(len(output))),
                 "cache_creation_input_tokens": created,
                 "cache_read_input_tokens": read,
                 "cache_creation": {
