@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from character.errors import CharacterError
 
@@ -78,24 +79,27 @@ def validation_error(
     first = exc.errors()[0]
     loc = ".".join(str(part) for part in first["loc"])
     field = f"{prefix}{loc}" if loc else prefix.rstrip(".") or None
-    message = first["msg"]
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-        remedy = "remove it or check its spelling"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-        remedy = "add it"
-    else:
-        message = message.removeprefix("Value error, ")
-        remedy = _REMEDIES.get(first["type"], "correct the value")
-        # a validator says what to do after "; fix: " in its message
-        message, _sep, told = message.partition("; fix: ")
-        remedy = told or remedy
-        context = first.get("ctx") or {}
-        if first["type"] == "too_short" and "min_length" in context:
-            remedy = f"give at least {context['min_length']} item(s)"
-        elif first["type"] == "literal_error" and "expected" in context:
-            remedy = f"use one of: {context['expected']}"
+    message, remedy = describe_error(first)
     if item:
         message = f"{item}: {message}"
     return CharacterError(message, file=file, field=field, remedy=remedy)
+
+
+def describe_error(error: ErrorDetails) -> tuple[str, str]:
+    """(what is wrong, what to do) for one pydantic error, in the words character uses everywhere."""
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        return "unknown field", "remove it or check its spelling"
+    if error["type"] == "missing":
+        return "required field is missing", "add it"
+    message = message.removeprefix("Value error, ")
+    remedy = _REMEDIES.get(error["type"], "correct the value")
+    # a validator says what to do after "; fix: " in its message
+    message, _sep, told = message.partition("; fix: ")
+    remedy = told or remedy
+    context = error.get("ctx") or {}
+    if error["type"] == "too_short" and "min_length" in context:
+        remedy = f"give at least {context['min_length']} item(s)"
+    elif error["type"] == "literal_error" and "expected" in context:
+        remedy = f"use one of: {context['expected']}"
+    return message, remedy

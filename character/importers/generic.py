@@ -32,6 +32,7 @@ from character.domain.probes import (
     load_suite,
 )
 from character.domain.rubrics import Dimension, Rubric, load_rubric, rubric_dirs
+from character.domain.yaml_loading import describe_error
 from character.engine.transcript import normalise
 from character.engine.verdicts import Verdict, unscored
 from character.errors import CharacterError
@@ -141,13 +142,8 @@ def _pydantic_problems(number: int, exc: ValidationError) -> list[Problem]:
     problems = []
     for error in exc.errors():
         loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        if error["type"] == "extra_forbidden":
-            message = "unknown field (check its spelling)"
-        elif error["type"] == "missing":
-            message = "required field is missing"
-        else:
-            message = error["msg"]
-        problems.append(Problem(number, _loc(loc) or None, message))
+        message, remedy = describe_error(error)
+        problems.append(Problem(number, _loc(loc) or None, f"{message} (fix: {remedy})"))
     return problems
 
 
