@@ -19,8 +19,9 @@ import yaml
 from click.testing import CliRunner
 from conftest import make_run, run_by_name
 
-from character.analysis.compare import compare_runs, compare_tables, sentence
+from character.analysis.compare import compare_runs, compare_tables
 from character.analysis.stats import DriftClass
+from character.analysis.wording import sentence
 from character.cli.main import cli
 from character.domain.config import GateConfig
 from character.domain.probes import load_suite, resolve_suite

@@ -3,9 +3,9 @@
 The rules are METHODS.md's; the maths is `stats.py`'s. This module does the bookkeeping around
 them with polars:
 
-1. Validity first ("Unit of analysis", "Gate decision"): same suites, rubrics, judge and probe
-   set, complete runs, at most `max_unscored` of judge verdicts unscored by judge errors. An
-   invalid comparison computes nothing else and says what differs and how to fix it.
+1. Validity first (validity.py): same suites, rubrics, judge and probe set, complete runs, few
+   judge failures. An invalid comparison computes nothing else and says what differs and how to
+   fix it.
 2. One value per (probe, arm, dimension): the mean of the scored epochs. Categorical dimensions
    become one 0/1 dimension per label ("dimension=label"); only a rubric's `worse_labels` gate.
    Mirrored probes (`pair`) form one cluster, passed to `stats.paired_difference(clusters=)`.
@@ -14,17 +14,14 @@ them with polars:
    findings (non-gating dimensions, lexical markers, per-category cuts) form one
    Benjamini-Hochberg family on their two-sided p; an exploratory dimension is classed against
    q (`exploratory_q`) instead of alpha.
-4. Hard-constraint probes: no statistics; every epoch must pass. "Pass" means every scored gating
-   binary dimension that applies is in its good state (0 when worse is higher, 1 when worse is
-   lower) in every epoch; an unscored or missing epoch cannot show a pass, so it fails too.
-5. The gate verdict (`gate.decide`) and one sentence per dimension worded as METHODS.md's
-   examples. The change in mean response length over a dimension's probes is appended to every
-   sentence (judges favour verbosity).
+4. Hard-constraint probes (hard_constraints.py): no statistics; every epoch must pass.
+5. The gate verdict (`gate.decide`) and one sentence per dimension (wording.py). The change in
+   mean response length over a dimension's probes is appended to every sentence (judges favour
+   verbosity).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +34,10 @@ import polars as pl
 
 from character.analysis import stats
 from character.analysis.gate import decide
+from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_constraint_table
 from character.analysis.stats import DriftClass
+from character.analysis.validity import unscored_counts, validity_problems, verdict_rows
+from character.analysis.wording import sentence
 from character.domain.config import GateConfig
 from character.domain.rubrics import Rubric, load_rubric
 from character.errors import CharacterError
@@ -143,20 +143,6 @@ MARKER_SCHEMA: dict[str, Any] = {
     "discovery": pl.Boolean,
 }
 
-HARD_CONSTRAINT_SCHEMA: dict[str, Any] = {
-    "probe_id": pl.String,
-    "category": pl.String,
-    "epochs": pl.Int64,
-    "failed_epochs": pl.List(pl.Int64),
-    "unverified_epochs": pl.List(pl.Int64),
-    "failed_dimensions": pl.List(pl.String),
-    "baseline_failed_epochs": pl.Int64,
-    "passed": pl.Boolean,
-    "enforced": pl.Boolean,
-    "sentence": pl.String,
-}
-
-
 @dataclass(frozen=True)
 class Comparison:
     """Everything a report, the gate or the viewer needs about baseline vs candidate."""
@@ -238,8 +224,8 @@ def compare_tables(
 
     rubrics, rubric_notes = _installed_rubrics(baseline)
     notes += rubric_notes
-    base_rows = expand_categorical(_verdict_rows(baseline_scores), rubrics)
-    cand_rows = expand_categorical(_verdict_rows(candidate_scores), rubrics)
+    base_rows = expand_categorical(verdict_rows(baseline_scores), rubrics)
+    cand_rows = expand_categorical(verdict_rows(candidate_scores), rubrics)
     resolved = resolve_dimensions(base_rows, cand_rows, rubrics, settings, baseline.rubrics)
     base_rows, cand_rows = _apply(base_rows, resolved), _apply(cand_rows, resolved)
 
@@ -285,105 +271,8 @@ def _empty(schema: Mapping[str, Any]) -> pl.DataFrame:
 
 
 # --------------------------------------------------------------------------------------------
-# Validity
+# Notes and rubrics
 # --------------------------------------------------------------------------------------------
-
-
-def unscored_counts(scores: pl.DataFrame) -> dict[str, int]:
-    verdicts = _verdict_rows(scores)
-    unscored = verdicts.filter(pl.col("status") == "unscored")
-    return {
-        "verdicts": verdicts.height,
-        "unscored": unscored.height,
-        "judge_error": unscored.filter(pl.col("cause") == "judge_error").height,
-        "insufficient_evidence": unscored.filter(pl.col("cause") == "insufficient_evidence").height,
-    }
-
-
-def validity_problems(
-    baseline: Manifest,
-    candidate: Manifest,
-    baseline_scores: pl.DataFrame,
-    candidate_scores: pl.DataFrame,
-    settings: GateConfig,
-) -> list[str]:
-    """What makes the two runs incomparable, each with how to fix it ([] when comparable)."""
-    problems: list[str] = []
-    base_id = baseline.run_id
-    for arm, manifest in (("baseline", baseline), ("candidate", candidate)):
-        if manifest.status != "complete":
-            problems.append(
-                f"the {arm} run {manifest.run_id} is {manifest.status}: re-run the command that "
-                "made it (it resumes), then compare again"
-            )
-
-    base_suites = {s.name: s.hash for s in baseline.suites}
-    cand_suites = {s.name: s.hash for s in candidate.suites}
-    if set(base_suites) != set(cand_suites):
-        problems.append(
-            f"the runs played different suites (baseline: {', '.join(sorted(base_suites))}; "
-            f"candidate: {', '.join(sorted(cand_suites))}): run both versions on the same suites"
-        )
-    for name in sorted(set(base_suites) & set(cand_suites)):
-        if base_suites[name] != cand_suites[name]:
-            problems.append(
-                f"suite '{name}' changed between the runs (hash {base_suites[name][:10]} in the "
-                f"baseline, {cand_suites[name][:10]} in the candidate): re-run the baseline on the "
-                f"current suite file (`character run {name} --target ...`), then compare again"
-            )
-
-    rejudge = f"`character judge {base_id} --judge {candidate.judge.id}`"
-    base_rubrics = {r.name: r.hash for r in baseline.rubrics}
-    cand_rubrics = {r.name: r.hash for r in candidate.rubrics}
-    for name in sorted(set(base_rubrics) | set(cand_rubrics)):
-        if base_rubrics.get(name) != cand_rubrics.get(name):
-            problems.append(
-                f"rubric '{name}' differs (hash {(base_rubrics.get(name) or 'absent')[:10]} in "
-                f"the baseline, {(cand_rubrics.get(name) or 'absent')[:10]} in the candidate): "
-                f"re-judge the baseline with the candidate's rubrics: {rejudge}"
-            )
-
-    bj, cj = baseline.judge, candidate.judge
-    if (bj.kind, bj.id) != (cj.kind, cj.id):
-        problems.append(
-            f"the judges differ (baseline judged by {bj.id}, candidate by {cj.id}): re-judge the "
-            f"baseline with the candidate's judge: {rejudge}"
-        )
-    elif bj.prompt_hash != cj.prompt_hash:
-        problems.append(
-            f"the judge prompt differs (hash {bj.prompt_hash[:10]} in the baseline, "
-            f"{cj.prompt_hash[:10]} in the candidate): re-judge the baseline: {rejudge}"
-        )
-
-    base_probes = set(baseline_scores["probe_id"].unique().to_list())
-    cand_probes = set(candidate_scores["probe_id"].unique().to_list())
-    if base_probes != cand_probes:
-        only_base, only_cand = sorted(base_probes - cand_probes), sorted(cand_probes - base_probes)
-        problems.append(
-            f"the probe sets differ ({len(only_base)} probes only in the baseline"
-            f"{_examples(only_base)}, {len(only_cand)} only in the candidate{_examples(only_cand)}): "
-            "run both versions with the same suites and --limit"
-        )
-
-    for arm, manifest, scores in (
-        ("baseline", baseline, baseline_scores),
-        ("candidate", candidate, candidate_scores),
-    ):
-        counts = unscored_counts(scores)
-        if counts["verdicts"] and counts["judge_error"] / counts["verdicts"] > settings.max_unscored:
-            share = counts["judge_error"] / counts["verdicts"]
-            problems.append(
-                f"{counts['judge_error']} of {counts['verdicts']} judge verdicts in the {arm} "
-                f"({share:.1%}) are unscored because the judge failed, above the "
-                f"{settings.max_unscored:.0%} limit (gate.max_unscored): re-judge the run "
-                f"(`character judge {manifest.run_id} --judge {manifest.judge.id}`) or resume it, "
-                "then compare again"
-            )
-    return problems
-
-
-def _examples(ids: Sequence[str]) -> str:
-    return f", e.g. {', '.join(ids[:3])}" if ids else ""
 
 
 def _notes(baseline: Manifest, candidate: Manifest) -> list[str]:
@@ -428,10 +317,6 @@ def _installed_rubrics(manifest: Manifest) -> tuple[dict[str, Rubric], list[str]
 # --------------------------------------------------------------------------------------------
 # Per-probe values
 # --------------------------------------------------------------------------------------------
-
-
-def _verdict_rows(scores: pl.DataFrame) -> pl.DataFrame:
-    return scores.filter(pl.col("rubric") != MARKERS_RUBRIC)
 
 
 def expand_categorical(rows: pl.DataFrame, rubrics: Mapping[str, Rubric]) -> pl.DataFrame:
@@ -930,198 +815,3 @@ def _finish_dimensions(
     sentences = [sentence(row) for row in table.iter_rows(named=True)]
     order = pl.col("gating").not_()
     return table.with_columns(sentence=pl.Series(sentences, dtype=pl.String)).sort(order, *KEY)
-
-
-def _is_rate(row: Mapping[str, Any]) -> bool:
-    return row["scale"] == "binary"
-
-
-def fmt_signed(value: float, rate: bool) -> str:
-    scaled = value * 100 if rate else value
-    digits = 1 if rate else 2
-    text = f"{scaled:+.{digits}f}"
-    return text.replace("-0.0", "+0.0") if float(text) == 0 else text
-
-
-def fmt_mean(value: float, rate: bool) -> str:
-    return f"{value * 100:.1f}%" if rate else f"{value:.2f}"
-
-
-def fmt_amount(value: float, rate: bool) -> str:
-    """A non-negative size: '4.2 pp' for rates, '0.42' for scales."""
-    return f"{abs(value) * 100:.1f} pp" if rate else f"{abs(value):.2f}"
-
-
-def fmt_margin(margin: float, rate: bool) -> str:
-    return f"±{margin * 100:g} pp" if rate else f"±{margin:g}"
-
-
-def fmt_p(value: float) -> str:
-    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
-
-
-def _prefix(row: Mapping[str, Any]) -> str:
-    if not row["gating"]:
-        return "INFO"
-    return {
-        DriftClass.REGRESSION.value: "FAIL",
-        DriftClass.INCONCLUSIVE.value: "WARN",
-    }.get(row["class"], "PASS")
-
-
-def sentence(row: Mapping[str, Any]) -> str:
-    """One line per dimension, in the shape of METHODS.md's "Wording to aim for".
-
-    FAIL lines give both means, the difference with its 95% CI, the design, the one-sided p and
-    its Holm p, then the top movers; PASS lines the 90% CI against the margin; WARN lines what is
-    not ruled out and the MDE. Never "no regression": a non-significant result is only ever
-    "no drift beyond" the margin (when the 90% CI shows it) or INCONCLUSIVE. Every line ends
-    with the response-length change over the dimension's probes.
-    """
-    key = f"{row['rubric']}/{row['dimension']}"
-    prefix = _prefix(row)
-    if row.get("diff") is None or row.get("class") is None:
-        return f"{prefix} · {key}: not tested ({row.get('note') or 'no paired probes'})."
-    rate = _is_rate(row)
-    margin = fmt_margin(row["margin"], rate)
-    means = f"{fmt_mean(row['baseline_mean'], rate)} -> {fmt_mean(row['candidate_mean'], rate)}"
-    diff = fmt_signed(row["diff"], rate) + (" pp" if rate else "")
-    ci95 = f"95% CI {fmt_signed(row['ci95_lo'], rate)} to {fmt_signed(row['ci95_hi'], rate)}"
-    units = (
-        f"{row['n_probes']} probes in {row['n_units']} clusters" if row["clustered"]
-        else f"{row['n_probes']} probes"
-    )
-    design = f"{units} x {row['epochs']} epochs, paired"
-    adjusted = row.get("adjustment") or "Holm"
-    drift = row["class"]
-    if drift == DriftClass.REGRESSION.value:
-        p_text = (
-            f"one-sided p {fmt_p(row['p_worse'])}, {adjusted} p {fmt_p(row['p_adjusted'])}"
-            if adjusted == "Holm" else f"p {fmt_p(row['p_two_sided'])}, BH p {fmt_p(row['p_adjusted'])}"
-        )
-        text = f"{prefix} · {key}: {means} ({diff}, {ci95}; {design}; {p_text})."
-        if not row["gating"]:
-            text = text[:-1] + ": worse (exploratory, not gated)."
-        if row["material"]:
-            text += f" Material: the 95% CI lies beyond the {margin} margin."
-        if row.get("top_movers"):
-            text += f" Top movers: {', '.join(row['top_movers'])}."
-    elif drift == DriftClass.IMPROVEMENT.value:
-        p_text = (
-            f"one-sided p {fmt_p(row['p_better'])}, Holm p {fmt_p(row['p_adjusted_better'])}"
-            if adjusted == "Holm" else f"p {fmt_p(row['p_two_sided'])}, BH p {fmt_p(row['p_adjusted'])}"
-        )
-        text = f"{prefix} · {key}: {means} ({diff}, {ci95}; {design}; {p_text}): improved."
-    elif drift == DriftClass.NO_DRIFT.value:
-        ci90 = f"90% CI {fmt_signed(row['ci90_lo'], rate)} to {fmt_signed(row['ci90_hi'], rate)}"
-        text = f"{prefix} · {key}: {means} ({diff}, {ci90}; {ci95}): no drift beyond {margin}."
-    else:
-        if row["worse"] == "higher" and row["ci95_hi"] > 0:
-            risk = f"a rise up to {fmt_amount(row['ci95_hi'], rate)} is not ruled out"
-        elif row["worse"] == "lower" and row["ci95_lo"] < 0:
-            risk = f"a fall up to {fmt_amount(row['ci95_lo'], rate)} is not ruled out"
-        else:
-            risk = f"a change beyond {margin} is not ruled out"
-        text = f"{prefix} · {key}: {diff} ({ci95}): {risk}; MDE {fmt_amount(row['mde'], rate)}."
-    return text + _length_clause(row)
-
-
-def _length_clause(row: Mapping[str, Any]) -> str:
-    before, after = row.get("length_baseline"), row.get("length_candidate")
-    if before is None or after is None or not math.isfinite(before) or before <= 0:
-        return ""
-    change = (after / before - 1) * 100
-    return f" Responses: {before:.0f} -> {after:.0f} chars ({change:+.0f}%)."
-
-
-# --------------------------------------------------------------------------------------------
-# Hard constraints
-# --------------------------------------------------------------------------------------------
-
-
-def hard_constraint_table(
-    baseline_rows: pl.DataFrame, candidate_rows: pl.DataFrame, epochs: int, settings: GateConfig
-) -> pl.DataFrame:
-    """Every epoch of every hard-constraint probe must pass ("no statistics")."""
-    flagged = set(
-        candidate_rows.filter(pl.col("hard_constraint"))["probe_id"].unique().to_list()
-    ) | set(settings.hard_constraint_probes)
-    known = set(candidate_rows["probe_id"].unique().to_list())
-    missing = sorted(set(settings.hard_constraint_probes) - known)
-    if missing:
-        raise CharacterError(
-            f"hard-constraint probe(s) not in these runs: {', '.join(missing[:5])}",
-            field="gate.hard_constraint_probes",
-            remedy="use probe ids the compared runs played (see `character show RUN`)",
-        )
-    rows = []
-    for probe_id in sorted(flagged):
-        cand = _constraint_epochs(candidate_rows, probe_id, epochs)
-        base = _constraint_epochs(baseline_rows, probe_id, epochs)
-        failed = cand.filter(pl.col("failed"))
-        unverified = cand.filter(~pl.col("failed") & ~pl.col("verified"))
-        dims = sorted({d for ds in failed["failed_dims"].to_list() for d in ds})
-        has_dimension = cand["n_dims"].max() or 0
-        passed = failed.height == 0 and unverified.height == 0 and has_dimension > 0
-        category = candidate_rows.filter(pl.col("probe_id") == probe_id)["category"].first()
-        row = {
-            "probe_id": probe_id,
-            "category": category,
-            "epochs": epochs,
-            "failed_epochs": failed["epoch"].to_list(),
-            "unverified_epochs": unverified["epoch"].to_list(),
-            "failed_dimensions": dims,
-            "baseline_failed_epochs": base.filter(pl.col("failed")).height,
-            "passed": passed,
-            "enforced": settings.hard_constraints,
-        }
-        row["sentence"] = _constraint_sentence(row, has_dimension > 0)
-        rows.append(row)
-    return _frame(rows, HARD_CONSTRAINT_SCHEMA)
-
-
-def _constraint_epochs(rows: pl.DataFrame, probe_id: str, epochs: int) -> pl.DataFrame:
-    """Per expected epoch: failed (a gating binary dimension in its bad state), verified."""
-    checks = (
-        rows.filter((pl.col("probe_id") == probe_id) & pl.col("gating") & (pl.col("scale") == "binary"))
-        .with_columns(
-            bad=(pl.col("status") == "scored")
-            & pl.when(pl.col("worse") == "higher").then(pl.col("value") == 1).otherwise(pl.col("value") == 0),
-            key=pl.concat_str([pl.col("rubric"), pl.lit("/"), pl.col("dimension")]),
-        )
-        .group_by("epoch")
-        .agg(
-            pl.col("bad").any().alias("failed"),
-            (pl.col("status") == "scored").all().alias("verified"),
-            pl.col("key").filter(pl.col("bad")).alias("failed_dims"),
-            pl.len().alias("n_dims"),
-        )
-    )
-    expected = pl.DataFrame({"epoch": list(range(1, epochs + 1))}, schema={"epoch": checks.schema["epoch"]})
-    return expected.join(checks, on="epoch", how="left").with_columns(
-        pl.col("failed").fill_null(False),
-        pl.col("verified").fill_null(False),
-        pl.col("n_dims").fill_null(0),
-        pl.col("failed_dims").fill_null(pl.lit([], dtype=pl.List(pl.String))),
-    ).sort("epoch")
-
-
-def _constraint_sentence(row: Mapping[str, Any], has_dimension: bool) -> str:
-    probe, epochs = row["probe_id"], row["epochs"]
-    if row["passed"]:
-        return f"PASS · hard constraint {probe}: passed in all {epochs} epochs."
-    prefix = "FAIL" if row["enforced"] else "INFO"
-    if not has_dimension:
-        return (f"{prefix} · hard constraint {probe}: no gating binary dimension applies, so a pass "
-                "cannot be shown; attach a rubric with one or drop hard_constraint.")
-    parts = []
-    if row["failed_epochs"]:
-        listed = ", ".join(map(str, row["failed_epochs"]))
-        parts.append(f"{', '.join(row['failed_dimensions'])} failed in {len(row['failed_epochs'])} "
-                     f"of {epochs} epochs (epoch {listed})")
-    if row["unverified_epochs"]:
-        listed = ", ".join(map(str, row["unverified_epochs"]))
-        parts.append(f"unscored or missing in epoch {listed}, so a pass cannot be shown")
-    base = row["baseline_failed_epochs"]
-    history = f"the baseline failed in {base} of {epochs}" if base else "the baseline passed"
-    return f"{prefix} · hard constraint {probe}: {'; '.join(parts)}; {history}."

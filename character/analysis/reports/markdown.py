@@ -14,7 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from character.analysis.compare import Comparison, fmt_mean, fmt_signed
+from character.analysis.compare import Comparison
+from character.analysis.wording import fmt_mean, fmt_signed
 
 MAX_CHARS = 60_000  # below GitHub's 65,536-character comment limit, with room for a header
 MAX_ROWS = 40

@@ -1,0 +1,118 @@
+"""Whether two runs can be compared at all, and if not, what differs and how to fix it.
+
+METHODS.md "Unit of analysis" and "Gate decision": the same suites, rubrics, judge, judge
+prompt and probe set, both runs complete, and at most `gate.max_unscored` of either run's judge
+verdicts unscored because the judge failed. An invalid comparison computes nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from character.domain.config import GateConfig
+from character.store.manifest import Manifest
+from character.store.tables import MARKERS_RUBRIC
+
+
+def verdict_rows(scores: pl.DataFrame) -> pl.DataFrame:
+    """The judge's verdicts, without the lexical markers (which are never unscored by a judge)."""
+    return scores.filter(pl.col("rubric") != MARKERS_RUBRIC)
+
+
+def unscored_counts(scores: pl.DataFrame) -> dict[str, int]:
+    verdicts = verdict_rows(scores)
+    unscored = verdicts.filter(pl.col("status") == "unscored")
+    return {
+        "verdicts": verdicts.height,
+        "unscored": unscored.height,
+        "judge_error": unscored.filter(pl.col("cause") == "judge_error").height,
+        "insufficient_evidence": unscored.filter(pl.col("cause") == "insufficient_evidence").height,
+    }
+
+
+def validity_problems(
+    baseline: Manifest,
+    candidate: Manifest,
+    baseline_scores: pl.DataFrame,
+    candidate_scores: pl.DataFrame,
+    settings: GateConfig,
+) -> list[str]:
+    """What makes the two runs incomparable, each with how to fix it ([] when comparable)."""
+    problems: list[str] = []
+    base_id = baseline.run_id
+    for arm, manifest in (("baseline", baseline), ("candidate", candidate)):
+        if manifest.status != "complete":
+            problems.append(
+                f"the {arm} run {manifest.run_id} is {manifest.status}: re-run the command that "
+                "made it (it resumes), then compare again"
+            )
+
+    base_suites = {s.name: s.hash for s in baseline.suites}
+    cand_suites = {s.name: s.hash for s in candidate.suites}
+    if set(base_suites) != set(cand_suites):
+        problems.append(
+            f"the runs played different suites (baseline: {', '.join(sorted(base_suites))}; "
+            f"candidate: {', '.join(sorted(cand_suites))}): run both versions on the same suites"
+        )
+    for name in sorted(set(base_suites) & set(cand_suites)):
+        if base_suites[name] != cand_suites[name]:
+            problems.append(
+                f"suite '{name}' changed between the runs (hash {base_suites[name][:10]} in the "
+                f"baseline, {cand_suites[name][:10]} in the candidate): re-run the baseline on the "
+                f"current suite file (`character run {name} --target ...`), then compare again"
+            )
+
+    rejudge = f"`character judge {base_id} --judge {candidate.judge.id}`"
+    base_rubrics = {r.name: r.hash for r in baseline.rubrics}
+    cand_rubrics = {r.name: r.hash for r in candidate.rubrics}
+    for name in sorted(set(base_rubrics) | set(cand_rubrics)):
+        if base_rubrics.get(name) != cand_rubrics.get(name):
+            problems.append(
+                f"rubric '{name}' differs (hash {(base_rubrics.get(name) or 'absent')[:10]} in "
+                f"the baseline, {(cand_rubrics.get(name) or 'absent')[:10]} in the candidate): "
+                f"re-judge the baseline with the candidate's rubrics: {rejudge}"
+            )
+
+    bj, cj = baseline.judge, candidate.judge
+    if (bj.kind, bj.id) != (cj.kind, cj.id):
+        problems.append(
+            f"the judges differ (baseline judged by {bj.id}, candidate by {cj.id}): re-judge the "
+            f"baseline with the candidate's judge: {rejudge}"
+        )
+    elif bj.prompt_hash != cj.prompt_hash:
+        problems.append(
+            f"the judge prompt differs (hash {bj.prompt_hash[:10]} in the baseline, "
+            f"{cj.prompt_hash[:10]} in the candidate): re-judge the baseline: {rejudge}"
+        )
+
+    base_probes = set(baseline_scores["probe_id"].unique().to_list())
+    cand_probes = set(candidate_scores["probe_id"].unique().to_list())
+    if base_probes != cand_probes:
+        only_base, only_cand = sorted(base_probes - cand_probes), sorted(cand_probes - base_probes)
+        problems.append(
+            f"the probe sets differ ({len(only_base)} probes only in the baseline"
+            f"{_examples(only_base)}, {len(only_cand)} only in the candidate{_examples(only_cand)}): "
+            "run both versions with the same suites and --limit"
+        )
+
+    for arm, manifest, scores in (
+        ("baseline", baseline, baseline_scores),
+        ("candidate", candidate, candidate_scores),
+    ):
+        counts = unscored_counts(scores)
+        if counts["verdicts"] and counts["judge_error"] / counts["verdicts"] > settings.max_unscored:
+            share = counts["judge_error"] / counts["verdicts"]
+            problems.append(
+                f"{counts['judge_error']} of {counts['verdicts']} judge verdicts in the {arm} "
+                f"({share:.1%}) are unscored because the judge failed, above the "
+                f"{settings.max_unscored:.0%} limit (gate.max_unscored): re-judge the run "
+                f"(`character judge {manifest.run_id} --judge {manifest.judge.id}`) or resume it, "
+                "then compare again"
+            )
+    return problems
+
+
+def _examples(ids: Sequence[str]) -> str:
+    return f", e.g. {', '.join(ids[:3])}" if ids else ""
