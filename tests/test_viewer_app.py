@@ -118,6 +118,8 @@ def test_transcript_filters_change_the_rows_shown(
     app.multiselect(key="transcripts.categories").set_value([]).run()
     app.text_input(key="transcripts.query").set_value("nonexistent-word-xyz").run()
     assert shown_count(app) == 0 and not app.exception
+    (download,) = app.get("download_button")
+    assert download.proto.label == "Download these 0 rows (CSV)"
 
 
 def test_a_transcript_reads_as_turns_with_evidence_and_the_give_in_turn(
@@ -171,6 +173,8 @@ def test_compare_page_shows_the_classes_and_sentences_of_character_compare(
     assert cli_reasons and all(reason in shown for reason in cli_reasons)
     assert set(drift["sentence"]) <= set(shown)
     assert len(app.get("image")) >= 1  # the forest chart(s)
+    labels = [button.proto.label for button in app.get("download_button")]
+    assert labels == ["Report (Markdown)", "Report (HTML)", "Report (JSON)"]
 
 
 def test_compare_reads_one_probe_side_by_side(

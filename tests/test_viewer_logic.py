@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import math
 import re
@@ -25,6 +26,7 @@ from character.viewer.agreement import (
 from character.viewer.catalog import runs_table
 from character.viewer.context import run_folder, store_from_argv
 from character.viewer.conversation import align_by_turn, gave_in_turns, numbered_messages
+from character.viewer.exports import rows_csv
 from character.viewer.render import WORD_JOINER, escape_markdown, highlighted_markdown
 from character.viewer.scales import find_dimension, scale_points
 from character.viewer.transcript_index import (
@@ -315,3 +317,33 @@ def test_view_command_launches_streamlit_on_the_store_offline(
 
     missing = CliRunner().invoke(cli, ["view", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "character demo" in missing.output
+
+
+def test_csv_download_joins_lists_and_cannot_run_a_formula_in_a_spreadsheet() -> None:
+    frame = pl.DataFrame(
+        {
+            "probe_id": ["p.1", "p.2", "p.3"],
+            "epoch": [1, 2, -3],
+            "tags": [["a", "b"], [], ["=x"]],
+            "error": ["=HYPERLINK(\"http://evil\")", "+1", "plain, with a comma"],
+        }
+    )
+    text = rows_csv(frame).decode("utf-8")
+    back = pl.read_csv(io.StringIO(text))
+    assert back["epoch"].to_list() == [1, 2, -3]  # numbers stay numbers
+    assert back["tags"].to_list() == ["a; b", "", "'=x"]
+    assert back["error"].to_list() == ["'=HYPERLINK(\"http://evil\")", "'+1", "plain, with a comma"]
+
+
+def test_report_downloads_are_the_files_character_compare_writes(sim_store: Path, tmp_path: Path) -> None:
+    from character.analysis.compare import compare_runs
+    from character.analysis.reports import write_reports
+    from character.domain.config import GateConfig
+    from character.viewer.comparing import report_downloads
+
+    comparison = compare_runs(run_by_name(sim_store, "v1"), run_by_name(sim_store, "v2"), GateConfig())
+    written = write_reports(comparison, tmp_path)
+    downloads = {d.file_name: d for d in report_downloads(comparison, "v1__vs__v2")}
+    assert set(downloads) == {"v1__vs__v2.md", "v1__vs__v2.html", "v1__vs__v2.json"}
+    for kind, suffix in (("markdown", "md"), ("html", "html"), ("json", "json")):
+        assert downloads[f"v1__vs__v2.{suffix}"].data == written[kind].read_bytes()

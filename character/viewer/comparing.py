@@ -2,15 +2,26 @@
 
 Nothing is recomputed here: classes, intervals, p-values and the sentences come from
 character.analysis.compare (the same object `character compare` prints), and the forest chart
-is the HTML report's `forest_svg`.
+is the HTML report's `forest_svg`. Its downloads are the report files `character compare`
+writes, from the same renderers.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from character.analysis.compare import Comparison
+from character.analysis.reports import RENDERERS
 from character.analysis.reports.html import forest_svg
+
+# label, file suffix, MIME type of each report the page offers (JUnit is for CI, not for people)
+REPORT_DOWNLOADS = {
+    "markdown": ("Report (Markdown)", "md", "text/markdown"),
+    "html": ("Report (HTML)", "html", "text/html"),
+    "json": ("Report (JSON)", "json", "application/json"),
+}
 
 DRIFT_COLUMNS = [
     "dimension",
@@ -83,3 +94,19 @@ def probe_moves(comparison: Comparison, probe_id: str) -> pl.DataFrame:
 def common_probes(baseline_index: pl.DataFrame, candidate_index: pl.DataFrame) -> list[str]:
     both = set(baseline_index["probe_id"].to_list()) & set(candidate_index["probe_id"].to_list())
     return sorted(both)
+
+
+@dataclass(frozen=True)
+class Download:
+    label: str
+    data: bytes
+    file_name: str
+    mime: str
+
+
+def report_downloads(comparison: Comparison, stem: str) -> list[Download]:
+    """The comparison's Markdown, HTML and JSON reports, as `character compare` writes them."""
+    return [
+        Download(label, RENDERERS[kind](comparison).encode("utf-8"), f"{stem}.{suffix}", mime)
+        for kind, (label, suffix, mime) in REPORT_DOWNLOADS.items()
+    ]

@@ -53,6 +53,12 @@ def summary(comparison: Comparison) -> None:
         return
     for reason in comparison.verdict_reasons:
         st.markdown("- " + escape_markdown(reason))
+    stem = f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
+    for column, download in zip(st.columns(3), comparing.report_downloads(comparison, stem), strict=True):
+        column.download_button(
+            download.label, download.data, file_name=download.file_name, mime=download.mime,
+            key=f"{KEY}download.{download.file_name.rsplit('.', 1)[-1]}",
+        )
 
 
 def drift(comparison: Comparison) -> None:

@@ -9,6 +9,7 @@ import polars as pl
 import streamlit as st
 
 from character.viewer import data, widgets
+from character.viewer.exports import rows_csv
 from character.viewer.render import escape_markdown
 from character.viewer.transcript_index import (
     UNSCORED_CHOICES,
@@ -126,6 +127,13 @@ def main() -> None:
         key=table_key,
         on_select="rerun",
         selection_mode="single-row",
+    )
+    st.download_button(
+        f"Download these {rows.height:,} rows (CSV)",
+        rows_csv(rows.select(columns)),
+        file_name=f"{manifest.run_id}-transcripts.csv",
+        mime="text/csv",
+        key=KEY + "download",
     )
     opened = open_probe(rows, event)
     if opened is None:
