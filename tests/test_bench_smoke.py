@@ -97,3 +97,20 @@ def test_command_line_runs_a_benchmark_and_writes_its_results(tmp_path: Path, ca
     assert code == 0
     assert (tmp_path / "decisions.json").is_file() and (tmp_path / "decisions.md").is_file()
     assert "| rule" in capsys.readouterr().out
+
+
+def test_throughput_interleaves_repeats_in_fresh_stores_and_reports_medians(monkeypatch, tmp_path: Path) -> None:
+    """c, p, p, c, c, p: load drift hits both arms alike; each run its own store (no resuming)."""
+    calls = []
+
+    def fake_measure(fake, what, suite, out, connections, **options):
+        calls.append((what, out.name))
+        wall = {"character": [10.0, 30.0, 20.0], "plain": [11.0, 12.0, 13.0]}[what][len([c for c in calls if c[0] == what]) - 1]
+        return {"wall_s": wall, "requests": 8, "phases": {"eval": wall / 2}, "target": "x"}
+
+    monkeypatch.setattr(throughput, "measure", fake_measure)
+    runs = throughput.measure_repeats(None, tmp_path / "s.yaml", tmp_path, 4, 3)
+    assert [what for what, _ in calls] == ["character", "plain", "plain", "character", "character", "plain"]
+    assert len({out for _, out in calls}) == 6
+    median = throughput.median_run(runs["character"])
+    assert median["wall_s"] == 20.0 and median["phases"]["eval"] == 10.0 and median["target"] == "x"
