@@ -17,6 +17,7 @@ from character.domain.hashing import content_hash
 from character.domain.rubrics import load_rubric
 from character.engine.scorers import character_judge, character_markers
 from character.errors import CharacterError
+from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
 from character.run.runner import finalize, judge_roles
 from character.store.files import exclusive_lock
@@ -70,16 +71,17 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
         )
         write_manifest(target_dir, manifest)
         log = read_eval_log(str(log_file))
-        scored = inspect_score(
-            log,
-            scorers=[
-                character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
-                character_markers(),
-            ],
-            model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
-            action="overwrite",
-            display="none",
-        )
+        with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
+            scored = inspect_score(
+                log,
+                scorers=[
+                    character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
+                    character_markers(),
+                ],
+                model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
+                action="overwrite",
+                display="none",
+            )
         (target_dir / LOGS).mkdir(exist_ok=True)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
         return finalize(target_dir, manifest, complete=True)
