@@ -1,4 +1,4 @@
-"""How `character run` drives inspect so that long runs stay fast (measured in bench/throughput.py).
+"""How character drives inspect so that long runs and re-judging stay fast (bench/throughput.py).
 
 Two costs grow faster than the run if left at their defaults:
 
