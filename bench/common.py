@@ -147,6 +147,13 @@ class Report:
         parts.append(f"\n(benchmark took {self.seconds:.1f} s)")
         return "\n".join(parts).rstrip() + "\n"
 
+    def finish(self, seconds: float, out_dir: Path | None) -> Report:
+        """Record how long the benchmark took and save it (when `out_dir` is given)."""
+        self.seconds = seconds
+        if out_dir is not None:
+            self.save(out_dir)
+        return self
+
     def save(self, out_dir: Path) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         payload = {

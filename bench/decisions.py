@@ -261,10 +261,7 @@ def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> R
     finally:
         if pool is not None:
             pool.shutdown()
-    report.seconds = clock()
-    if out_dir is not None:
-        report.save(out_dir)
-    return report
+    return report.finish(clock(), out_dir)
 
 
 def _simulate_all(report: Report, settings: dict[str, Any], pool: ProcessPoolExecutor | None) -> None:

@@ -250,10 +250,7 @@ def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> R
         "nightly": {"epochs": epochs, "standard": standard, "batch": batch},
         "run_cpu_s": child.cpu_s,
     }
-    report.seconds = clock()
-    if out_dir is not None:
-        report.save(out_dir)
-    return report
+    return report.finish(clock(), out_dir)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -218,10 +218,7 @@ def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> R
         "grows with the probe count."
     )
     report.data["results"] = results
-    report.seconds = clock()
-    if out_dir is not None:
-        report.save(out_dir)
-    return report
+    return report.finish(clock(), out_dir)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -91,10 +91,7 @@ def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> R
     peaks = ", ".join(f"{n:,}: {r['peak_rss_mib']:.0f} MiB" for n, r in results.items())
     report.notes.append(f"Peak RSS of the viewer process: {peaks}.")
     report.data["results"] = {str(k): v for k, v in results.items()}
-    report.seconds = clock()
-    if out_dir is not None:
-        report.save(out_dir)
-    return report
+    return report.finish(clock(), out_dir)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
