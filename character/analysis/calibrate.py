@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from character.analysis import stats
+from character.analysis.json_values import json_safe
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
@@ -150,18 +151,7 @@ class CalibrationReport:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        return json.dumps(_finite(asdict(self)), indent=2, ensure_ascii=False) + "\n"
-
-
-def _finite(value: Any) -> Any:
-    """NaN is not JSON: undefined statistics become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+        return json.dumps(json_safe(asdict(self)), indent=2, ensure_ascii=False) + "\n"
 
 
 # --------------------------------------------------------------------------------------------

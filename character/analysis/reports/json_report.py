@@ -10,31 +10,21 @@ names of `compare.DIMENSION_SCHEMA` etc. Non-finite numbers are written as null.
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.gate import exit_code
+from character.analysis.json_values import json_safe
 from character.store.manifest import Manifest
 
 SCHEMA_VERSION = 1
 KIND = "character.comparison"
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return [_clean(row) for row in frame.to_dicts()]
+    return [json_safe(row) for row in frame.to_dicts()]
 
 
 def _arm(manifest: Manifest) -> dict[str, Any]:
@@ -55,7 +45,7 @@ def _arm(manifest: Manifest) -> dict[str, Any]:
 
 def comparison_dict(comparison: Comparison) -> dict[str, Any]:
     settings = comparison.settings
-    return _clean({
+    return json_safe({
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
         "created": comparison.created,
