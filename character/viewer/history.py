@@ -8,7 +8,6 @@ only drawn here. Alarm wording is nightly's own (`alarm_messages`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import altair as alt
 import polars as pl
@@ -26,16 +25,12 @@ __all__ = [
     "Series",
     "alarm_table",
     "cusum_chart",
-    "history_path",
+    "history_file",
     "latest_alarms",
     "means_chart",
     "series",
     "series_keys",
 ]
-
-
-def history_path(store: Path) -> Path:
-    return history_file(store)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def series_view(history: pl.DataFrame, kind: str, h: float, key: str) -> None:
 def main() -> None:
     st.title("Trends")
     config = data.project_config()
-    path = nightly_history.history_path(session.store()).resolve()
+    path = nightly_history.history_file(session.store()).resolve()
     st.caption("Nightly history: " + escape_markdown(str(path)))
     history = data.nightly_history(path)
     if history.height == 0:
