@@ -176,13 +176,14 @@ def _verdict_rows(base: dict, probe: Probe, score: Any, error: str | None) -> It
     if score is None:
         # The sample never reached the judge (target error): every applicable dimension is unscored.
         reason = f"sample error: {error}" if error else "sample was not scored"
+        rubrics = [load_rubric(name) for name in probe.rubrics]
         verdicts = [
             unscored(rubric.name, dim.name, reason)
-            for rubric in map(load_rubric, probe.rubrics)
+            for rubric in rubrics
             for dim in applicable_dimensions(rubric, probe)
         ]
         judge, judge_kind = None, None
-        info = dimension_info([load_rubric(name) for name in probe.rubrics])
+        info = dimension_info(rubrics)
     else:
         verdicts = verdicts_from_metadata(score.metadata)
         judge, judge_kind = score.metadata.get("judge"), score.metadata.get("judge_kind")
