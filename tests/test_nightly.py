@@ -182,3 +182,19 @@ def test_nightly_is_quiet_without_drift_and_rejudges_canaries(nightly_store: tup
     history = read_history(history_file(store))
     canaries = history.filter(pl.col("kind") == KIND_CANARY)
     assert canaries.height > 0 and canaries["delta"].abs().max() == 0
+
+
+def test_nightly_uses_the_store_named_in_character_toml_when_no_store_is_given(
+    nightly_store: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`store = ...` in character.toml applies when --store / CHARACTER_STORE is not given."""
+    store, reference = nightly_store
+    shutil.rmtree(history_file(store).parent, ignore_errors=True)  # the store is shared; history is not
+    config = _config(tmp_path / "character.toml", model="sim/assistant-v1", reference=reference.name)
+    config.write_text(f'store = "{store}"\n' + config.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.delenv("CHARACTER_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["nightly", "--config", str(config), "--night", "2025-03-01",
+                                      "--display", "none"])
+    assert result.exit_code == 0, result.output
+    assert read_history(history_file(store))["night"].to_list()[0] == "2025-03-01"

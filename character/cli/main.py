@@ -63,7 +63,10 @@ class CharacterGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, store: Path) -> None:
     """Regression-test the character of LLM assistants."""
-    ctx.obj = {"store": store}
+    # Whether --store (or CHARACTER_STORE) was given: a command that reads a `store` from
+    # character.toml uses it only when the user did not name one.
+    given = ctx.get_parameter_source("store") != click.core.ParameterSource.DEFAULT
+    ctx.obj = {"store": store, "store_given": given}
 
 
 

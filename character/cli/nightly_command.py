@@ -34,8 +34,7 @@ def nightly(ctx: click.Context, config_path: Path, night: str | None, display: s
             raise CharacterError(f"'{night}' is not a date", field="--night", remedy="use YYYY-MM-DD") from None
     try:
         config = load_config(config_path)
-        store = Path(config.store) if config.store and ctx.get_parameter_source("store").name == "DEFAULT" \
-            else ctx.obj["store"]
+        store = Path(config.store) if config.store and not ctx.obj["store_given"] else ctx.obj["store"]
         result = run_nightly(config, store, night=night, rejudge=default_rejudge(),
                              display=display or default_display(), write_reports=write_reports)
         paths = write_nightly_pages(result)
