@@ -8,7 +8,7 @@ at which the behaviour appeared) and to which probe kinds it applies.
 from __future__ import annotations
 
 import os
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -113,6 +113,24 @@ def rubric_dirs() -> list[Path]:
 
 
 def load_rubric_file(path: Path) -> Rubric:
+    """The rubric in `path`, parsed once per version of the file (keyed by its size and mtime).
+
+    Scorers, importers and table builders ask for the same few rubrics once per transcript; an
+    edited file is read again.
+    """
+    try:
+        stat = path.stat()
+    except OSError:
+        return _parse_rubric_file(path)  # reports the missing or unreadable file
+    return _cached_rubric_file(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=256)
+def _cached_rubric_file(path: Path, _mtime_ns: int, _size: int) -> Rubric:
+    return _parse_rubric_file(path)
+
+
+def _parse_rubric_file(path: Path) -> Rubric:
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise CharacterError(

@@ -6,7 +6,6 @@ metadata holds every verdict, scored or not, with evidence and reasoning: the st
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Literal
 
 from inspect_ai.model import get_model
@@ -47,11 +46,6 @@ def mean_per_key() -> Metric:
     return compute
 
 
-@cache
-def _rubric(name: str) -> Rubric:
-    return load_rubric(name)
-
-
 @scorer(metrics=[mean_per_key()])
 def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: int = 3) -> Scorer:
     """Judge every rubric a probe names, on the dimensions that apply to its kind."""
@@ -59,7 +53,7 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
     async def score(state: TaskState, target: Target) -> Score:
         probe = probe_from_metadata(state.metadata)
         exchanges = exchanges_from_messages(state.messages)
-        rubrics = [_rubric(name) for name in probe.rubrics]
+        rubrics = [load_rubric(name) for name in probe.rubrics]
         unsupported: list[str] = []
         if not any(ex.assistant and not ex.scripted for ex in exchanges):
             reason = "the target produced no reply (sample error)"

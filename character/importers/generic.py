@@ -152,11 +152,6 @@ def _pydantic_problems(number: int, exc: ValidationError) -> list[Problem]:
 
 
 @cache
-def _rubric(name: str) -> Rubric:
-    return load_rubric(name)
-
-
-@cache
 def _known_rubrics() -> tuple[str, ...]:
     return tuple(sorted({p.stem for folder in rubric_dirs() for p in folder.glob("*.yaml")}))
 
@@ -166,7 +161,7 @@ def default_rubrics(kind: str) -> list[str]:
     return [
         name
         for name in _known_rubrics()
-        if any(d.applies_to and kind in d.applies_to for d in _rubric(name).dimensions)
+        if any(d.applies_to and kind in d.applies_to for d in load_rubric(name).dimensions)
     ]
 
 
@@ -297,7 +292,7 @@ def _inferred_kind(line: Line) -> str | None:
     for label in line.labels:
         rubric_name, dim_name = label.dimension.split("/", 1)
         try:
-            dim = _rubric(rubric_name).dimension(dim_name)
+            dim = load_rubric(rubric_name).dimension(dim_name)
         except (CharacterError, KeyError):
             return None
         if not dim.applies_to:
@@ -313,7 +308,7 @@ def _check_label(
     rubric_name, dim_name = label.dimension.split("/", 1)
     if rubric_name not in _known_rubrics():
         return None, None, [Problem(number, f"{where}.dimension", f"unknown rubric '{rubric_name}'")]
-    rubric = _rubric(rubric_name)
+    rubric = load_rubric(rubric_name)
     try:
         dim = rubric.dimension(dim_name)
     except KeyError:

@@ -242,11 +242,9 @@ def _dimension_index(rubrics: list[Rubric]) -> dict[tuple[str, str], Dimension]:
 
 
 def _lexical_rows(
-    base: dict, conversation: Conversation, exchanges: list[Exchange], loaded: dict[str, Rubric]
+    base: dict, conversation: Conversation, exchanges: list[Exchange]
 ) -> list[dict]:
-    for name in conversation.probe.rubrics:
-        loaded.setdefault(name, load_rubric(name))
-    rubrics = [loaded[name] for name in conversation.probe.rubrics]
+    rubrics = [load_rubric(name) for name in conversation.probe.rubrics]  # parsed once per file
     index = _dimension_index(rubrics)
     if not any(ex.assistant and not ex.scripted for ex in exchanges):
         reason = "the imported conversation has no assistant reply"
@@ -267,14 +265,13 @@ def _lexical_rows(
 
 def build_rows(batch: ImportBatch, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     index = _dimension_index(batch.rubrics)
-    loaded: dict[str, Rubric] = {}  # rubric files read once per import, not once per transcript
     score_rows: list[dict] = []
     transcript_rows: list[dict] = []
     for conversation in batch.conversations:
         base = _base(run_id, conversation)
         exchanges = exchanges_of(conversation)
         if batch.judge is None:
-            score_rows += _lexical_rows(base, conversation, exchanges, loaded)
+            score_rows += _lexical_rows(base, conversation, exchanges)
         for judged in conversation.verdicts:
             dim = index[(judged.verdict.rubric, judged.verdict.dimension)]
             score_rows.append(
