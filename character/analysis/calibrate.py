@@ -53,9 +53,9 @@ from character.errors import CharacterError
 from character.importers.store_writer import IMPORT_KEY, Message, chat_messages, read_probes
 from character.store.files import atomic_write_text
 from character.store.labels import read_labels
-from character.store.layout import SCORES, TRANSCRIPTS
+from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 from character.store.manifest import read_manifest
-from character.store.tables import MARKERS_RUBRIC, iter_samples, latest_log
+from character.store.tables import iter_samples, latest_log
 
 HUMAN = "human"
 ITEM = ["probe_id", "epoch"]

@@ -41,9 +41,8 @@ from character.analysis.wording import sentence
 from character.domain.config import GateConfig
 from character.domain.rubrics import Rubric, load_rubric
 from character.errors import CharacterError
-from character.store.layout import SCORES, TRANSCRIPTS
+from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 from character.store.manifest import Manifest, read_manifest
-from character.store.tables import MARKERS_RUBRIC
 
 KEY = ["rubric", "dimension"]
 LABEL_SEPARATOR = "="

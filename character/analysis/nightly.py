@@ -36,9 +36,9 @@ from character.errors import CharacterError
 from character.run.judges import JudgeSpec, resolve_judge
 from character.run.runner import RunRequest, execute, prepare
 from character.store.files import atomic_write, exclusive_lock
-from character.store.layout import SCORES, resolve_run
+from character.store.layout import MARKERS_RUBRIC, SCORES, resolve_run
 from character.store.manifest import read_manifest
-from character.store.tables import MARKERS_RUBRIC, SCORE_SCHEMA
+from character.store.tables import SCORE_SCHEMA
 
 HISTORY_FILE = "history.parquet"
 # The history is accumulated state, not a regenerable report: it lives in the run store

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from character.store.tables import MARKERS_RUBRIC
+from character.store.layout import MARKERS_RUBRIC
 
 
 def dimension_summary(scores: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:

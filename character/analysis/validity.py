@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from character.domain.config import GateConfig
+from character.store.layout import MARKERS_RUBRIC
 from character.store.manifest import Manifest
-from character.store.tables import MARKERS_RUBRIC
 
 
 def verdict_rows(scores: pl.DataFrame) -> pl.DataFrame:

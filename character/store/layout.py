@@ -15,6 +15,8 @@ MANIFEST = "manifest.json"
 SCORES = "scores.parquet"
 TRANSCRIPTS = "transcripts.parquet"
 LABELS = "labels.jsonl"
+# the rubric name the lexical markers are stored under in scores.parquet (no judge scores them)
+MARKERS_RUBRIC = "markers"
 LOGS = "logs"
 LOCK = ".lock"
 

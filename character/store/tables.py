@@ -32,12 +32,11 @@ from character.engine.verdicts import (
     verdicts_from_metadata,
 )
 from character.store.files import atomic_write
-from character.store.layout import LOGS, SCORES, TRANSCRIPTS
+from character.store.layout import LOGS, MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 from character.store.manifest import Counts
 
 JUDGE_SCORER = "character_judge"
 MARKER_SCORER = "character_markers"
-MARKERS_RUBRIC = "markers"
 
 SCORE_SCHEMA: dict[str, Any] = {
     "run_id": pl.String,

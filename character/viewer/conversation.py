@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from character.store.tables import MARKERS_RUBRIC
+from character.store.layout import MARKERS_RUBRIC
 
 
 @dataclass(frozen=True)

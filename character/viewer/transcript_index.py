@@ -14,8 +14,7 @@ from typing import Literal
 
 import polars as pl
 
-from character.store.layout import SCORES, TRANSCRIPTS
-from character.store.tables import MARKERS_RUBRIC
+from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 
 INDEX_COLUMNS = [
     "suite",

@@ -13,8 +13,8 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from character.store.layout import MARKERS_RUBRIC
 from character.store.manifest import Manifest, read_manifest
-from character.store.tables import MARKERS_RUBRIC
 from character.viewer import data, session
 from character.viewer.context import run_folder
 from character.viewer.conversation import (
