@@ -17,14 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 
 from character.analysis.stats import DriftClass
-from character.run.runner import RunRequest, execute, prepare
 from character.store.layout import list_run_dirs
 from character.store.manifest import Manifest, read_manifest
+
+if TYPE_CHECKING:  # the runner (and inspect) load only when `character gate` has to run an arm
+    from character.run.runner import RunRequest
 
 Verdict = Literal["PASS", "WARN", "FAIL"]
 
@@ -81,21 +83,23 @@ class ArmRun:
     reused: bool
 
 
-def stored_run(store: Path, spec_hash: str) -> Path | None:
+def stored_run(store: Path, spec_hash: str) -> ArmRun | None:
     """A complete stored run made from exactly this spec (any run id, any target label)."""
     for folder in list_run_dirs(store):
         manifest = read_manifest(folder)
         if manifest.spec_hash == spec_hash and manifest.status == "complete":
-            return folder
+            return ArmRun(folder, manifest, reused=True)
     return None
 
 
 def find_or_run(request: RunRequest) -> ArmRun:
     """Reuse a stored run with the same spec hash, else run (or resume) it now."""
+    from character.run.runner import execute, prepare
+
     prepared = prepare(request)
     if not request.fresh:
         found = stored_run(request.store, prepared.spec_hash)
         if found is not None:
-            return ArmRun(found, read_manifest(found), reused=True)
+            return found
     manifest = execute(prepared)
     return ArmRun(prepared.dir, manifest, reused=False)
