@@ -14,6 +14,7 @@ from collections import Counter
 
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, ContentText, Model
 from inspect_ai.tool import ToolFunction
+from inspect_ai.util import LimitExceededError
 
 from character.domain.probes import Probe
 from character.domain.rubrics import Dimension, Rubric
@@ -66,6 +67,8 @@ async def _judge_once(
             output = await judge.generate(
                 messages, tools=[tool], tool_choice=ToolFunction(name=VERDICT_TOOL)
             )
+        except LimitExceededError:  # a sample limit ends the sample; it is not a judge failure
+            raise
         except Exception as exc:  # the provider already retried what it could: try again here
             problem = f"judge call failed: {type(exc).__name__}: {str(exc)[:200]}"
             continue
