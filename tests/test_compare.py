@@ -140,6 +140,16 @@ def test_epochs_are_averaged_per_probe_before_a_sign_flip_test() -> None:
     assert row["p_worse"] == pytest.approx(2 / 16)
 
 
+def test_one_epoch_with_averaged_judge_repeats_is_sign_flip_tested_and_reported_as_one_epoch() -> None:
+    """K = 1 with a repeat split to 0.5: McNemar cannot apply, but the report still says 1 epoch."""
+    base = score_rows([{"probe_id": f"synthetic.p{i}", "dimension": "d", "epoch": 1, "value": 0.0}
+                       for i in range(4)])
+    cand = score_rows([{"probe_id": f"synthetic.p{i}", "dimension": "d", "epoch": 1, "value": v}
+                       for i, v in enumerate([1.0, 0.5, 1.0, 0.0])])
+    row = dim(compare_frames(base, cand), "d")
+    assert row["test"] == "sign-flip permutation" and row["epochs"] == 1  # the design reports state
+
+
 def test_ordinal_scores_use_paired_t_in_the_worse_direction() -> None:
     """Ordinal, worse = lower: d = -1, 0, -1, -2 -> t = -1 / (sqrt(2/3) / 2) = -2.449, df 3, one-sided p 0.0459."""
     rows_b, rows_c = [], []

@@ -22,6 +22,7 @@ them with polars:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -498,9 +499,13 @@ def _apply(rows: pl.DataFrame, resolved: pl.DataFrame) -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def _epochs(group: pl.DataFrame) -> int:
+    return int(max(group["epochs_baseline"].max() or 1, group["epochs_candidate"].max() or 1))
+
+
 def _epochs_for_test(group: pl.DataFrame, scale: str) -> int:
     """K as the test choice needs it: 1 only when every probe has one 0/1 value per arm."""
-    k = int(max(group["epochs_baseline"].max() or 1, group["epochs_candidate"].max() or 1))
+    k = _epochs(group)
     if k == 1 and scale == "binary":
         values = pl.concat([group["baseline"], group["candidate"]])
         if not values.is_in([0.0, 1.0]).all():
@@ -520,7 +525,7 @@ def _test(group: pl.DataFrame, scale: str, worse: str, settings: GateConfig,
 
 def _paired(group: pl.DataFrame, clusters: np.ndarray | None, scale: str, worse: str,
             settings: GateConfig, resamples: int | None) -> stats.PairedResult:
-    return stats.paired_difference(
+    result = stats.paired_difference(
         group["baseline"].to_numpy(),
         group["candidate"].to_numpy(),
         scale="binary" if scale == "binary" else ("ordinal" if scale == "ordinal" else "continuous"),
@@ -530,6 +535,8 @@ def _paired(group: pl.DataFrame, clusters: np.ndarray | None, scale: str, worse:
         seed=settings.seed,
         n_resamples=resamples or settings.resamples,
     )
+    # the test may have been chosen as for K = 2 (_epochs_for_test); reports state the real K
+    return dataclasses.replace(result, epochs=_epochs(group))
 
 
 def _result_columns(result: stats.PairedResult) -> dict[str, Any]:
