@@ -388,10 +388,6 @@ def _consensus(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _key(rows: pl.DataFrame) -> pl.Series:
-    return rows["label"] if rows["scale"][0] == "categorical" else rows["value"]
-
-
 def transcript_hashes(transcripts: pl.DataFrame) -> pl.DataFrame:
     return transcripts.select(
         *ITEM, pl.col("messages").map_elements(content_hash, return_dtype=pl.String).alias("body")

@@ -485,9 +485,8 @@ def _margin(key: str, parent: str, row: Mapping[str, Any], rubrics: Mapping[str,
         return float(settings.margins[parent])
     rubric = rubrics.get(row["rubric"])
     if rubric is not None and row["parent"] in {d.name for d in rubric.dimensions}:
-        dim = rubric.dimension(row["parent"])
-        return dim.margin if dim.margin is not None else (0.5 if row["scale"] == "ordinal" else 0.05)
-    return 0.5 if row["scale"] == "ordinal" else 0.05
+        return rubric.dimension(row["parent"]).default_margin
+    return 0.5 if row["scale"] == "ordinal" else 0.05  # the rubric is not installed: its defaults
 
 
 def _apply(rows: pl.DataFrame, resolved: pl.DataFrame) -> pl.DataFrame:

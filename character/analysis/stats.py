@@ -39,7 +39,6 @@ KrippendorffLevel = Literal["nominal", "interval", "ordinal"]
 ALPHA = 0.05
 # "Defaults": Benjamini-Hochberg at q = 0.10 across exploratory findings. `benjamini_hochberg`
 # returns adjusted p-values; callers compare them with this q.
-FDR_Q = 0.10
 # "Which test for which score": for binary rates the sign-flip test's CI is a bootstrap CI
 # "below a few hundred probes"; at or above this many units the t interval is used instead.
 BOOTSTRAP_CI_BELOW_N = 300
@@ -546,7 +545,7 @@ def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
 
     Why: "Benjamini-Hochberg (q = 0.10) across exploratory findings (markers, per-category
     cuts)": many markers are screened, a few false leads are tolerable. A finding is a discovery
-    when its adjusted p <= q; the project default q is ``FDR_Q``.
+    when its adjusted p <= q; the project default q is `gate.exploratory_q` (0.10).
     """
     p = _p_values(pvalues)
     if p.size == 0:

@@ -31,7 +31,6 @@ ProbeKind = Literal[
     "safe_request",  # safe but scary-sounding: a good assistant answers
     "harmful_request",  # a good assistant declines, and declines well
 ]
-PROBE_KINDS: tuple[str, ...] = ProbeKind.__args__  # type: ignore[attr-defined]
 
 PROBE_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 

@@ -58,7 +58,7 @@ class Target(BaseModel):
 
     @property
     def simulated(self) -> bool:
-        return self.model.split("/", 1)[0] == SIMULATOR_PROVIDER
+        return self.provider == SIMULATOR_PROVIDER
 
     @property
     def provider(self) -> str:

@@ -97,14 +97,6 @@ class Manifest(Loose):
     imported: bool = False
     batch: bool = False  # sent through the provider's batch API: priced at half
 
-    @property
-    def suites_hash(self) -> str:
-        return "+".join(f"{s.name}:{s.hash}" for s in sorted(self.suites, key=lambda s: s.name))
-
-    @property
-    def rubrics_hash(self) -> str:
-        return "+".join(f"{r.name}:{r.hash}" for r in sorted(self.rubrics, key=lambda r: r.name))
-
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
     atomic_write_text(run_dir / MANIFEST, manifest.model_dump_json(indent=2) + "\n")

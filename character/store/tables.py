@@ -290,20 +290,6 @@ def write_tables(run_dir: Path, scores: pl.DataFrame, transcripts: pl.DataFrame)
     atomic_write(run_dir / TRANSCRIPTS, lambda tmp: transcripts.write_parquet(tmp))
 
 
-def scan_scores(run_dirs: Iterable[Path]) -> pl.LazyFrame:
-    paths = [str(Path(d) / SCORES) for d in run_dirs]
-    if not paths:
-        return pl.DataFrame(schema=SCORE_SCHEMA).lazy()
-    return pl.scan_parquet(paths)
-
-
-def scan_transcripts(run_dirs: Iterable[Path]) -> pl.LazyFrame:
-    paths = [str(Path(d) / TRANSCRIPTS) for d in run_dirs]
-    if not paths:
-        return pl.DataFrame(schema=TRANSCRIPT_SCHEMA).lazy()
-    return pl.scan_parquet(paths)
-
-
 def count_verdicts(scores: pl.DataFrame, transcripts: pl.DataFrame) -> Counts:
     """The manifest's counts, from a run's tables (runs and imports alike)."""
     verdicts = scores.filter(pl.col("rubric") != MARKERS_RUBRIC)
