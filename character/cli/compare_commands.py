@@ -13,7 +13,7 @@ import click
 
 from character.analysis.compare import Comparison, compare_runs
 from character.analysis.gate import EXIT_INVALID, ArmRun, exit_code, find_or_run
-from character.analysis.reports import RENDERERS, REPORT_FILES, write_reports
+from character.analysis.reports import RENDERERS, REPORT_FILES, report_name, write_reports
 from character.cli.run_commands import SIMULATOR_BANNER, default_display, target_from_options
 from character.domain.config import Config, GateConfig, load_config
 from character.domain.targets import Target
@@ -35,7 +35,7 @@ def gate_settings(config: Config, fail_on_warn: bool) -> GateConfig:
 
 
 def report_dir(root: Path, comparison: Comparison) -> Path:
-    return root / f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
+    return root / report_name(comparison)
 
 
 def echo_written(paths: dict[str, Path]) -> None:

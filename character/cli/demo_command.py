@@ -29,7 +29,7 @@ VERSIONS = ("assistant-v1", "assistant-v2")
 def demo(ctx: click.Context, epochs: int, limit: int | None, reports_dir: Path, display: str | None) -> None:
     """Run both simulated assistant versions over the bundled suites, compare them, write reports."""
     from character.analysis.compare import compare_runs
-    from character.analysis.reports import write_reports
+    from character.analysis.reports import report_name, write_reports
 
     store: Path = ctx.obj["store"]
     started = time.monotonic()
@@ -63,7 +63,7 @@ def demo(ctx: click.Context, epochs: int, limit: int | None, reports_dir: Path, 
         click.echo(line)
 
     comparison = compare_runs(folders[VERSIONS[0]], folders[VERSIONS[1]])
-    out = reports_dir / f"{folders[VERSIONS[0]].name}__vs__{folders[VERSIONS[1]].name}"
+    out = reports_dir / report_name(comparison)
     written = write_reports(comparison, out)
     click.echo("\nComparison (assistant-v1 -> assistant-v2):")
     # The verdict section of the Markdown report (everything before the detailed tables).

@@ -30,6 +30,11 @@ RENDERERS = {
 }
 
 
+def report_name(comparison: Comparison) -> str:
+    """`<baseline run>__vs__<candidate run>`: the report folder, and the stem of downloaded reports."""
+    return f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
+
+
 def write_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
     """Write report.md, report.html, report.json and junit.xml into `out_dir`."""
     out_dir = Path(out_dir)
@@ -50,5 +55,6 @@ __all__ = [
     "render_json",
     "render_junit",
     "render_markdown",
+    "report_name",
     "write_reports",
 ]

@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from character.analysis.compare import Comparison
+from character.analysis.reports import report_name
 from character.viewer import comparing, data, session, widgets
 from character.viewer.context import run_folder
 from character.viewer.conversation import (
@@ -53,8 +54,8 @@ def summary(comparison: Comparison) -> None:
         return
     for reason in comparison.verdict_reasons:
         st.markdown("- " + escape_markdown(reason))
-    stem = f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
-    for column, download in zip(st.columns(3), comparing.report_downloads(comparison, stem), strict=True):
+    downloads = comparing.report_downloads(comparison, report_name(comparison))
+    for column, download in zip(st.columns(3), downloads, strict=True):
         column.download_button(
             download.label, download.data, file_name=download.file_name, mime=download.mime,
             key=f"{KEY}download.{download.file_name.rsplit('.', 1)[-1]}",
