@@ -579,9 +579,9 @@ def dimension_table(paired: pl.DataFrame, resolved: pl.DataFrame, settings: Gate
         row: dict[str, Any] = {**dim, "n_probes": group.height, "note": None}
         try:
             result = _test(group, dim["scale"], dim["worse"], settings)
-        except ValueError:
+        except ValueError as exc:  # too few probes, or values the test cannot take: say which
             row.update(n_units=group.height, class_=DriftClass.INCONCLUSIVE.value,
-                       note=f"{group.height} paired probe(s): too few to test")
+                       note=f"{group.height} paired probe(s): {exc}")
             rows.append(row)
             continue
         results[(dim["rubric"], dim["dimension"])] = result
