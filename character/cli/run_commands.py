@@ -162,7 +162,7 @@ def runs(ctx: click.Context) -> None:
         except CharacterError as exc:  # one damaged run does not hide the others
             click.echo(f"{folder.name:<56} DAMAGED    {exc.one_line()}")
             continue
-        marks = " [simulated]" if m.simulated else (" [imported]" if m.imported else "")
+        marks = f" [{', '.join(m.marks)}]" if m.marks else ""
         click.echo(
             f"{m.run_id:<56} {m.status:<10} {m.target.label:<28} judge {m.judge.id:<28} "
             f"{m.counts.samples:>5} transcripts  {m.created[:16]}{marks}"
@@ -192,7 +192,7 @@ def show(ctx: click.Context, run_ref: str, probe_id: str | None, epoch: int | No
     if rows.height == 0:
         raise CharacterError(f"probe '{probe_id}' is not in run {manifest.run_id}", field="PROBE",
                              remedy=f"list probes with `character show {manifest.run_id}`")
-    scores = pl.read_parquet(folder / SCORES).filter(pl.col("probe_id") == probe_id)
+    scores = pl.scan_parquet(folder / SCORES).filter(pl.col("probe_id") == probe_id).collect()
     for row in rows.iter_rows(named=True):
         click.echo(transcript_text(row, scores.filter(pl.col("epoch") == row["epoch"]), manifest))
 

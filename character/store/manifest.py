@@ -97,6 +97,18 @@ class Manifest(Loose):
     imported: bool = False
     batch: bool = False  # sent through the provider's batch API: priced at half
 
+    @property
+    def marks(self) -> list[str]:
+        """What a listing must say about where the transcripts came from: simulated, imported."""
+        return [
+            mark
+            for mark, present in (
+                ("simulated", self.simulated or self.target.simulated),
+                ("imported", self.imported),
+            )
+            if present
+        ]
+
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
     atomic_write_text(run_dir / MANIFEST, manifest.model_dump_json(indent=2) + "\n")

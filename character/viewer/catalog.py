@@ -35,15 +35,6 @@ def manifest_stamps(store: Path) -> tuple[tuple[str, int], ...]:
     )
 
 
-def run_marks(manifest: Manifest) -> str:
-    marks = []
-    if manifest.simulated or manifest.target.simulated:
-        marks.append("simulated")
-    if manifest.imported:
-        marks.append("imported")
-    return ", ".join(marks)
-
-
 def run_row(manifest: Manifest) -> dict:
     probes = sum(suite.probes for suite in manifest.suites)
     return {
@@ -57,7 +48,7 @@ def run_row(manifest: Manifest) -> dict:
         "transcripts": manifest.counts.samples,
         "cost_usd": manifest.cost_usd.get("total"),
         "unscored": manifest.counts.unscored,
-        "marks": run_marks(manifest),
+        "marks": ", ".join(manifest.marks),
         "judge": manifest.judge.id,
         "status": manifest.status,
         "problem": None,
