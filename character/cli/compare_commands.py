@@ -18,8 +18,6 @@ from character.cli.run_commands import SIMULATOR_BANNER, default_display, target
 from character.domain.config import Config, GateConfig, load_config
 from character.domain.targets import Target
 from character.errors import CharacterError
-from character.run.judges import resolve_judge
-from character.run.runner import RunRequest
 from character.store.files import atomic_write_text
 from character.store.layout import resolve_run
 from character.store.manifest import read_manifest
@@ -118,6 +116,8 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
     assert target is not None
     if target.simulated:
         click.echo(SIMULATOR_BANNER, err=True)
+    from character.run.runner import RunRequest  # inspect loads only when an arm must be run
+
     result = find_or_run(RunRequest(target=target, store=store, **request_args))
     how = "reused stored run" if result.reused else "ran"
     click.echo(f"{arm}: {how} {result.dir.name} ({target.label})", err=True)
@@ -172,6 +172,8 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
           candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
           seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
           fail_on_warn: bool, max_connections: int, display: str | None) -> int:
+    from character.run.judges import resolve_judge
+
     config = load_config(config_path)
     settings = gate_settings(config, fail_on_warn)
     if baseline_ref is None and baseline_target is None:

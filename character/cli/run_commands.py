@@ -14,9 +14,8 @@ from character.domain.config import Config, load_config
 from character.domain.probes import bundled_suite_paths, load_suite
 from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
 from character.errors import CharacterError
-from character.run.judges import resolve_judge
+from character.run.eval_tuning import DEFAULT_MAX_RETRIES
 from character.run.pricing import Price
-from character.run.runner import DEFAULT_MAX_RETRIES, RunRequest, execute, prepare
 from character.store.layout import SCORES, TRANSCRIPTS, list_run_dirs, resolve_run
 from character.store.manifest import Manifest, read_manifest
 
@@ -89,6 +88,10 @@ def target_from_options(
 @click.pass_context
 def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_prompt: Path | None, name: str | None, epochs: int, judge: str | None, judge_repeats: int | None, limit: int | None, max_connections: int, temperature: float | None, max_tokens: int | None, seed: int | None, model_arg: tuple[str, ...], run_id: str | None, fresh: bool, batch: bool, config_path: Path | None, display: str | None, max_retries: int, call_timeout: int | None, attempt_timeout: int | None) -> None:
     """Play SUITE(s) against a target, judge every transcript, store the run."""
+    # inspect and the judge load here, not at import: `runs`, `show` and `suites` stay quick
+    from character.run.judges import resolve_judge
+    from character.run.runner import RunRequest, execute, prepare
+
     settings = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items() if v is not None}
     assert set(settings) <= ALLOWED_SETTINGS
     config = load_config(config_path)
@@ -241,6 +244,7 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
 @click.pass_context
 def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_repeats: int, max_connections: int) -> None:
     """Re-judge a stored RUN with another judge (or edited rubrics) as a new run; the original is kept."""
+    from character.run.judges import resolve_judge
     from character.run.rejudge import rejudge
 
     source = resolve_run(ctx.obj["store"], run_ref, tables=False)  # re-judging reads the logs

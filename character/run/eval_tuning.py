@@ -1,4 +1,4 @@
-"""How character drives inspect so that long runs and re-judging stay fast (bench/throughput.py).
+"""How character drives inspect: bounded retries, and what keeps long runs and re-judging fast.
 
 Two costs grow faster than the run if left at their defaults:
 
@@ -20,6 +20,17 @@ import gc
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# How often a failing API call is tried, bounded at every level so an outage ends a run (which
+# re-running resumes) instead of hanging a nightly job:
+# - the provider SDK retries a few times itself (anthropic: 2, short backoff, honours retry-after);
+# - inspect retries rate limits, overloads, 5xx, dropped connections and timeouts `max_retries`
+#   times with exponential backoff (3 s, 6 s, 12 s ...: about 3-6 min in all for 6 retries);
+# - a conversation that still errors is replayed SAMPLE_RETRIES times within the eval;
+# - eval_set then retries the errored conversations EVAL_RETRIES more times.
+DEFAULT_MAX_RETRIES = 6
+SAMPLE_RETRIES = 2
+EVAL_RETRIES = 3
 
 FLUSHES_PER_RUN = 100
 # gen0 threshold 10,000 (default 700) and 10 / 10 for the older generations: full passes become

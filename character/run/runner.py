@@ -25,7 +25,13 @@ from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
 from character.engine.task import character as character_task
 from character.errors import CharacterError
-from character.run.eval_tuning import fewer_gc_pauses, log_buffer_for
+from character.run.eval_tuning import (
+    DEFAULT_MAX_RETRIES,
+    EVAL_RETRIES,
+    SAMPLE_RETRIES,
+    fewer_gc_pauses,
+    log_buffer_for,
+)
 from character.run.judges import JudgeSpec, require_credentials
 from character.run.pricing import Price, cost_usd
 from character.run.provenance import code_version
@@ -44,16 +50,6 @@ from character.store.tables import build_tables, count_verdicts, latest_log, wri
 
 Display = Literal["full", "rich", "plain", "log", "none"]
 
-# How often a failing API call is tried, bounded at every level so an outage ends a run (which
-# re-running resumes) instead of hanging a nightly job:
-# - the provider SDK retries a few times itself (anthropic: 2, short backoff, honours retry-after);
-# - inspect retries rate limits, overloads, 5xx, dropped connections and timeouts `max_retries`
-#   times with exponential backoff (3 s, 6 s, 12 s ...: about 3-6 min in all for 6 retries);
-# - a conversation that still errors is replayed SAMPLE_RETRIES times within the eval;
-# - eval_set then retries the errored conversations EVAL_RETRIES more times.
-DEFAULT_MAX_RETRIES = 6
-SAMPLE_RETRIES = 2
-EVAL_RETRIES = 3
 
 
 @dataclass
