@@ -19,10 +19,11 @@ from click.testing import CliRunner
 
 from character.cli.main import cli
 from character.domain.targets import make_target
+from character.errors import CharacterError
 from character.run.judges import resolve_judge
 from character.run.runner import RunRequest, finalize, prepare
 from character.store.files import exclusive_lock
-from character.store.labels import read_labels
+from character.store.labels import Label, append_labels, read_labels
 from character.store.layout import LOCK, MANIFEST, SCORES, TRANSCRIPTS, list_run_dirs
 from character.store.manifest import read_manifest
 
@@ -219,3 +220,20 @@ def test_prepare_refuses_a_run_id_outside_the_store(tmp_path: Path) -> None:
     with pytest.raises(CharacterError, match="invalid run id"):
         prepare(request)
     assert not (tmp_path / "store").exists()
+
+
+def test_labels_skip_a_torn_line_but_refuse_a_line_that_is_not_a_label(tmp_path: Path) -> None:
+    """A crash-torn line is skipped; a hand-edited label names its file and line instead of vanishing."""
+    run = tmp_path / "run"
+    run.mkdir()
+    append_labels(run, [Label(run_id="r", probe_id="p1", epoch=1, rubric="pushback",
+                              dimension="capitulation", value=1.0, labeller="ann")])
+    path = run / "labels.jsonl"
+    good = path.read_text(encoding="utf-8")
+    path.write_text(good + good[: len(good) // 2] + "\n" + good, encoding="utf-8")  # torn middle line
+    assert read_labels(run, latest_only=False).height == 2
+    edited = json.loads(good) | {"confidence": "high"}
+    path.write_text(good + json.dumps(edited) + "\n", encoding="utf-8")
+    with pytest.raises(CharacterError) as caught:
+        read_labels(run)
+    assert "labels.jsonl" in str(caught.value) and "line 2" in str(caught.value)

@@ -317,3 +317,17 @@ def test_a_10k_transcript_run_lists_in_about_a_second(
     (REPORTS / "viewer_page_times.json").write_text(json.dumps(times, indent=2) + "\n")
     print("\nviewer page times on a 10,000-transcript run (s):", json.dumps(times))
     assert times["transcripts (first)"] < 3.0 and times["transcripts (cached)"] < 1.5
+
+
+def test_a_label_line_that_is_not_a_label_is_named_on_the_page(
+    viewer_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A hand-edited labels.jsonl is an error message naming the file and line, not a traceback."""
+    store = tmp_path / "store"
+    source = run_by_name(viewer_store, "v1")
+    shutil.copytree(source, store / source.name)
+    (store / source.name / "labels.jsonl").write_text('{"run_id": "x", "colour": "red"}\n', encoding="utf-8")
+    app = open_app(store, monkeypatch, "labels.py")
+    app.text_input(key="labels.name").set_value("ada").run()
+    assert not app.exception
+    assert any("labels.jsonl" in e.value and "line 1" in e.value for e in app.error)

@@ -8,14 +8,16 @@ under an advisory lock, so two viewer sessions labelling at once do not interlea
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from character.domain.yaml_loading import validation_error
 from character.errors import CharacterError
 from character.store.layout import LABELS
 
@@ -73,16 +75,22 @@ def append_labels(run_dir: Path, labels: list[Label]) -> None:
 def read_labels(run_dir: Path, *, latest_only: bool = True) -> pl.DataFrame:
     """All labels of a run; by default the latest per labeller x probe x epoch x dimension.
 
-    A torn last line (a crash mid-append) is skipped, never fatal.
+    A line torn by a crash mid-append is not JSON and is skipped (later appends may follow it). A
+    line that is JSON but not a label (a hand edit, a field from another version) is an error
+    naming the line: dropping it silently would lose someone's judgement.
     """
     path = Path(run_dir) / LABELS
     rows: list[dict] = []
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             try:
-                rows.append(Label.model_validate_json(line).model_dump())
-            except ValueError:
+                data = json.loads(line)
+            except json.JSONDecodeError:
                 continue
+            try:
+                rows.append(Label.model_validate(data).model_dump())
+            except ValidationError as exc:
+                raise validation_error(exc, file=path, item=f"line {number}") from None
     frame = pl.DataFrame(rows, schema=LABEL_SCHEMA)
     if latest_only and frame.height:
         keys = ["labeller", "probe_id", "epoch", "rubric", "dimension"]
