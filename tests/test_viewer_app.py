@@ -331,3 +331,16 @@ def test_a_label_line_that_is_not_a_label_is_named_on_the_page(
     app.text_input(key="labels.name").set_value("ada").run()
     assert not app.exception
     assert any("labels.jsonl" in e.value and "line 1" in e.value for e in app.error)
+
+
+def test_a_run_without_tables_yet_says_so_instead_of_failing(
+    viewer_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run still going (manifest, no parquet yet) opens as a message naming the missing table."""
+    store = tmp_path / "store"
+    source = run_by_name(viewer_store, "v1")
+    shutil.copytree(source, store / source.name)
+    (store / source.name / "scores.parquet").unlink()
+    app = open_app(store, monkeypatch, "transcripts.py")
+    assert not app.exception
+    assert any("scores.parquet" in e.value and "still running" in e.value for e in app.error)

@@ -35,6 +35,11 @@ def manifest_stamps(store: Path) -> tuple[tuple[str, int], ...]:
     )
 
 
+def listed_run_ids(runs: pl.DataFrame) -> list[str]:
+    """The runs a page can offer: every run whose manifest reads (damaged ones are rows only)."""
+    return runs.filter(pl.col("status") != "damaged")["run_id"].to_list()
+
+
 def run_row(manifest: Manifest) -> dict:
     probes = sum(suite.probes for suite in manifest.suites)
     return {

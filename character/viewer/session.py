@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from character.viewer.catalog import run_label
+from character.viewer.catalog import listed_run_ids, run_label
 from character.viewer.context import store_from_argv
 
 STORE = "store"
@@ -39,7 +39,7 @@ def selected_runs() -> list[str]:
 
 def pick_run(label: str, key: str, runs: pl.DataFrame, preferred: str | None) -> str | None:
     """A run selectbox that starts on `preferred` (a run picked on the Runs page) when it exists."""
-    ids = runs.filter(pl.col("status") != "damaged")["run_id"].to_list()
+    ids = listed_run_ids(runs)
     if not ids:
         return None
     if st.session_state.get(key) not in ids:

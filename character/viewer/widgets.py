@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from character.store.layout import MARKERS_RUBRIC
+from character.store.layout import MARKERS_RUBRIC, check_tables
 from character.store.manifest import Manifest, read_manifest
 from character.viewer import data, session
 from character.viewer.context import run_folder
@@ -41,6 +41,7 @@ def pick_one_run(key: str) -> tuple[Path, Manifest] | None:
         no_runs(store)
         return None
     run_dir = run_folder(store, run_id)
+    check_tables(run_dir)  # a run still going has no tables yet: say so (app.py shows the error)
     return run_dir, read_manifest(run_dir)
 
 

@@ -9,7 +9,9 @@ import streamlit as st
 
 from character.analysis.compare import Comparison
 from character.analysis.reports import report_name
+from character.store.layout import check_tables
 from character.viewer import comparing, data, session, widgets
+from character.viewer.catalog import listed_run_ids
 from character.viewer.context import run_folder
 from character.viewer.conversation import (
     align_by_turn,
@@ -27,7 +29,7 @@ NUMBER = st.column_config.NumberColumn(format="%.3f")
 
 def pick_arms(runs: pl.DataFrame) -> tuple[str | None, str | None]:
     picked = session.selected_runs()
-    ids = runs.filter(pl.col("status") != "damaged")["run_id"].to_list()
+    ids = listed_run_ids(runs)
     if len(ids) < 2:
         return None, None
     # The Runs page's choice; else the two newest runs, older as the baseline.
@@ -153,6 +155,8 @@ def main() -> None:
         st.info("Pick two different runs.")
         return
     base_dir, cand_dir = run_folder(store, baseline), run_folder(store, candidate)
+    for folder in (base_dir, cand_dir):
+        check_tables(folder)  # a run still going has no tables yet: say so (app.py shows the error)
     comparison = data.comparison(base_dir, cand_dir)
     summary(comparison)
     if not comparison.valid:

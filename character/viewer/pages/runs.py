@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import polars as pl
 import streamlit as st
 
 from character.viewer import data, session
-from character.viewer.catalog import run_label
+from character.viewer.catalog import listed_run_ids, run_label
 from character.viewer.render import escape_markdown
 from character.viewer.widgets import no_runs
 
@@ -49,7 +48,7 @@ def main() -> None:
     if runs["marks"].str.contains("simulated").any():
         st.caption("simulated: made by sim/* personas (offline demo and tests), not a real model.")
 
-    usable = runs.filter(pl.col("status") != "damaged")["run_id"].to_list()
+    usable = listed_run_ids(runs)
     # Keep the pick (or the one made before a page switch) to runs that still exist.
     kept = st.session_state.get(PICK, session.selected_runs())
     st.session_state[PICK] = [run_id for run_id in kept if run_id in usable]
