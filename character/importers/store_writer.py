@@ -25,6 +25,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -129,6 +130,14 @@ class ImportResult:
 
 
 def file_sha256(path: Path) -> str:
+    """The file's SHA-256, computed once per version of the file: an import asks for it for the
+    run identity and again for the manifest of every batch the file splits into."""
+    stat = path.stat()
+    return _sha256(path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@lru_cache(maxsize=64)
+def _sha256(path: Path, _mtime_ns: int, _size: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
