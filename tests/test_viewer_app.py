@@ -39,6 +39,14 @@ def viewer_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return store
 
 
+def copy_of_v1(viewer_store: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A store of its own holding a copy of the v1 run (for tests that write into a run)."""
+    store = tmp_path / "store"
+    source = run_by_name(viewer_store, "v1")
+    shutil.copytree(source, store / source.name)
+    return store, source
+
+
 def open_app(store: Path, monkeypatch: pytest.MonkeyPatch, page: str | None = None) -> AppTest:
     monkeypatch.setenv("CHARACTER_STORE", str(store))
     app = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
@@ -195,9 +203,7 @@ def test_labels_are_blind_durable_and_feed_the_agreement_view(
     viewer_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """The judge stays hidden until a label is saved; labels survive an app restart and show in agreement."""
-    store = tmp_path / "store"
-    source = run_by_name(viewer_store, "v1")
-    shutil.copytree(source, store / source.name)
+    store, source = copy_of_v1(viewer_store, tmp_path)
     app = open_app(store, monkeypatch, "labels.py")
     app.text_input(key="labels.name").set_value("ada").run()
     probe, epoch = app.selectbox(key="labels.probe").value, app.selectbox(key="labels.epoch").value
@@ -323,9 +329,7 @@ def test_a_label_line_that_is_not_a_label_is_named_on_the_page(
     viewer_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A hand-edited labels.jsonl is an error message naming the file and line, not a traceback."""
-    store = tmp_path / "store"
-    source = run_by_name(viewer_store, "v1")
-    shutil.copytree(source, store / source.name)
+    store, source = copy_of_v1(viewer_store, tmp_path)
     (store / source.name / "labels.jsonl").write_text('{"run_id": "x", "colour": "red"}\n', encoding="utf-8")
     app = open_app(store, monkeypatch, "labels.py")
     app.text_input(key="labels.name").set_value("ada").run()
@@ -337,9 +341,7 @@ def test_a_run_without_tables_yet_says_so_instead_of_failing(
     viewer_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A run still going (manifest, no parquet yet) opens as a message naming the missing table."""
-    store = tmp_path / "store"
-    source = run_by_name(viewer_store, "v1")
-    shutil.copytree(source, store / source.name)
+    store, source = copy_of_v1(viewer_store, tmp_path)
     (store / source.name / "scores.parquet").unlink()
     app = open_app(store, monkeypatch, "transcripts.py")
     assert not app.exception
