@@ -113,6 +113,8 @@ def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_pr
         click.echo(SIMULATOR_BANNER)
     click.echo(f"run {prepared.run_id}: {', '.join(s.name for s in prepared.suites)} "
                f"x {the_target.label} x {epochs} epoch(s), judge {judge_spec.id}")
+    for warning in prepared.warnings:
+        click.echo(f"warning: {warning}", err=True)
     manifest = execute(prepared)
     echo_run_result(prepared.dir, manifest)
     if manifest.status != "complete":

@@ -32,7 +32,8 @@ from character.run.eval_tuning import (
     fewer_gc_pauses,
     log_buffer_for,
 )
-from character.run.judges import JudgeSpec, require_credentials
+from character.engine.judge_coverage import unscorable, unscorable_message
+from character.run.judges import DEFAULT_JUDGE_MODEL, JudgeSpec, require_credentials
 from character.run.pricing import Price, cost_usd
 from character.run.provenance import code_version
 from character.store.files import ensure_dir, exclusive_lock
@@ -84,6 +85,8 @@ class PreparedRun:
     # built (and so checked) by prepare, before anything is stored
     target_model: Model | None = None
     judge_roles: dict[str, Model] = field(default_factory=dict)
+    # said at the start of the run and kept in the manifest (e.g. dimensions the judge cannot score)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def dir(self) -> Path:
@@ -135,9 +138,13 @@ def prepare(request: RunRequest) -> PreparedRun:
     run_id = check_run_id(
         request.run_id or default_run_id(names, request.target, spec_hash), field="--run-id"
     )
+    warnings = [
+        unscorable_message(item, model_judge=DEFAULT_JUDGE_MODEL)
+        for item in unscorable(request.judge.kind, rubrics, suites)
+    ]
     # An unknown provider or model fails here, not after an empty run folder has been stored.
     return PreparedRun(
-        request, suites, rubrics, spec_hash, run_id,
+        request, suites, rubrics, spec_hash, run_id, warnings=warnings,
         target_model=_target_model(request),
         judge_roles=judge_roles(
             request.judge,
@@ -312,7 +319,7 @@ def _model(
 
 def _draft_manifest(prepared: PreparedRun) -> Manifest:
     request, target, judge = prepared.request, prepared.request.target, prepared.request.judge
-    warnings = []
+    warnings = list(prepared.warnings)
     if judge.kind == "model" and judge.model == target.model:
         warnings.append(
             "the judge model is the model under test: self-preference bias is possible; "
@@ -336,7 +343,7 @@ def _draft_manifest(prepared: PreparedRun) -> Manifest:
         suites=[
             SuiteRecord(
                 name=s.name, version=s.version, hash=s.hash, probes=len(s.probes),
-                source=s.source, license=s.license,
+                source=s.source, license=s.license, generated=s.generated is not None,
             )
             for s in prepared.suites
         ],
