@@ -28,7 +28,9 @@ class Unscorable:
 
 
 def unscorable(
-    judge_kind: Literal["model", "lexical"], rubrics: list[Rubric], suites: list[Suite] | None = None
+    judge_kind: Literal["model", "lexical"],
+    rubrics: list[Rubric],
+    suites: list[Suite] | None = None,
 ) -> list[Unscorable]:
     """Dimensions of `rubrics` the judge cannot score; with `suites`, only those some probe uses."""
     if judge_kind != "lexical":
@@ -61,20 +63,29 @@ def judged_on_nothing(
     ids = []
     for probe in suite.probes:
         dims = [
-            dim for name in probe.rubrics if (rubric := rubrics.get(name))
-            for dim in rubric.dimensions if dim.applies(probe.kind)
+            dim
+            for name in probe.rubrics
+            if (rubric := rubrics.get(name))
+            for dim in rubric.dimensions
+            if dim.applies(probe.kind)
         ]
         if dims and not any(supports(dim.name) for dim in dims):
             ids.append(probe.id)
     return ids
 
 
-def unscorable_message(item: Unscorable, *, model_judge: str) -> str:
-    """One line: which judge, which dimension, how many probes, and what it would take."""
+def unscorable_message(item: Unscorable) -> str:
+    """Which judge cannot score which dimension, on how many probes, and what follows."""
     used = f" ({len(item.probes)} probe(s), e.g. {item.probes[0]})" if item.probes else ""
     return (
         f"the lexical judge ({LEXICAL_JUDGE}) cannot score {item.key}{used}: it has rules only "
-        f"for the bundled dimensions, so these verdicts will be unscored. A model judge can "
-        f"score it: --judge {model_judge} (with the provider's API key set), or re-judge the "
-        "run later with `character judge RUN --judge provider/model`"
+        "for the bundled dimensions, so these verdicts will be unscored"
+    )
+
+
+def unscorable_remedy(model_judge: str) -> str:
+    """What it would take to score such a dimension."""
+    return (
+        f"judge with a model judge: --judge {model_judge} (with the provider's API key set), or "
+        "re-judge a stored run with `character judge RUN --judge provider/model`"
     )

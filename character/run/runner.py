@@ -23,6 +23,7 @@ from character.domain.hashing import content_hash
 from character.domain.probes import Suite, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
+from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
 from character.engine.task import character as character_task
 from character.errors import CharacterError
 from character.run.eval_tuning import (
@@ -32,7 +33,6 @@ from character.run.eval_tuning import (
     fewer_gc_pauses,
     log_buffer_for,
 )
-from character.engine.judge_coverage import unscorable, unscorable_message
 from character.run.judges import DEFAULT_JUDGE_MODEL, JudgeSpec, require_credentials
 from character.run.pricing import Price, cost_usd
 from character.run.provenance import code_version
@@ -139,7 +139,7 @@ def prepare(request: RunRequest) -> PreparedRun:
         request.run_id or default_run_id(names, request.target, spec_hash), field="--run-id"
     )
     warnings = [
-        unscorable_message(item, model_judge=DEFAULT_JUDGE_MODEL)
+        f"{unscorable_message(item)} (fix: {unscorable_remedy(DEFAULT_JUDGE_MODEL)})"
         for item in unscorable(request.judge.kind, rubrics, suites)
     ]
     # An unknown provider or model fails here, not after an empty run folder has been stored.
