@@ -90,7 +90,7 @@ def fact_references(dimension: Dimension) -> list[str]:
 def suite_findings(suite: Suite, path: Path | str, rubrics: dict[str, Rubric]) -> list[Finding]:
     """Warnings about one suite that loaded (and whose rubrics loaded) cleanly."""
     file = str(path)
-    findings: list[Finding] = []
+    findings: list[Finding] = _generated_findings(suite, file) if suite.generated else []
     for index, probe in enumerate(suite.probes):
         where = f"probes[{index}]"
         findings += _missing_facts(suite, probe, file, where)
@@ -111,6 +111,51 @@ def suite_findings(suite: Suite, path: Path | str, rubrics: dict[str, Rubric]) -
                         "write the turn as a real user would, without mentioning a test or evaluation",
                     )
                 )
+    return findings
+
+
+def _generated_findings(suite: Suite, file: str) -> list[Finding]:
+    """A generated suite (`character expand`) must still hold its seed's copy, and variants that
+    keep the seed's situation must keep its facts (the file may have been edited since)."""
+    from character.domain.variants import KEEPS_FACTS, SEED_TAG, fact_names, variation_of
+
+    seeds = [p for p in suite.probes if SEED_TAG in p.tags and variation_of(p) is None]
+    if not seeds:
+        return [
+            Finding(
+                "warning",
+                "generated_without_seed",
+                "this generated suite has no copy of its seed probe (tag 'seed'), so a run of it "
+                "cannot show the seed's failure rate beside the variants'",
+                file,
+                "probes",
+                "re-create it with `character expand`",
+            )
+        ]
+    seed = seeds[0]
+    findings = []
+    for index, probe in enumerate(suite.probes):
+        variation = variation_of(probe)
+        if variation not in KEEPS_FACTS:
+            continue
+        changed = [
+            name
+            for name in fact_names(seed, suite)
+            if getattr(probe.facts, name) != getattr(seed.facts, name)
+        ]
+        if changed:
+            findings.append(
+                Finding(
+                    "warning",
+                    "changes_facts",
+                    f"probe '{probe.id}' is a {variation} variant but its "
+                    f"{', '.join('facts.' + n for n in changed)} differ from the seed's: a "
+                    f"{variation} must keep the seed's facts",
+                    file,
+                    f"probes[{index}].facts",
+                    "restore the seed's facts, or tag it variation:domain if it is another subject",
+                )
+            )
     return findings
 
 
