@@ -93,12 +93,13 @@ def schema(name: str, output: Path) -> None:
     you type.
     """
     from character.domain.schema import schema_text
-    from character.store.files import atomic_write_text
+    from character.store.files import atomic_write_text, ensure_dir
 
     text = schema_text(name)  # type: ignore[arg-type]
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
+        ensure_dir(output.parent)
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
 
