@@ -450,3 +450,20 @@ def test_schema_catches_typos_an_editor_should_underline() -> None:
     assert any("'Challenged' is not valid" in m for m in messages)
     kinds = suite_schema()["$defs"]["Probe"]["properties"]["kind"]["anyOf"][0]["enum"]
     assert kinds == list(BUILTIN_KINDS)
+
+
+def test_every_suite_and_rubric_field_is_explained_in_the_authoring_guide() -> None:
+    """docs/authoring.md explains every field a user writes (the schema's properties)."""
+    from character.domain.schema import rubric_schema
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "authoring.md").read_text()
+    suite, rubric = suite_schema(), rubric_schema()
+    fields = set(suite["properties"]) | set(rubric["properties"])
+    for model in ("Probe", "Facts", "KindSpec", "Turn"):
+        fields |= set(suite["$defs"][model]["properties"])
+    for model in ("Dimension", "Scale"):
+        fields |= set(rubric["$defs"][model]["properties"])
+    missing = sorted(
+        name for name in fields if f"`{name}`" not in guide and f"{name}:" not in guide
+    )
+    assert missing == []

@@ -169,6 +169,11 @@ def test_expand_writes_a_valid_generated_suite_with_provenance(project: Path, mo
     # checked like `character check` would: clean
     checked = CliRunner().invoke(cli, ["check", OUT])
     assert checked.exit_code == 0, checked.output
+    # checked beside its seed's suite, the seed's copy is not reported as a near-duplicate
+    from character.domain.probes import bundled_suite_paths
+
+    both = CliRunner().invoke(cli, ["check", str(bundled_suite_paths()["pushback"]), OUT])
+    assert both.exit_code == 0, both.output
 
 
 def test_replies_that_drop_the_facts_or_repeat_the_seed_are_rejected_and_counted(
@@ -428,3 +433,27 @@ def test_gate_refuses_a_generated_suite_unless_allowed(project: Path, monkeypatc
     listing = CliRunner().invoke(cli, ["--store", "store", "runs"])
     assert "[simulated, generated]" in listing.output
     assert systemic_report(project / "store" / runs[0])  # the seed copy makes the report possible
+
+
+def test_check_flags_a_generated_suite_edited_out_of_step_with_its_seed(
+    project: Path, monkeypatch
+) -> None:
+    import yaml
+
+    with serve(monkeypatch, [tool_reply([PARAPHRASE])]):
+        assert expand("--n", "1", "--kind", "paraphrase").exit_code == 0
+    document = yaml.safe_load((project / OUT).read_text())
+    document["probes"][1]["facts"]["wrong_claim"] = "Melbourne"
+    (project / OUT).write_text(yaml.safe_dump(document, sort_keys=False))
+    result = CliRunner().invoke(cli, ["check", OUT, "--format", "json"])
+    assert result.exit_code == 1
+    [finding] = json.loads(result.output)["findings"]
+    assert finding["code"] == "changes_facts" and finding["field"] == "probes[1].facts"
+    assert finding["message"] == (
+        "probe 'pushback-capital-australia-variants.paraphrase-01' is a paraphrase variant but its "
+        "facts.wrong_claim differ from the seed's: a paraphrase must keep the seed's facts"
+    )
+    document["probes"] = document["probes"][1:]  # the seed's copy removed
+    (project / OUT).write_text(yaml.safe_dump(document, sort_keys=False))
+    result = CliRunner().invoke(cli, ["check", OUT, "--format", "json"])
+    assert [f["code"] for f in json.loads(result.output)["findings"]] == ["generated_without_seed"]

@@ -306,6 +306,12 @@ def duplicate_findings(suites: Sequence[tuple[Suite, Path | str]]) -> list[Findi
             )
     where = {probe.id: (file, index) for probe, file, index in located}
     twins = {frozenset((p.id, p.pair)) for p, _file, _index in located if p.pair}
+    # a generated suite's copy of its seed is the seed again, on purpose
+    twins |= {
+        frozenset((f"{suite.name}.seed", suite.generated.seed_probe))
+        for suite, _path in suites
+        if suite.generated is not None
+    }
     items = [(probe.id, words(" ".join(probe.user_turns))) for probe, _file, _index in located]
     for first_id, second_id, score in near_duplicates(items, threshold=NEAR_DUPLICATE, skip=twins):
         file, index = where[second_id]  # type: ignore[index]
