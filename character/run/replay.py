@@ -18,7 +18,7 @@ from character.domain.probes import Probe
 from character.engine.replay import StoredConversation, replay_task
 from character.errors import CharacterError
 from character.importers.store_writer import read_probes
-from character.run.eval_tuning import EVAL_RETRIES, SAMPLE_RETRIES, fewer_gc_pauses, log_buffer_for
+from character.run.eval_tuning import eval_set_options, fewer_gc_pauses
 from character.run.judges import JudgeSpec
 from character.run.runner import judge_roles
 from character.store.layout import TRANSCRIPTS
@@ -93,14 +93,6 @@ def judge_imported(
             model_roles=roles or None,
             epochs=epochs,
             display="none",
-            log_buffer=log_buffer_for(len(conversations) * epochs),
-            log_realtime=False,
-            retry_attempts=EVAL_RETRIES,
-            retry_wait=1,
-            retry_on_error=SAMPLE_RETRIES,
-            fail_on_error=0.2,
-            continue_on_fail=True,
-            log_level="warning",
-            score_display=False,
+            **eval_set_options(len(conversations) * epochs),  # type: ignore[arg-type]
         )
     return success

@@ -26,12 +26,12 @@ from character.domain.targets import Target
 from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
 from character.engine.task import character as character_task
 from character.errors import CharacterError
-from character.run.eval_tuning import (
+from character.run.eval_tuning import (  # EVAL_RETRIES, SAMPLE_RETRIES: read here by tests
     DEFAULT_MAX_RETRIES,
-    EVAL_RETRIES,
-    SAMPLE_RETRIES,
+    EVAL_RETRIES,  # noqa: F401
+    SAMPLE_RETRIES,  # noqa: F401
+    eval_set_options,
     fewer_gc_pauses,
-    log_buffer_for,
 )
 from character.run.judges import DEFAULT_JUDGE_MODEL, JudgeSpec, require_credentials
 from character.run.pricing import Price, cost_usd
@@ -249,17 +249,7 @@ def _eval(prepared: PreparedRun) -> bool:
             display=request.display,
             # flush about 100 times per run: a killed run loses at most 1% of its finished
             # conversations, and flushing stays linear in the run's size (see eval_tuning)
-            log_buffer=log_buffer_for(conversations),
-            # The realtime sample buffer only feeds inspect view's live display and cost 21% of eval
-            # CPU per request (bench/throughput); resume relies on the flushed log above.
-            log_realtime=False,
-            retry_attempts=EVAL_RETRIES,
-            retry_wait=1,
-            retry_on_error=SAMPLE_RETRIES,
-            fail_on_error=0.2,
-            continue_on_fail=True,
-            log_level="warning",
-            score_display=False,
+            **eval_set_options(conversations),  # type: ignore[arg-type]
         )
     return success
 
