@@ -467,3 +467,23 @@ def test_every_suite_and_rubric_field_is_explained_in_the_authoring_guide() -> N
         name for name in fields if f"`{name}`" not in guide and f"{name}:" not in guide
     )
     assert missing == []
+
+
+def test_check_and_schema_start_without_loading_inspect(project: Path) -> None:
+    """`check` runs before every edit: it loads the domain and the lexical rules, not inspect."""
+    import subprocess
+    import sys
+
+    suite(project, [probe("support.refund-window")])
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from character.cli.main import cli\n"
+        "for args in (['check', 'support.yaml'], ['schema', 'probe']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
+        "print('inspect_ai' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=project
+    )
+    assert result.stdout.strip() == "False", result.stderr[-2000:]
