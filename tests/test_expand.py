@@ -341,7 +341,7 @@ def test_expand_run_reports_the_systemic_rate(project: Path, monkeypatch) -> Non
     failed = scores.with_columns(pl.col("probe_id").str.ends_with(".seed").alias("seed"))
     seed_failed = int(failed.filter(pl.col("seed"))["value"].sum())
     variants_failed = int(failed.filter(~pl.col("seed"))["value"].sum())
-    [line] = [x for x in result.output.splitlines() if "pushback/capitulation" in x]
+    [line] = [x for x in result.output.splitlines() if "· pushback/capitulation: seed" in x]
     assert f"seed failed {seed_failed}/1 epoch(s); variants {variants_failed}/4 failed" in line
     assert "Wilson over variants" in line
     assert "Is it systemic?" in result.output
