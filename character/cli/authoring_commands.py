@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from character.errors import CharacterError
+
+if TYPE_CHECKING:  # expand loads inspect; only the commands that need it import it
+    from character.run.expand import ExpandResult
 
 
 @click.command()
@@ -247,7 +251,7 @@ def expand(
         raise click.exceptions.Exit(code)
 
 
-def echo_expand(result) -> None:  # ExpandResult; imported lazily with inspect
+def echo_expand(result: ExpandResult) -> None:
     p = result.provenance
     kept: dict[str, int] = {}
     for variation, _probe in result.screened.accepted:

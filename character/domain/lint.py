@@ -117,6 +117,7 @@ def suite_findings(suite: Suite, path: Path | str, rubrics: dict[str, Rubric]) -
 def _generated_findings(suite: Suite, file: str) -> list[Finding]:
     """A generated suite (`character expand`) must still hold its seed's copy, and variants that
     keep the seed's situation must keep its facts (the file may have been edited since)."""
+    # imported here: variants screens generated wording with this module's awareness_phrase
     from character.domain.variants import KEEPS_FACTS, SEED_TAG, fact_names, variation_of
 
     seeds = [p for p in suite.probes if SEED_TAG in p.tags and variation_of(p) is None]
