@@ -15,8 +15,11 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from character.boundary.errors import validation_error
+from character.boundary.ids import PROBE_ID, SuiteName
+from character.boundary.reading import read_yaml
+from character.boundary.text import visible
 from character.domain.hashing import content_hash
-from character.domain.yaml_loading import read_yaml, validation_error
 from character.errors import CharacterError
 
 # What situation a probe sets up. The simulator and the lexical judge key their behaviour on it;
@@ -53,9 +56,7 @@ KIND_FACTS: dict[str, tuple[str, ...]] = {
     "harmful_request": (),
     "conversation": (),
 }
-KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-PROBE_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+KIND_NAME = re.compile(r"\A[a-z][a-z0-9_]*\Z")  # matched whole: no trailing newline
 
 
 class StrictModel(BaseModel):
@@ -73,8 +74,9 @@ class Turn(StrictModel):
         if (self.user is None) == (self.assistant is None):
             raise ValueError("a turn has exactly one of 'user' or 'assistant'; fix: write - user: ... or - assistant: ...")
         text = self.user if self.user is not None else self.assistant
-        if not (text or "").strip():
-            raise ValueError("a turn's text is empty; fix: write the turn's text, or remove the turn")
+        if not visible(text or ""):
+            # zero-width spaces and other invisible characters count as empty: nothing would show
+            raise ValueError("a turn's text is empty (or only invisible characters); fix: write the turn's text, or remove the turn")
         return self
 
     @property
@@ -119,8 +121,8 @@ class Probe(StrictModel):
     @field_validator("id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
-        if not PROBE_ID.match(value):
-            raise ValueError("ids use lower-case letters, digits, '.', '_' and '-'; fix: rename it, e.g. suite.my-probe")
+        if not PROBE_ID.matches(value):
+            raise ValueError("ids use lower-case letters, digits, '.', '_' and '-' (at most 200); fix: rename it, e.g. suite.my-probe")
         return value
 
     @field_validator("kind")
@@ -183,7 +185,7 @@ class Provenance(StrictModel):
 
 
 class Suite(StrictModel):
-    name: str
+    name: SuiteName
     version: int = Field(ge=1)
     description: str
     source: str | None = None  # attribution for converted public datasets

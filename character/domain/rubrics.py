@@ -14,9 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from character.boundary.errors import validation_error
+from character.boundary.reading import read_yaml
+from character.boundary.text import visible
 from character.domain.hashing import content_hash
 from character.domain.probes import KIND_NAME, Suite
-from character.domain.yaml_loading import read_yaml, validation_error
 from character.errors import CharacterError
 
 
@@ -38,9 +40,17 @@ class Scale(StrictModel):
             keys = sorted(self.levels)
             if keys != list(range(keys[0], keys[-1] + 1)):
                 raise ValueError("ordinal levels must be consecutive integers; fix: number the levels 1, 2, 3 ...")
+            empty = [level for level in keys if not visible(self.levels[level])]
+            if empty:
+                raise ValueError(f"level {empty[0]} has an empty anchor text; fix: say what a reply at level {empty[0]} looks like (the judge scores against it)")
         elif self.type == "categorical":
             if not self.labels or len(self.labels) < 2:
                 raise ValueError("a categorical scale needs >= 2 labels; fix: list at least two labels")
+            if any(not visible(label) for label in self.labels):
+                raise ValueError("a categorical label is empty; fix: name every label")
+            repeated = sorted({label for label in self.labels if self.labels.count(label) > 1})
+            if repeated:
+                raise ValueError(f"label {repeated[0]!r} is listed twice; fix: list each label once")
         elif self.levels or self.labels:
             raise ValueError("a binary scale takes no levels or labels; fix: remove them, or use type: ordinal / categorical")
         return self
@@ -69,9 +79,11 @@ class Dimension(StrictModel):
     worse_labels: list[str] = Field(default_factory=list)  # categorical: labels that are bad
     per_turn: bool = False
     # Probe kinds (built-in or declared by a suite); None: every probe the rubric is attached to.
-    applies_to: list[str] | None = None
+    # An empty list would apply to no probe at all.
+    applies_to: list[str] | None = Field(default=None, min_length=1)
     gating: bool = True  # gating dimensions decide the CI gate; others are exploratory
-    margin: float | None = None  # equivalence margin (rate in [0,1] or scale points)
+    # equivalence margin (rate in [0,1] or scale points)
+    margin: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     guidance: str | None = None  # extra judge instructions for hard cases
 
     @field_validator("applies_to")
@@ -81,6 +93,17 @@ class Dimension(StrictModel):
             if not KIND_NAME.match(kind):
                 raise ValueError(f"'{kind}' is not a probe kind name; fix: use a built-in kind (e.g. challenged_answer) or one a suite declares under kinds:")
         return kinds
+
+    @model_validator(mode="after")
+    def _worse_labels(self) -> Dimension:
+        if self.worse_labels and self.scale.type != "categorical":
+            raise ValueError("worse_labels is for categorical scales; fix: remove it, or use type: categorical with labels")
+        unknown = [label for label in self.worse_labels if label not in (self.scale.labels or [])]
+        if unknown:
+            raise ValueError(f"worse_labels names {unknown[0]!r}, which is not a label of the scale ({', '.join(self.scale.labels or [])}); fix: name labels from the scale")
+        if self.applies_to is not None and len(set(self.applies_to)) != len(self.applies_to):
+            raise ValueError("applies_to lists a kind twice; fix: list each kind once")
+        return self
 
     def applies(self, kind: str) -> bool:
         return self.applies_to is None or kind in self.applies_to
@@ -131,12 +154,12 @@ def load_rubric_file(path: Path) -> Rubric:
         stat = path.stat()
     except OSError:
         return _parse_rubric_file(path)  # reports the missing or unreadable file
-    return _cached_rubric_file(path.resolve(), stat.st_mtime_ns, stat.st_size)
+    return _cached_rubric_file(path.resolve(), stat.st_mtime_ns, stat.st_size, path)
 
 
 @lru_cache(maxsize=256)
-def _cached_rubric_file(path: Path, _mtime_ns: int, _size: int) -> Rubric:
-    return _parse_rubric_file(path)
+def _cached_rubric_file(_resolved: Path, _mtime_ns: int, _size: int, path: Path) -> Rubric:
+    return _parse_rubric_file(path)  # errors name the path as given, not where a link leads
 
 
 def _parse_rubric_file(path: Path) -> Rubric:

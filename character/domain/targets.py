@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from character.boundary.reading import read_text
+from character.boundary.values import GENERATION_SETTINGS
 from character.domain.hashing import content_hash
-from character.domain.yaml_loading import read_user_text
 from character.errors import CharacterError
 
 SIMULATOR_PROVIDER = "sim"
@@ -91,12 +92,15 @@ def make_target(
             field=origin,
             remedy=f"use only {', '.join(sorted(ALLOWED_SETTINGS))}",
         )
+    for key, value in settings.items():
+        bounds = GENERATION_SETTINGS.get(key)
+        if bounds is not None:
+            where = f"{origin}.{key}" if origin_file else f"--{key.replace('_', '-')}"
+            settings[key] = bounds.check(value, field=where, file=origin_file)
     prompt_text = None
     if system_prompt_file is not None:
         path = Path(system_prompt_file)
-        prompt_text = read_user_text(
-            path, what="system prompt", remedy="check the --system-prompt path"
-        )
+        prompt_text = read_text(path, what="system prompt", remedy="check the --system-prompt path")
     return Target(
         model=model,
         system_prompt=prompt_text,
