@@ -4,15 +4,38 @@ The transcripts are scored again with inspect's `score()` and written as a new r
 (<source>-rejudged-<hash>) whose manifest names its source run; the original run and its scores
 are never touched. This is how a baseline is brought to the same judge as a candidate so the two
 can be compared, and how imported conversations (e.g. production tickets) are judged by Claude.
+
+Re-judging resumes like `character run`: every transcript's new scores are appended to
+rejudge-progress.jsonl in the new run's folder as soon as the judge has scored it, so re-running
+a killed `character judge` asks the judge only about the transcripts it had not finished (the
+ones in flight when it was killed, at most `max_connections`). The file is merged into the new
+run's log and removed when the run completes. (Imported runs are replayed through eval_set,
+which resumes on its own.)
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import json
+import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from inspect_ai import score as inspect_score
-from inspect_ai.log import EvalLog, read_eval_log, write_eval_log
+import anyio
+from inspect_ai import score_async
+from inspect_ai.log import (
+    EvalLog,
+    EvalResults,
+    EvalSample,
+    read_eval_log,
+    recompute_metrics,
+    write_eval_log,
+)
+from inspect_ai.scorer import Score
 
+from character.boundary.paths import no_symlink
+from character.boundary.reading import STORED_LINES_MAX, jsonl_lines, read_bytes
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import Rubric, load_rubric
@@ -24,7 +47,7 @@ from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
 from character.run.replay import judge_imported, stored_conversations
 from character.run.runner import finalize, judge_roles
-from character.store.files import exclusive_lock
+from character.store.files import ensure_dir, exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
 from character.store.manifest import (
     Manifest,
@@ -79,7 +102,7 @@ def rejudge(
     )
     base = source.source_run or source.run_id
     target_dir = run_dir(store, f"{base}-rejudged-{spec_hash[:8]}"[:160])
-    target_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(target_dir)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
             existing = read_manifest(target_dir)
@@ -104,18 +127,10 @@ def rejudge(
             return finalize(target_dir, manifest, complete=complete)
         write_manifest(target_dir, manifest)
         with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
-            scored = inspect_score(
-                log,
-                scorers=[
-                    character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
-                    character_markers(),
-                ],
-                model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
-                action="overwrite",
-                display="none",
-            )
-        (target_dir / LOGS).mkdir(exist_ok=True)
+            scored = _judge_resumably(log, judge, target_dir, max_connections=max_connections)
+        ensure_dir(target_dir / LOGS)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
+        (target_dir / PROGRESS).unlink(missing_ok=True)  # merged into the log just written
         return finalize(target_dir, manifest, complete=True)
 
 
@@ -138,3 +153,91 @@ def check_rubrics_apply(probes: list[Probe], rubrics: list[Rubric]) -> None:
                 field="--rubric",
                 remedy="add a rubric with a dimension for that kind (e.g. --rubric production, which applies to every kind)",
             )
+
+
+PROGRESS = "rejudge-progress.jsonl"  # scores of the transcripts judged so far, one per line
+
+
+def _key(sample: EvalSample) -> tuple[str, int]:
+    return (str(sample.id), int(sample.epoch))
+
+
+def _judge_resumably(log: EvalLog, judge: JudgeSpec, folder: Path, *, max_connections: int) -> EvalLog:
+    """`log` with every sample scored by `judge`: from the progress file where a killed attempt
+    left scores, by the judge for the rest (each appended to the progress file once scored)."""
+    samples = list(log.samples or [])
+    done = _read_progress(folder / PROGRESS)
+    todo = [sample for sample in samples if _key(sample) not in done]
+    if todo:
+        part = log.model_copy(
+            update={"samples": None, "results": EvalResults(total_samples=len(todo), completed_samples=len(todo))}
+        )
+        progress = _open_progress(folder / PROGRESS)
+        try:
+
+            @contextlib.asynccontextmanager
+            async def sample_at(index: int) -> AsyncIterator[EvalSample]:
+                sample = todo[index]
+                yield sample
+                # scored (sample.scores replaced) by the time the block ends: keep it on disk now
+                _append_progress(progress, sample)
+
+            anyio.run(
+                functools.partial(
+                    score_async,
+                    part,
+                    [
+                        character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
+                        character_markers(),
+                    ],
+                    model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
+                    action="overwrite",
+                    display="none",
+                    copy=False,
+                    samples=sample_at,
+                )
+            )
+        finally:
+            os.close(progress)
+    for sample in samples:
+        if _key(sample) in done:
+            sample.scores = done[_key(sample)]
+    merged = log.model_copy(update={"samples": samples})
+    recompute_metrics(merged)
+    return merged
+
+
+def _open_progress(path: Path) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        no_symlink(path, what="progress file")
+        raise CharacterError(f"cannot write re-judging progress ({exc.strerror})", file=path) from None
+
+
+def _append_progress(fd: int, sample: EvalSample) -> None:
+    line = {
+        "id": sample.id,
+        "epoch": sample.epoch,
+        "scores": {name: score.model_dump(mode="json") for name, score in (sample.scores or {}).items()},
+    }
+    os.write(fd, (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
+    os.fsync(fd)
+
+
+def _read_progress(path: Path) -> dict[tuple[str, int], dict[str, Score]]:
+    """Scores saved by an earlier, interrupted attempt; a line torn by the kill is skipped."""
+    if not path.exists() and not path.is_symlink():
+        return {}
+    no_symlink(path, what="progress file")
+    done: dict[tuple[str, int], dict[str, Score]] = {}
+    data = read_bytes(path, cap=STORED_LINES_MAX, what="progress file")
+    for _number, _offset, raw in jsonl_lines(data, path):
+        try:
+            item = json.loads(raw.decode("utf-8"))
+            done[(str(item["id"]), int(item["epoch"]))] = {
+                name: Score.model_validate(score) for name, score in item["scores"].items()
+            }
+        except (ValueError, KeyError, TypeError):
+            continue  # the line being written when the attempt was killed: judged again
+    return done

@@ -19,8 +19,9 @@ from inspect_ai import eval_set
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import GenerateConfig, Model, get_model
 
+from character.boundary import values
 from character.domain.hashing import content_hash
-from character.domain.probes import Suite, load_suite, resolve_suite
+from character.domain.probes import Suite, bundled_suite_paths, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
 from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
@@ -87,6 +88,9 @@ class PreparedRun:
     judge_roles: dict[str, Model] = field(default_factory=dict)
     # said at the start of the run and kept in the manifest (e.g. dimensions the judge cannot score)
     warnings: list[str] = field(default_factory=list)
+    # the suites as the inspect task is given them (bundled names, or absolute paths): part of
+    # the task's identity in its log, so a re-run must spell them the same way to resume
+    task_suites: list[str] = field(default_factory=list)
 
     @property
     def dir(self) -> Path:
@@ -94,26 +98,28 @@ class PreparedRun:
 
 
 def prepare(request: RunRequest) -> PreparedRun:
-    """Validate everything before any model call: suites, rubrics, models, keys."""
-    if request.epochs < 1:
-        raise CharacterError(
-            "epochs must be at least 1", field="--epochs", remedy="pass --epochs 1 or more"
-        )
-    for name, value, least in (
-        ("--max-retries", request.max_retries, 0),
-        ("--timeout", request.timeout, 1),
-        ("--attempt-timeout", request.attempt_timeout, 1),
-        ("--max-connections", request.max_connections, 1),
+    """Validate everything before any model call or write: values, suites, rubrics, models, keys.
+
+    Every value is range-checked here too (the CLI checks its options already; gate and nightly
+    build requests from config), so nothing is stored for a request that cannot run.
+    """
+    for name, bounds, value in (
+        ("--epochs", values.EPOCHS, request.epochs),
+        ("--limit", values.LIMIT, request.limit),
+        ("--max-retries", values.MAX_RETRIES, request.max_retries),
+        ("--timeout", values.TIMEOUT, request.timeout),
+        ("--attempt-timeout", values.TIMEOUT, request.attempt_timeout),
+        ("--max-connections", values.MAX_CONNECTIONS, request.max_connections),
+        ("--judge-repeats", values.JUDGE_REPEATS, request.judge.repeats),
     ):
-        if value is not None and value < least:
-            raise CharacterError(
-                f"must be at least {least}, got {value}", field=name, remedy=f"pass {name} {least} or more"
-            )
+        if value is not None:
+            bounds.check(value, field=name)
+    if not request.suites:
+        raise CharacterError("no suite given", field="SUITE", remedy="name at least one suite")
     paths = [resolve_suite(name) for name in request.suites]
     suites = [load_suite(path) for path in paths]
+    _check_distinct(suites, paths)
     names = [s.name for s in suites]
-    if len(set(names)) != len(names):
-        raise CharacterError("a suite is named twice", field="SUITE", remedy="name each suite once")
     by_name = {
         rubric.name: rubric
         for suite, path in zip(suites, paths, strict=True)
@@ -145,6 +151,7 @@ def prepare(request: RunRequest) -> PreparedRun:
     # An unknown provider or model fails here, not after an empty run folder has been stored.
     return PreparedRun(
         request, suites, rubrics, spec_hash, run_id, warnings=warnings,
+        task_suites=[_task_suite(name, path) for name, path in zip(request.suites, paths, strict=True)],
         target_model=_target_model(request),
         judge_roles=judge_roles(
             request.judge,
@@ -153,6 +160,40 @@ def prepare(request: RunRequest) -> PreparedRun:
             retry=_retry_config(request),
         ),
     )
+
+
+def _check_distinct(suites: list[Suite], paths: list[Path]) -> None:
+    """Two suites of one run may share neither a name nor a probe id: a sample is keyed by its
+    probe id, so a shared id would silently merge (or crash) two conversations."""
+    seen_names: dict[str, Path] = {}
+    seen_ids: dict[str, tuple[str, Path]] = {}
+    for suite, path in zip(suites, paths, strict=True):
+        if suite.name in seen_names:
+            raise CharacterError(
+                f"suite '{suite.name}' is given twice (also as {seen_names[suite.name]})",
+                file=path, field="SUITE", remedy="name each suite once",
+            )
+        seen_names[suite.name] = path
+        for index, probe in enumerate(suite.probes):
+            if probe.id in seen_ids:
+                other, other_path = seen_ids[probe.id]
+                raise CharacterError(
+                    f"probe id '{probe.id}' is also in suite '{other}' ({other_path})",
+                    file=path, field=f"probes[{index}].id",
+                    remedy="give the probe an id of its own, or run the suites separately",
+                )
+            seen_ids[probe.id] = (suite.name, path)
+
+
+def _task_suite(name: str, path: Path) -> str:
+    """How the task is given a suite: a bundled name as it is, a file by its absolute path.
+
+    The spelling is part of the task's identity in inspect's log: `mini.yaml` and
+    `/work/tests/mini.yaml` must be one task, or a re-run cannot resume the killed run.
+    """
+    if bundled_suite_paths().get(name) == path:
+        return name
+    return str(Path(path).resolve())
 
 
 def default_run_id(suite_names: list[str], target: Target, spec_hash: str) -> str:
@@ -174,6 +215,7 @@ def execute(prepared: PreparedRun) -> Manifest:
         previous = _previous_manifest(folder)
         if previous is None and (folder / "manifest.json").exists():
             manifest.warnings.append("manifest.json was damaged; it was rebuilt from the logs")
+        task_suites = _resumable_task_suites(prepared)
         if previous is not None:
             if previous.spec_hash != prepared.spec_hash:
                 raise CharacterError(
@@ -188,8 +230,51 @@ def execute(prepared: PreparedRun) -> Manifest:
                 return finalize(folder, previous, complete=True, prices=request.prices)
             manifest = manifest.model_copy(update={"created": previous.created})
         write_manifest(folder, manifest)
-        success = _eval(prepared)
+        try:
+            success = _eval(prepared, task_suites)
+        except BaseException as exc:
+            # never leave a run marked 'running' that nothing is running: record how it stopped
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            stopped = manifest.model_copy(update={
+                "status": "incomplete" if interrupted else "failed",
+                "finished": _now(),
+                "warnings": [*manifest.warnings, "interrupted (re-run the same command to resume)"
+                             if interrupted else f"stopped by an error: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"],
+            })
+            write_manifest(folder, stopped)
+            raise
         return finalize(folder, manifest, complete=success, prices=request.prices)
+
+
+def _resumable_task_suites(prepared: PreparedRun) -> list[str]:
+    """The suite spelling to give the task: the one the run's existing log recorded when it names
+    the same suites (an older version stored paths as typed), else ours. A log whose suites
+    cannot be matched is refused here, before the manifest is touched."""
+    ours = prepared.task_suites
+    log = latest_log(prepared.dir)
+    if log is None:
+        return ours
+    try:
+        recorded = read_eval_log(str(log), header_only=True).eval.task_args.get("suites")
+    except Exception:  # an unreadable log: eval_set decides what to do with it
+        return ours
+    recorded = [recorded] if isinstance(recorded, str) else list(recorded or [])
+    if recorded == ours or not recorded:
+        return ours
+    try:
+        hashes = sorted(load_suite(resolve_suite(name)).hash for name in recorded)
+    except CharacterError:
+        hashes = None
+    if hashes == sorted(s.hash for s in prepared.suites):
+        return recorded
+    raise CharacterError(
+        f"the run was started with the suites given as {', '.join(recorded)}, which cannot be "
+        "found from here with the same content",
+        file=prepared.dir,
+        field="SUITE",
+        remedy="re-run from the folder the run was started in, or pass --fresh for a new run",
+    )
 
 
 def _previous_manifest(folder: Path) -> Manifest | None:
@@ -225,12 +310,13 @@ def _target_model(request: RunRequest) -> Model:
     )
 
 
-def _eval(prepared: PreparedRun) -> bool:
+def _eval(prepared: PreparedRun, task_suites: list[str] | None = None) -> bool:
+    """Run (or resume) the eval; `task_suites`: the suites as the task gets them (default: ours)."""
     request = prepared.request
     target_model = prepared.target_model or _target_model(request)
     roles = prepared.judge_roles
     task = character_task(
-        suites=request.suites,
+        suites=task_suites or prepared.task_suites,
         judge=request.judge.kind,
         system_prompt=request.target.system_prompt,
         judge_repeats=request.judge.repeats,
