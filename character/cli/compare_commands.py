@@ -14,6 +14,9 @@ import click
 from character.analysis.compare import Comparison, compare_runs
 from character.analysis.gate import EXIT_INVALID, ArmRun, exit_code, find_or_run
 from character.analysis.reports import RENDERERS, REPORT_FILES, report_name, write_reports
+from character.boundary import values
+from character.cli.options import Bounded
+from character.cli.output import echo
 from character.cli.run_commands import SIMULATOR_BANNER, default_display, target_from_options
 from character.domain.config import Config, GateConfig, load_config
 from character.domain.targets import Target
@@ -59,7 +62,7 @@ def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path
     settings = load_config(config_path).gate
     comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref), settings)
     paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison))
-    click.echo(RENDERERS["markdown"](comparison))
+    echo(RENDERERS["markdown"](comparison))  # stored text: terminal-safe
     echo_written(paths)
     if not comparison.valid:
         raise click.exceptions.Exit(EXIT_INVALID)
@@ -82,7 +85,7 @@ def report(ctx: click.Context, baseline_ref: str, candidate_ref: str, fmt: str, 
                               load_config(config_path).gate)
     text = RENDERERS[fmt](comparison)
     if str(output) == "-":
-        click.echo(text, nl=False)
+        click.echo(text, nl=False)  # the report itself, byte for byte (a JSON or XML file)
     else:
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -132,16 +135,16 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--candidate-target", metavar="MODEL", help="Candidate model (default: the baseline's).")
 @click.option("--candidate-prompt", type=click.Path(dir_okay=False, path_type=Path), help="Candidate system prompt file (the PR's version).")
 @click.option("--suites", help="Comma-separated suites (default: [gate] suites).")
-@click.option("--epochs", type=int, help="Epochs per probe (default: [gate] epochs, 5).")
-@click.option("--limit", type=int, help="Only the first N probes (smoke tests; lowers power).")
-@click.option("--seed", type=int, help="Target seed for both arms (used by simulated targets).")
+@click.option("--epochs", type=Bounded(values.EPOCHS), help="Epochs per probe (default: [gate] epochs, 5).")
+@click.option("--limit", type=Bounded(values.LIMIT), help="Only the first N probes (smoke tests; lowers power).")
+@click.option("--seed", type=Bounded(values.SEED), help="Target seed for both arms (used by simulated targets).")
 @click.option("--judge", default=None, help="auto, lexical, or provider/model (default: [judge] model).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="character.toml")
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_REPORTS / "gate", show_default=True, help="Where report.md/.html/.json and junit.xml go.")
 @click.option("--fail-on-warn", is_flag=True, help="Exit 1 (not 0) when a gating dimension is INCONCLUSIVE.")
 @click.option("--allow-generated", is_flag=True, help="Gate on suites written by `character expand` (refused by default).")
-@click.option("--max-connections", default=16, show_default=True, type=int)
+@click.option("--max-connections", default=16, show_default=True, type=Bounded(values.MAX_CONNECTIONS))
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
 @click.pass_context
 def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | None,
@@ -211,7 +214,7 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
         _generated_check([], stored, allow_generated)
     comparison = compare_runs(baseline.dir, candidate.dir, settings)
     paths = write_reports(comparison, reports_dir)
-    click.echo(RENDERERS["markdown"](comparison))
+    echo(RENDERERS["markdown"](comparison))  # stored text: terminal-safe
     echo_written(paths)
     return exit_code(comparison.verdict, invalid=not comparison.valid, fail_on_warn=settings.fail_on_warn)
 

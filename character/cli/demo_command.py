@@ -9,6 +9,8 @@ import click
 import polars as pl
 
 from character.analysis.summary import dimension_summary, format_value
+from character.boundary import values
+from character.cli.options import Bounded
 from character.cli.run_commands import SIMULATOR_BANNER, default_display
 from character.domain.targets import make_target
 from character.engine.personas import PERSONAS, PLANTED_DRIFTS
@@ -21,8 +23,8 @@ VERSIONS = ("assistant-v1", "assistant-v2")
 
 
 @click.command()
-@click.option("--epochs", default=5, show_default=True, type=int, help="Epochs per probe (METHODS.md design: 5).")
-@click.option("--limit", type=int, help="Only the first N probes of each run (quicker look).")
+@click.option("--epochs", default=5, show_default=True, type=Bounded(values.EPOCHS), help="Epochs per probe (METHODS.md design: 5).")
+@click.option("--limit", type=Bounded(values.LIMIT), help="Only the first N probes of each run (quicker look).")
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"), show_default=True)
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
 @click.pass_context

@@ -2,17 +2,24 @@
 
 User mistakes raise CharacterError anywhere below; here they become one line on stderr and exit
 code 2, never a traceback. So do disk and permission problems (OSError) that escape a command.
+Anything else is a bug in character: one line "internal error: ... (please report; details in
+<store>/_logs/...)", exit 2, with the traceback kept in that file for the report.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import tempfile
+import traceback
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from character import __version__
-from character.errors import EXIT_USER_ERROR, CharacterError, os_error
+from character.errors import EXIT_USER_ERROR, CharacterError, one_line_text, os_error
+from character.store.layout import INTERNAL_LOGS
 
 # Each module exposes `COMMANDS: list[click.Command]`; one module per group of related commands.
 # A module is imported only when one of its commands runs (or --help lists them all): importing
@@ -49,6 +56,38 @@ class CharacterGroup(click.Group):
         except OSError as exc:  # a full disk, an unreadable folder: the environment, not a bug
             click.echo(f"error: {os_error(exc).one_line()}", err=True)
             ctx.exit(EXIT_USER_ERROR)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise  # click's own usage errors and exits
+        except Exception as exc:  # a bug: say so in one line, keep the traceback for the report
+            click.echo(one_line_text(internal_error(ctx, exc)), err=True)
+            ctx.exit(EXIT_USER_ERROR)
+
+
+def internal_error(ctx: click.Context, exc: BaseException) -> str:
+    """The one line for an unexpected exception; its traceback goes to <store>/_logs/.
+
+    An existing store gets the file (the folder is never a run: it has no manifest); otherwise
+    the system's temporary folder does, so reporting a bug never creates a store.
+    """
+    store = Path((ctx.obj or {}).get("store") or "transcripts")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    name = f"internal-error-{stamp}-{os.getpid()}.log"
+    text = "".join(traceback.format_exception(exc))
+    where = None
+    for folder in ((store / INTERNAL_LOGS) if store.is_dir() else None, Path(tempfile.gettempdir()) / "character-logs"):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+            where = folder / name
+            break
+        except OSError:
+            continue
+    summary = str(exc).splitlines()[0][:200] if str(exc) else ""
+    kind = f"{type(exc).__name__}: {summary}".rstrip(": ")
+    details = f"details in {where}" if where else "no log could be written"
+    return f"internal error: {kind} (please report; {details})"
 
 
 @click.group(cls=CharacterGroup)

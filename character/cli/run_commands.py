@@ -10,10 +10,13 @@ import click
 import polars as pl
 
 from character.analysis.summary import dimension_summary, summary_lines
+from character.boundary import values
+from character.cli.options import Bounded, LabelType, RunIdType
+from character.cli.output import echo
 from character.domain.config import Config, load_config
 from character.domain.probes import bundled_suite_paths, load_suite
 from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
-from character.errors import CharacterError
+from character.errors import CharacterError, one_line_text
 from character.run.eval_tuning import DEFAULT_MAX_RETRIES
 from character.run.pricing import Price
 from character.store.layout import SCORES, TRANSCRIPTS, list_run_dirs, resolve_run
@@ -32,8 +35,8 @@ def suites() -> None:
             kinds[probe.kind] = kinds.get(probe.kind, 0) + 1
         mix = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
         origin = f"{suite.source} ({suite.license})" if suite.source else "written for character"
-        click.echo(f"{name:<28} v{suite.version}  {len(suite.probes):>4} probes  [{mix}]")
-        click.echo(f"{'':<28} source: {origin}")
+        echo(f"{name:<28} v{suite.version}  {len(suite.probes):>4} probes  [{mix}]")
+        echo(f"{'':<28} source: {origin}")
 
 
 def parse_model_args(pairs: tuple[str, ...]) -> dict[str, object]:
@@ -67,24 +70,24 @@ def target_from_options(
 @click.argument("suite_names", metavar="SUITE...", nargs=-1, required=True)
 @click.option("--target", "target", required=True, help="provider/model (e.g. anthropic/claude-sonnet-4-5, sim/assistant-v1) or a target name from character.toml.")
 @click.option("--system-prompt", type=click.Path(dir_okay=False, path_type=Path), help="System prompt file for the target.")
-@click.option("--name", help="Human label for the target version (default: the model name).")
-@click.option("--epochs", default=1, show_default=True, type=int, help="Times each probe is played.")
+@click.option("--name", type=LabelType(), help="Human label for the target version (default: the model name).")
+@click.option("--epochs", default=1, show_default=True, type=Bounded(values.EPOCHS), help="Times each probe is played.")
 @click.option("--judge", default=None, help="auto (Claude if ANTHROPIC_API_KEY is set, else lexical), lexical, or provider/model.")
-@click.option("--judge-repeats", default=None, type=int, help="Judge samples per transcript (aggregated).")
-@click.option("--limit", type=int, help="Only the first N probes.")
-@click.option("--max-connections", default=16, show_default=True, type=int, help="Concurrent API connections.")
-@click.option("--temperature", type=float)
-@click.option("--max-tokens", type=int)
-@click.option("--seed", type=int, help="Seed (used by simulated targets; passed to providers that accept one).")
+@click.option("--judge-repeats", default=None, type=Bounded(values.JUDGE_REPEATS), help="Judge samples per transcript (aggregated).")
+@click.option("--limit", type=Bounded(values.LIMIT), help="Only the first N probes.")
+@click.option("--max-connections", default=16, show_default=True, type=Bounded(values.MAX_CONNECTIONS), help="Concurrent API connections.")
+@click.option("--temperature", type=Bounded(values.TEMPERATURE))
+@click.option("--max-tokens", type=Bounded(values.MAX_TOKENS))
+@click.option("--seed", type=Bounded(values.SEED), help="Seed (used by simulated targets; passed to providers that accept one).")
 @click.option("-M", "model_arg", multiple=True, help="Model arg name=value (e.g. simulator propensities).")
-@click.option("--run-id", help="Store under this id instead of the derived one.")
+@click.option("--run-id", type=RunIdType(), help="Store under this id instead of the derived one.")
 @click.option("--fresh", is_flag=True, help="A new run even if an identical one is stored.")
 @click.option("--batch", is_flag=True, help="Use the provider's batch API (cheaper, slower).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="character.toml")
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None, help="Progress display (default: rich in a terminal, plain otherwise).")
-@click.option("--max-retries", default=DEFAULT_MAX_RETRIES, show_default=True, type=int, help="Retries per API call (rate limits, overloads, 5xx, dropped connections, timeouts).")
-@click.option("--timeout", "call_timeout", type=int, help="Seconds one API call may take, retries included.")
-@click.option("--attempt-timeout", type=int, help="Seconds one API attempt may take before it is abandoned and retried.")
+@click.option("--max-retries", default=DEFAULT_MAX_RETRIES, show_default=True, type=Bounded(values.MAX_RETRIES), help="Retries per API call (rate limits, overloads, 5xx, dropped connections, timeouts).")
+@click.option("--timeout", "call_timeout", type=Bounded(values.TIMEOUT), help="Seconds one API call may take, retries included.")
+@click.option("--attempt-timeout", type=Bounded(values.TIMEOUT), help="Seconds one API attempt may take before it is abandoned and retried.")
 @click.pass_context
 def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_prompt: Path | None, name: str | None, epochs: int, judge: str | None, judge_repeats: int | None, limit: int | None, max_connections: int, temperature: float | None, max_tokens: int | None, seed: int | None, model_arg: tuple[str, ...], run_id: str | None, fresh: bool, batch: bool, config_path: Path | None, display: str | None, max_retries: int, call_timeout: int | None, attempt_timeout: int | None) -> None:
     """Play SUITE(s) against a target, judge every transcript, store the run."""
@@ -110,11 +113,11 @@ def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_pr
     )
     prepared = prepare(request)
     if the_target.simulated:
-        click.echo(SIMULATOR_BANNER)
-    click.echo(f"run {prepared.run_id}: {', '.join(s.name for s in prepared.suites)} "
+        echo(SIMULATOR_BANNER)
+    echo(f"run {prepared.run_id}: {', '.join(s.name for s in prepared.suites)} "
                f"x {the_target.label} x {epochs} epoch(s), judge {judge_spec.id}")
     for warning in prepared.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     manifest = execute(prepared)
     echo_run_result(prepared.dir, manifest)
     if manifest.status != "complete":
@@ -132,7 +135,7 @@ def default_display() -> str:
 def echo_run_result(folder: Path, manifest: Manifest) -> None:
     counts = manifest.counts
     cost = manifest.cost_usd.get("total")
-    click.echo(
+    echo(
         f"{manifest.status}: {counts.samples} transcripts, {counts.scored} verdicts scored, "
         f"{counts.unscored} unscored ({counts.unscored_judge_error} judge errors); "
         f"cost {'unpriced (add [prices] to character.toml)' if cost is None else f'${cost:.4f}'}; "
@@ -140,17 +143,17 @@ def echo_run_result(folder: Path, manifest: Manifest) -> None:
     )
     retries = manifest.retries
     if any(retries.get(k) for k in ("api_retries", "failed_calls", "sample_retries")) or counts.samples_errored:
-        click.echo(
+        echo(
             f"retries: {retries.get('api_retries', 0)} API retries, "
             f"{retries.get('failed_calls', 0)} failed calls, "
             f"{retries.get('sample_retries', 0)} conversations replayed; "
             f"{counts.samples_errored} conversations failed after every retry (stored, unscored)"
         )
     for warning in manifest.warnings:
-        click.echo(f"warning: {warning}")
+        echo(f"warning: {warning}")
     summary = dimension_summary(pl.scan_parquet(folder / SCORES))
     for line in summary_lines(summary):
-        click.echo(line)
+        echo(line)
 
 
 @click.command()
@@ -159,36 +162,38 @@ def runs(ctx: click.Context) -> None:
     """List stored runs."""
     folders = list_run_dirs(ctx.obj["store"])
     if not folders:
-        click.echo(f"no runs in {ctx.obj['store']} (try `character demo`)")
+        echo(f"no runs in {ctx.obj['store']} (try `character demo`)")
         return
     for folder in folders:
         try:
             m = read_manifest(folder)
         except CharacterError as exc:  # one damaged run does not hide the others
-            click.echo(f"{folder.name:<56} DAMAGED    {exc.one_line()}")
+            echo(f"{folder.name:<56} DAMAGED    {exc.one_line()}")
             continue
         marks = f" [{', '.join(m.marks)}]" if m.marks else ""
-        click.echo(
-            f"{m.run_id:<56} {m.status:<10} {m.target.label:<28} judge {m.judge.id:<28} "
+        # one row per run, whatever the manifest's text holds (a newline in a model name would
+        # start a fake row; an escape sequence would rewrite this one)
+        echo(one_line_text(
+            f"{folder.name:<56} {m.status:<10} {m.target.label:<28} judge {m.judge.id:<28} "
             f"{m.counts.samples:>5} transcripts  {m.created[:16]}{marks}"
-        )
+        ))
 
 
 @click.command()
 @click.argument("run_ref", metavar="RUN")
 @click.argument("probe_id", metavar="[PROBE]", required=False)
-@click.option("--epoch", default=None, type=int, help="Only this epoch.")
+@click.option("--epoch", default=None, type=Bounded(values.EPOCH), help="Only this epoch.")
 @click.pass_context
 def show(ctx: click.Context, run_ref: str, probe_id: str | None, epoch: int | None) -> None:
     """Show a run's summary, or a probe's transcript(s) with the judge's verdicts."""
     folder = resolve_run(ctx.obj["store"], run_ref)
     manifest = read_manifest(folder)
     if manifest.simulated:
-        click.echo(SIMULATOR_BANNER)
+        echo(SIMULATOR_BANNER)
     if probe_id is None:
         echo_run_result(folder, manifest)
         probes = pl.scan_parquet(folder / TRANSCRIPTS).select("probe_id").unique().sort("probe_id").collect()
-        click.echo(f"\n{probes.height} probes; show one with: character show {manifest.run_id} PROBE")
+        echo(f"\n{probes.height} probes; show one with: character show {manifest.run_id} PROBE")
         return
     transcripts = pl.scan_parquet(folder / TRANSCRIPTS).filter(pl.col("probe_id") == probe_id)
     if epoch is not None:
@@ -199,7 +204,7 @@ def show(ctx: click.Context, run_ref: str, probe_id: str | None, epoch: int | No
                              remedy=f"list probes with `character show {manifest.run_id}`")
     scores = pl.scan_parquet(folder / SCORES).filter(pl.col("probe_id") == probe_id).collect()
     for row in rows.iter_rows(named=True):
-        click.echo(transcript_text(row, scores.filter(pl.col("epoch") == row["epoch"]), manifest))
+        echo(transcript_text(row, scores.filter(pl.col("epoch") == row["epoch"]), manifest))
 
 
 def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
@@ -241,9 +246,9 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
 @click.command("judge")
 @click.argument("run_ref", metavar="RUN")
 @click.option("--judge", "judge_choice", required=True, help="lexical, auto, or provider/model.")
-@click.option("--judge-repeats", default=1, show_default=True, type=int)
+@click.option("--judge-repeats", default=1, show_default=True, type=Bounded(values.JUDGE_REPEATS))
 @click.option("--rubric", "rubric_names", multiple=True, help="Judge on this rubric instead of the ones the probes name (repeatable), e.g. production for imported tickets.")
-@click.option("--max-connections", default=16, show_default=True, type=int)
+@click.option("--max-connections", default=16, show_default=True, type=Bounded(values.MAX_CONNECTIONS))
 @click.pass_context
 def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_repeats: int, rubric_names: tuple[str, ...], max_connections: int) -> None:
     """Re-judge a stored RUN with another judge (or edited rubrics) as a new run; the original is kept.
@@ -257,7 +262,7 @@ def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_rep
     spec = resolve_judge(judge_choice, repeats=judge_repeats)
     manifest = rejudge(source, spec, store=ctx.obj["store"], max_connections=max_connections,
                        rubrics=list(rubric_names) or None)
-    click.echo(f"re-judged {source.name} with {spec.id} -> {manifest.run_id}")
+    echo(f"re-judged {source.name} with {spec.id} -> {manifest.run_id}")
     echo_run_result(Path(ctx.obj["store"]) / manifest.run_id, manifest)
 
 

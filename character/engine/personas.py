@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from character.boundary.values import FRACTION
 from character.errors import CharacterError
 
 
@@ -59,12 +60,8 @@ class Propensities:
                 field="model args",
                 remedy=f"use {', '.join(sorted(known))}",
             )
-        values = {name: float(value) for name, value in overrides.items()}  # type: ignore[arg-type]
-        for name, value in values.items():
-            if not 0.0 <= value <= 1.0:
-                raise CharacterError(
-                    f"propensity {name}={value} is outside [0, 1]", field="model args"
-                )
+        # a rate: a finite number from 0 to 1 (the boundary's check names the -M option and value)
+        values = {name: float(FRACTION.check(value, field=f"-M {name}")) for name, value in overrides.items()}
         return replace(self, **values)
 
 
