@@ -41,7 +41,7 @@ def write_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
     written: dict[str, Path] = {}
     for kind, name in REPORT_FILES.items():
         path = out_dir / name
-        atomic_write_text(path, RENDERERS[kind](comparison))
+        atomic_write_text(path, RENDERERS[kind](comparison), root=out_dir)
         written[kind] = path
     return written
 

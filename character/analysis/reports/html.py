@@ -17,6 +17,7 @@ import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.reports.markdown import headline
+from character.boundary.text import mark_hidden
 
 COLOURS = {
     "REGRESSION": "#c0392b",
@@ -41,7 +42,8 @@ PLOT_WIDTH = 520
 
 
 def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    # hidden characters (bidi overrides, zero-width) shown as markers, then HTML-escaped
+    return html.escape(mark_hidden("" if value is None else str(value)), quote=True)
 
 
 def _finite(*values: Any) -> bool:

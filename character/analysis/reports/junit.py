@@ -13,6 +13,7 @@ import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.stats import DriftClass
+from character.boundary.text import mark_hidden
 
 
 def _suite(parent: ET.Element, name: str) -> ET.Element:
@@ -61,4 +62,5 @@ def render_junit(comparison: Comparison) -> str:
     for attr in ("tests", "failures", "errors"):
         root.set(attr, str(sum(int(s.get(attr, "0")) for s in suites)))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # control characters are not allowed in XML 1.0 at all, escaped or not: show them as markers
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + mark_hidden(ET.tostring(root, encoding="unicode")) + "\n"

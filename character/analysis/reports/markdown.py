@@ -8,7 +8,6 @@ hold everything.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,20 +15,16 @@ import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.wording import fmt_mean, fmt_signed
+from character.boundary.text import markdown_text
 
 MAX_CHARS = 60_000  # below GitHub's 65,536-character comment limit, with room for a header
 MAX_ROWS = 40
 
 
-_TAG_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
-
-
 def cell(value: Any) -> str:
-    """Table-safe text: a pipe would split the cell, a '<' before a letter could open an HTML tag
-    (so "<0.001" stays readable in a terminal while "<script>" is neutralised)."""
-    text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    return _TAG_OPENER.sub("&lt;", text)
+    """Table-safe text: shows literally, forms no link, image, tag or emphasis, splits no cell
+    (the boundary's one Markdown escape, shared with the calibration report)."""
+    return markdown_text(value)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
@@ -85,8 +80,9 @@ def headline(comparison: Comparison) -> str:
 def render_markdown(comparison: Comparison) -> str:
     lines = [headline(comparison), ""]
     b, c = comparison.baseline, comparison.candidate
-    lines.append(f"Baseline `{cell(b.target.label)}` ({cell(b.run_id)}) vs candidate "
-                 f"`{cell(c.target.label)}` ({cell(c.run_id)}); judge {cell(c.judge.id)}.")
+    # escaped text, not code spans: inside a code span a backslash escape would show literally
+    lines.append(f"Baseline **{cell(b.target.label)}** ({cell(b.run_id)}) vs candidate "
+                 f"**{cell(c.target.label)}** ({cell(c.run_id)}); judge {cell(c.judge.id)}.")
     lines.append("")
     if comparison.simulated:
         lines += ["> **SIMULATED**: at least one run used a sim/* persona, not a real model.", ""]
