@@ -25,9 +25,20 @@ class IdKind:
     example: str
 
     def matches(self, value: object) -> bool:
-        return isinstance(value, str) and self.pattern.fullmatch(value) is not None and ".." not in value
+        return (
+            isinstance(value, str)
+            and self.pattern.fullmatch(value) is not None
+            and ".." not in value
+        )
 
-    def check(self, value: object, *, field: str | None = None, file: object = None, remedy: str | None = None) -> str:
+    def check(
+        self,
+        value: object,
+        *,
+        field: str | None = None,
+        file: object = None,
+        remedy: str | None = None,
+    ) -> str:
         """`value` if it is such an id, else a CharacterError naming the field and showing the value."""
         if not self.matches(value):
             raise CharacterError(
@@ -42,7 +53,9 @@ class IdKind:
     def validator(self, value: str) -> str:
         """For pydantic fields: a ValueError whose '; fix:' part becomes the remedy."""
         if not self.matches(value):
-            raise ValueError(f"invalid {self.what} {value!r}; fix: use {self.rule}, e.g. {self.example}")
+            raise ValueError(
+                f"invalid {self.what} {value!r}; fix: use {self.rule}, e.g. {self.example}"
+            )
         return value
 
 
@@ -73,7 +86,9 @@ SUITE_NAME = IdKind(
 # A person or model named in labels and imports: printable text, one line, no hidden characters.
 LABELLER = IdKind(
     "name",
-    re.compile(r"[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufeff\uffa0]{1,200}"),
+    re.compile(
+        r"[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufeff\uffa0]{1,200}"
+    ),
     "1 to 200 printable characters on one line",
     "alice",
 )

@@ -28,7 +28,8 @@ def check_inside(root: Path, path: Path, *, what: str = "file", remedy: str | No
         raise CharacterError(
             f"{what} leads outside {root} (through a symlink or '..'); refused",
             file=path,
-            remedy=remedy or f"keep {what}s inside {root}; replace the symlink with a real file or folder",
+            remedy=remedy
+            or f"keep {what}s inside {root}; replace the symlink with a real file or folder",
         )
     return Path(path)
 

@@ -44,14 +44,18 @@ DEVICE_MAX = 64 * MiB  # a pipe or device (`<(...)`, /dev/zero): read at most th
 MAX_DEPTH = 64  # nesting of JSON / YAML / TOML values
 MAX_YAML_NODES = 2_000_000  # values after expanding YAML aliases (a "billion laughs" file)
 
-UTF8_FIX = "re-save the file as UTF-8 (in a spreadsheet: Save as CSV UTF-8; in an editor: encoding UTF-8)"
+UTF8_FIX = (
+    "re-save the file as UTF-8 (in a spreadsheet: Save as CSV UTF-8; in an editor: encoding UTF-8)"
+)
 
 
 def _size_text(size: int) -> str:
     return f"{size / MiB:.1f} MiB" if size >= MiB else f"{size:,} bytes"
 
 
-def read_bytes(path: Path, *, cap: int, what: str = "file", remedy: str = "check the path") -> bytes:
+def read_bytes(
+    path: Path, *, cap: int, what: str = "file", remedy: str = "check the path"
+) -> bytes:
     """The file's bytes, at most `cap` of them; a missing, unreadable or larger file is a CharacterError."""
     path = Path(path)
     try:
@@ -98,7 +102,9 @@ def decode(data: bytes, path: Path | str, *, start: int = 0) -> str:
         raise decode_error(data, exc, path, start=start) from None
 
 
-def decode_error(data: bytes, exc: UnicodeDecodeError, path: Path | str, *, start: int = 0) -> CharacterError:
+def decode_error(
+    data: bytes, exc: UnicodeDecodeError, path: Path | str, *, start: int = 0
+) -> CharacterError:
     offset = start + exc.start
     bad = data[exc.start : exc.start + 1].hex()
     return CharacterError(
@@ -117,10 +123,14 @@ def _looks_like(data: bytes) -> str:
         data.decode("cp1252")
     except UnicodeDecodeError:
         return "the file is not text in any encoding character recognises"
-    return "the file looks like Windows-1252 / Latin-1 text, as old editors and spreadsheets save it"
+    return (
+        "the file looks like Windows-1252 / Latin-1 text, as old editors and spreadsheets save it"
+    )
 
 
-def read_text(path: Path, *, cap: int = USER_FILE_MAX, what: str = "file", remedy: str = "check the path") -> str:
+def read_text(
+    path: Path, *, cap: int = USER_FILE_MAX, what: str = "file", remedy: str = "check the path"
+) -> str:
     """A user-written text file, size-capped and decoded as UTF-8 (see `decode`)."""
     return decode(read_bytes(path, cap=cap, what=what, remedy=remedy), path)
 
@@ -148,7 +158,9 @@ def json_depth(text: str, *, cap: int = MAX_DEPTH) -> int:
     return deepest
 
 
-def parse_json(text: str, *, file: Path | str, where: str | None = None, cap: int = MAX_DEPTH) -> Any:
+def parse_json(
+    text: str, *, file: Path | str, where: str | None = None, cap: int = MAX_DEPTH
+) -> Any:
     """JSON text, refused (CharacterError) when malformed or nested deeper than `cap`.
 
     `where` ("line 3") is put before the message, for JSONL.
@@ -169,7 +181,9 @@ def parse_json(text: str, *, file: Path | str, where: str | None = None, cap: in
             remedy="fix the JSON, or pass the right file",
         ) from None
     except RecursionError:  # the depth check above makes this unreachable; kept as a backstop
-        raise CharacterError(f"{prefix}JSON nested too deeply", file=file, remedy="pass the right file") from None
+        raise CharacterError(
+            f"{prefix}JSON nested too deeply", file=file, remedy="pass the right file"
+        ) from None
 
 
 def read_json(path: Path, *, cap: int = STORED_FILE_MAX, what: str = "file") -> Any:
@@ -207,7 +221,9 @@ def decode_line(raw: bytes, path: Path | str, *, offset: int, number: int) -> st
         if exc.end == len(raw) and "end of data" in exc.reason:
             return None
         error = decode_error(raw, exc, path, start=offset)
-        raise CharacterError(f"line {number}: {error.message}", file=path, remedy=error.remedy) from None
+        raise CharacterError(
+            f"line {number}: {error.message}", file=path, remedy=error.remedy
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,7 +281,9 @@ def parse_yaml(text: str, *, file: Path | str) -> Any:
         context, started = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and started is not None and (mark is None or started.line != mark.line):
             problem += f" ({context} started at line {started.line + 1})"
-        raise CharacterError(f"malformed YAML{where}: {problem}", file=file, remedy="fix the YAML syntax") from None
+        raise CharacterError(
+            f"malformed YAML{where}: {problem}", file=file, remedy="fix the YAML syntax"
+        ) from None
     except RecursionError:
         raise _too_deep(file) from None
     _check_shape(data, file)
@@ -311,12 +329,16 @@ def read_yaml(path: Path) -> Any:
 # TOML
 
 
-def read_toml(path: Path, *, what: str = "config file", remedy: str = "check --config") -> dict[str, Any]:
+def read_toml(
+    path: Path, *, what: str = "config file", remedy: str = "check --config"
+) -> dict[str, Any]:
     text = read_text(path, what=what, remedy=remedy)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise CharacterError(f"malformed TOML: {exc}", file=path, remedy="fix the TOML syntax") from None
+        raise CharacterError(
+            f"malformed TOML: {exc}", file=path, remedy="fix the TOML syntax"
+        ) from None
     except RecursionError:
         raise _too_deep(path) from None
     _check_shape(data, path)
@@ -355,7 +377,9 @@ def csv_text(path: Path, *, cap: int = IMPORT_FILE_MAX) -> str:
     return decode(read_bytes(path, cap=cap), path)
 
 
-def csv_rows(text: str, path: Path | str, columns: Sequence[str]) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+def csv_rows(
+    text: str, path: Path | str, columns: Sequence[str]
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """(header, [(first file line of the record, row)]) with the delimiter sniffed from the header.
 
     A file missing one of `columns` is refused, naming them and the delimiter that was tried.
@@ -379,5 +403,7 @@ def csv_rows(text: str, path: Path | str, columns: Sequence[str]) -> tuple[list[
             rows.append((start, row))
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise CharacterError(f"not a readable CSV file ({exc})", file=path, remedy="re-save it as CSV") from None
+        raise CharacterError(
+            f"not a readable CSV file ({exc})", file=path, remedy="re-save it as CSV"
+        ) from None
     return header, rows

@@ -80,6 +80,16 @@ _TAG_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
 _ENTITY_OPENER = re.compile(r"&(?=[#A-Za-z])")
 
 
+def _intraword_underscore(text: str, index: int) -> bool:
+    """An underscore between two letters or digits (over_refusal) can never open or close emphasis."""
+    return (
+        text[index] == "_"
+        and 0 < index < len(text) - 1
+        and text[index - 1].isalnum()
+        and text[index + 1].isalnum()
+    )
+
+
 def markdown_text(text: object) -> str:
     """Untrusted text for a Markdown report line or table cell: shows literally, forms nothing.
 
@@ -88,7 +98,10 @@ def markdown_text(text: object) -> str:
     """
     value = mark_hidden("" if text is None else str(text), keep="\t\n\r")
     value = value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
-    value = "".join("\\" + char if char in _MD_ESCAPED else char for char in value)
+    value = "".join(
+        "\\" + char if char in _MD_ESCAPED and not _intraword_underscore(value, index) else char
+        for index, char in enumerate(value)
+    )
     value = _ENTITY_OPENER.sub("&amp;", value)
     return _TAG_OPENER.sub("&lt;", value)
 

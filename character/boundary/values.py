@@ -39,7 +39,11 @@ class Bounds:
         if low is not None and high is not None:
             left = "above" if self.low_open else "from"
             right = "below" if self.high_open else "to"
-            text = f"{left} {low} {right} {high}" if (self.low_open or self.high_open) else f"{low} to {high}"
+            text = (
+                f"{left} {low} {right} {high}"
+                if (self.low_open or self.high_open)
+                else f"{low} to {high}"
+            )
             return text + unit
         if low is not None:
             return f"{'above' if self.low_open else 'at least'} {low}{unit}"

@@ -14,6 +14,7 @@ import click
 from character.analysis.nightly import default_rejudge, run_nightly
 from character.analysis.reports import write_reports
 from character.analysis.reports.nightly_page import render_nightly_markdown, write_nightly_pages
+from character.cli.output import echo
 from character.cli.run_commands import default_display
 from character.domain.config import load_config
 from character.errors import CharacterError
@@ -46,7 +47,7 @@ def nightly(ctx: click.Context, config_path: Path, night: str | None, display: s
     except Exception as exc:  # a scheduled job must tell an error (2) from an alarm (1)
         click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise click.exceptions.Exit(2) from None
-    click.echo(render_nightly_markdown(result))
+    echo(render_nightly_markdown(result))  # stored names: terminal-safe
     click.echo("pages: " + ", ".join(str(p) for p in paths.values()), err=True)
     raise click.exceptions.Exit(result.exit_code)
 

@@ -40,7 +40,10 @@ class Bounded(click.ParamType):
             except ValueError:
                 kind = "a whole number" if self.bounds.kind is int else "a number"
                 raise CharacterError(
-                    f"not {kind}", field=field, value=value, remedy=f"use {kind} {self.bounds.describe()}"
+                    f"not {kind}",
+                    field=field,
+                    value=value,
+                    remedy=f"use {kind} {self.bounds.describe()}",
                 ) from None
         return self.bounds.check(number, field=field)
 

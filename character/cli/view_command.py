@@ -63,7 +63,13 @@ def viewer_command(
 
 @click.command()
 @click.argument("store", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=Bounded(values.PORT), help="Port to serve on.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=Bounded(values.PORT),
+    help="Port to serve on.",
+)
 @click.option(
     "--address",
     default=DEFAULT_ADDRESS,

@@ -16,9 +16,9 @@ max_tokens = 1024
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from character.boundary import values
 from character.boundary.errors import validation_error
@@ -96,7 +96,7 @@ class NightlyConfig(Strict):
     reference: dict[str, RunId] = Field(default_factory=dict)  # target name -> frozen reference run id
     cusum_k: Positive = 0.5
     cusum_h: Positive = 5.0
-    canary_run: RunId | None = None
+    canary_run: Annotated[RunId | None, BeforeValidator(lambda v: v or None)] = None  # "" = none
     canary_size: int = Field(default=50, ge=1, le=100_000)
     batch: bool = False
     limit: Limit | None = None  # only the first N probes (smoke tests)
