@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from character.errors import CharacterError
 
@@ -87,7 +87,14 @@ class Bounds:
             constraints["lt" if self.high_open else "le"] = self.high
         if self.kind is float:
             constraints["allow_inf_nan"] = False
-        return Annotated[self.kind, Field(**constraints, **field_args)]
+        return Annotated[self.kind, BeforeValidator(_not_bool_or_text), Field(**constraints, **field_args)]
+
+
+def _not_bool_or_text(value: Any) -> Any:
+    """pydantic's lax mode reads `true` as 1 and "3" as 3; a number field takes numbers only."""
+    if isinstance(value, bool | str):
+        raise ValueError(f"{value!r} is not a number; fix: write a number without quotes")
+    return value
 
 
 def _num(value: float) -> str:

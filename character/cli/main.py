@@ -56,11 +56,36 @@ class CharacterGroup(click.Group):
         except OSError as exc:  # a full disk, an unreadable folder: the environment, not a bug
             click.echo(f"error: {os_error(exc).one_line()}", err=True)
             ctx.exit(EXIT_USER_ERROR)
+        except click.UsageError as exc:  # a bad option value, a missing argument: still one line
+            click.echo(usage_line(exc, ctx.invoked_subcommand), err=True)
+            ctx.exit(EXIT_USER_ERROR)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise  # click's own usage errors and exits
+            raise  # click's own exits
         except Exception as exc:  # a bug: say so in one line, keep the traceback for the report
             click.echo(one_line_text(internal_error(ctx, exc)), err=True)
             ctx.exit(EXIT_USER_ERROR)
+
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # e.g. --store naming a file
+            click.echo(usage_line(exc, None), err=True)
+            raise click.exceptions.Exit(EXIT_USER_ERROR) from None
+
+
+def usage_line(exc: click.UsageError, command: str | None) -> str:
+    """click's usage error as the one line every other error is: field, message, fix."""
+    param = getattr(exc, "param", None)
+    if isinstance(param, click.Option):
+        name = max(param.opts, key=len)
+    else:
+        name = getattr(param, "human_readable_name", None)
+    specific = isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter)
+    message = exc.message if specific else exc.format_message()
+    where = f"field '{name}': " if name and specific else ""
+    help_command = f"character {command} --help" if command else "character --help"
+    return one_line_text(f"error: {where}{message} (fix: see `{help_command}`)")
 
 
 def internal_error(ctx: click.Context, exc: BaseException) -> str:

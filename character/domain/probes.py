@@ -186,7 +186,7 @@ class Provenance(StrictModel):
 
 class Suite(StrictModel):
     name: SuiteName
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     description: str
     source: str | None = None  # attribution for converted public datasets
     license: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -29,7 +29,8 @@ class StrictModel(BaseModel):
 class Scale(StrictModel):
     type: Literal["binary", "ordinal", "categorical"]
     # binary: what 1 means is the dimension's question answered "yes".
-    levels: dict[int, str] | None = None  # ordinal: anchor text per level
+    # ordinal: anchor text per level (levels are small numbers: 1..5, or -5..5)
+    levels: dict[Annotated[int, Field(ge=-100, le=100)], str] | None = None
     labels: list[str] | None = None  # categorical
 
     @model_validator(mode="after")
@@ -117,7 +118,7 @@ class Dimension(StrictModel):
 
 class Rubric(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     description: str
     dimensions: list[Dimension] = Field(min_length=1)
 

@@ -102,6 +102,8 @@ def rejudge(
     )
     base = source.source_run or source.run_id
     target_dir = run_dir(store, f"{base}-rejudged-{spec_hash[:8]}"[:160])
+    # an unknown judge model fails here, before the new run's folder exists
+    roles = judge_roles(judge, max_connections=max_connections, batch=False) or None
     ensure_dir(target_dir)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
@@ -127,7 +129,7 @@ def rejudge(
             return finalize(target_dir, manifest, complete=complete)
         write_manifest(target_dir, manifest)
         with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
-            scored = _judge_resumably(log, judge, target_dir, max_connections=max_connections)
+            scored = _judge_resumably(log, judge, target_dir, roles)
         ensure_dir(target_dir / LOGS)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
         (target_dir / PROGRESS).unlink(missing_ok=True)  # merged into the log just written
@@ -162,7 +164,7 @@ def _key(sample: EvalSample) -> tuple[str, int]:
     return (str(sample.id), int(sample.epoch))
 
 
-def _judge_resumably(log: EvalLog, judge: JudgeSpec, folder: Path, *, max_connections: int) -> EvalLog:
+def _judge_resumably(log: EvalLog, judge: JudgeSpec, folder: Path, roles: dict | None) -> EvalLog:
     """`log` with every sample scored by `judge`: from the progress file where a killed attempt
     left scores, by the judge for the rest (each appended to the progress file once scored)."""
     samples = list(log.samples or [])
@@ -190,7 +192,7 @@ def _judge_resumably(log: EvalLog, judge: JudgeSpec, folder: Path, *, max_connec
                         character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
                         character_markers(),
                     ],
-                    model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
+                    model_roles=roles,
                     action="overwrite",
                     display="none",
                     copy=False,

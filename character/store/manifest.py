@@ -143,7 +143,12 @@ def read_manifest(run_dir: Path) -> Manifest:
     if not isinstance(data, dict):
         raise CharacterError("manifest is damaged (not a JSON object)", file=path, remedy=_REMEDY)
     version = data.get("schema_version", MANIFEST_SCHEMA)
-    if isinstance(version, int) and not isinstance(version, bool) and version > MANIFEST_SCHEMA:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CharacterError(
+            "manifest is damaged (schema_version is not a whole number)", file=path,
+            field="schema_version", value=version, remedy=_REMEDY,
+        )
+    if version > MANIFEST_SCHEMA:
         raise CharacterError(
             f"manifest schema_version {version} was written by a newer version of character "
             f"(this one reads {MANIFEST_SCHEMA})",
