@@ -87,7 +87,9 @@ class Bounds:
             constraints["lt" if self.high_open else "le"] = self.high
         if self.kind is float:
             constraints["allow_inf_nan"] = False
-        return Annotated[self.kind, BeforeValidator(_not_bool_or_text), Field(**constraints, **field_args)]
+        return Annotated[
+            self.kind, BeforeValidator(_not_bool_or_text), Field(**constraints, **field_args)
+        ]
 
 
 def _not_bool_or_text(value: Any) -> Any:
