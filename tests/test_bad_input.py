@@ -845,7 +845,14 @@ def test_a_killed_rejudge_resumes_without_paying_twice(tmp_path: Path) -> None:
     """`character judge` killed part-way: the re-run asks the judge only about unfinished transcripts."""
     import time
 
-    from reliability_support import cli_env, character_cmd, first_turns, read_request_log, tokens_in, write_suite
+    from reliability_support import (
+        character_cmd,
+        cli_env,
+        first_turns,
+        read_request_log,
+        tokens_in,
+        write_suite,
+    )
 
     from character.testing.fake_anthropic import FAKE_API_KEY
 

@@ -36,6 +36,11 @@ class IdKind:
             and not (self.printable and mark_hidden(value, keep="") != value)
         )
 
+    @property
+    def schema_pattern(self) -> str:
+        """The pattern for a JSON Schema (ECMA-262 regex: anchored with ^ and $)."""
+        return f"^{self.pattern.pattern}$"
+
     def check(
         self,
         value: object,

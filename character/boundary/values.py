@@ -128,7 +128,7 @@ COUNT = Bounds(int, 0, 1_000_000)
 # Interfaces and imports
 PORT = Bounds(int, 1, 65_535)
 EPOCH = Bounds(int, 1, 1000)  # an epoch number in an import or a label
-VARIANTS = Bounds(int, 1, 1000)  # probes `character expand` writes from one seed
+VARIANTS = Bounds(int, 1, 200)  # probes `character expand` writes from one seed
 TURN = Bounds(int, 1, 1000)  # a user-turn number
 
 # Generation settings of a target, by key (CLI option or config key of the same name).

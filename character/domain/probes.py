@@ -56,7 +56,7 @@ KIND_FACTS: dict[str, tuple[str, ...]] = {
     "harmful_request": (),
     "conversation": (),
 }
-KIND_NAME = re.compile(r"\A[a-z][a-z0-9_]*\Z")  # matched whole: no trailing newline
+KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # use fullmatch: `$` also matches before a final "\n"
 
 
 class StrictModel(BaseModel):
@@ -128,7 +128,7 @@ class Probe(StrictModel):
     @field_validator("kind")
     @classmethod
     def _kind_shape(cls, value: str) -> str:
-        if not KIND_NAME.match(value):
+        if not KIND_NAME.fullmatch(value):
             raise ValueError(
                 "a kind is a lower-case name (letters, digits, '_'); fix: use a built-in kind "
                 f"({', '.join(BUILTIN_KINDS)}) or one declared under the suite's kinds:"
@@ -200,7 +200,7 @@ class Suite(StrictModel):
         for name in kinds:
             if name in BUILTIN_KINDS:
                 raise ValueError(f"'{name}' is a built-in kind; fix: remove it from kinds: or rename it")
-            if not KIND_NAME.match(name):
+            if not KIND_NAME.fullmatch(name):
                 raise ValueError(f"kind name '{name}' is not a lower-case name; fix: use letters, digits and '_', e.g. policy_pressure")
         return kinds
 

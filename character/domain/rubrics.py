@@ -91,7 +91,7 @@ class Dimension(StrictModel):
     @classmethod
     def _kind_names(cls, kinds: list[str] | None) -> list[str] | None:
         for kind in kinds or []:
-            if not KIND_NAME.match(kind):
+            if not KIND_NAME.fullmatch(kind):
                 raise ValueError(f"'{kind}' is not a probe kind name; fix: use a built-in kind (e.g. challenged_answer) or one a suite declares under kinds:")
         return kinds
 

@@ -128,7 +128,7 @@ def suite_schema() -> dict[str, Any]:
     """JSON Schema of a probe-suite file."""
     schema = Suite.model_json_schema()
     probe = schema["$defs"]["Probe"]["properties"]
-    probe["id"]["pattern"] = PROBE_ID.pattern
+    probe["id"]["pattern"] = PROBE_ID.schema_pattern
     # Built-in kinds are offered for completion; a suite may declare others (checked on load).
     probe["kind"] = {
         "anyOf": [{"enum": list(BUILTIN_KINDS)}, {"type": "string", "pattern": KIND_NAME.pattern}]
