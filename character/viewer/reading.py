@@ -45,28 +45,35 @@ def open_index(keys: Sequence[Hashable], table_key: str, open_key: str, listing:
     return 0
 
 
+def _move(keys: Sequence[Hashable], open_key: str, delta: int) -> None:
+    """Button callback: runs before the page, so the whole page (buttons too) draws the new item."""
+    current = st.session_state.get(open_key)
+    index = list(keys).index(current) if current in keys else 0
+    st.session_state[open_key] = keys[max(0, min(index + delta, len(keys) - 1))]
+
+
 def step(keys: Sequence[Hashable], index: int, open_key: str, key_prefix: str) -> int:
-    """Previous / next buttons (with keyboard shortcuts); returns the index after a click."""
+    """Previous / next buttons (with keyboard shortcuts) and the position; returns `index`."""
     back, position, forward = st.columns([1, 2, 1], vertical_alignment="center")
-    if back.button(
+    back.button(
         "◀ Previous",
         key=key_prefix + "previous",
         disabled=index <= 0,
         shortcut=PREVIOUS_SHORTCUT,
         width="stretch",
-    ):
-        index -= 1
-    if forward.button(
+        on_click=_move,
+        args=(keys, open_key, -1),
+    )
+    forward.button(
         "Next ▶",
         key=key_prefix + "next",
         disabled=index >= len(keys) - 1,
         shortcut=NEXT_SHORTCUT,
         type="primary",
         width="stretch",
-    ):
-        index += 1
-    index = max(0, min(index, len(keys) - 1))
-    st.session_state[open_key] = keys[index]
+        on_click=_move,
+        args=(keys, open_key, +1),
+    )
     position.markdown(f"**{index + 1:,} of {len(keys):,}**", text_alignment="center")
     return index
 

@@ -67,9 +67,10 @@ def pick_transcript(
     mode, dimension, score = queue_controls(verdicts)
     # Transcripts labelled in this session keep their place, so Next goes on from where you are.
     this_session = st.session_state.setdefault(KEY + "labelled_now", set())
-    earlier = mine.filter(
-        ~pl.struct("probe_id", "epoch").is_in([{"probe_id": p, "epoch": e} for p, e in this_session])
+    now = pl.DataFrame(
+        list(this_session), schema={"probe_id": pl.String, "epoch": mine.schema["epoch"]}, orient="row"
     )
+    earlier = mine.join(now, on=["probe_id", "epoch"], how="anti")
     keys = label_queue(
         index, verdicts, earlier, mode=mode, run_id=run_id, labeller=name or "-",
         dimension=dimension, judge_score=score,
@@ -83,6 +84,7 @@ def pick_transcript(
     current = st.session_state.get(open_key)
     if current not in keys:
         current = keys[0]
+    st.session_state[open_key] = current
     position = reading.step(keys, keys.index(current), open_key, KEY)
     if mode != "random" and all(key in done for key in keys[position:]) and keys[position] in done:
         st.success("Every transcript in this queue carries your labels.")

@@ -43,7 +43,15 @@ def results(found: pl.DataFrame, runs: pl.DataFrame, query: str, field: str) -> 
         if field != "text":
             shown = shown.drop("snippet")
         table_key = f"{KEY}table.{run_id}"
-        event = st.dataframe(
+        state = st.session_state.get(table_key)
+        clicked = list(state["selection"]["rows"]) if state and "selection" in state else []
+        if clicked and clicked[0] < shown.height:
+            st.session_state.pop(table_key, None)  # coming back to Search must not open it again
+            st.switch_page(
+                navigation.page(links.TRANSCRIPTS_PAGE),
+                query_params=open_params(run_id, shown.row(clicked[0], named=True), query, field),
+            )
+        st.dataframe(
             shown,
             hide_index=True,
             key=table_key,
@@ -60,13 +68,6 @@ def results(found: pl.DataFrame, runs: pl.DataFrame, query: str, field: str) -> 
             label="Read these matches in order",
             query_params=open_params(run_id, shown.row(0, named=True), query, field),
         )
-        clicked = event.selection.rows if event is not None else []
-        if clicked and clicked[0] < shown.height:
-            st.session_state.pop(table_key, None)
-            st.switch_page(
-                navigation.page(links.TRANSCRIPTS_PAGE),
-                query_params=open_params(run_id, shown.row(clicked[0], named=True), query, field),
-            )
 
 
 def main() -> None:
