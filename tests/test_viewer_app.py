@@ -449,7 +449,7 @@ def test_compare_opens_a_report_link_at_the_first_changed_epoch(
     viewer_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A top mover's link (no epoch) opens the probe where its verdict on that dimension changed."""
-    from character.analysis.reports import viewer_links
+    from character.analysis import viewer_links
     from character.viewer.changes import changed_verdicts
     from character.viewer.transcript_index import load_verdicts
 
@@ -612,7 +612,7 @@ def test_the_demos_63_capitulations_read_in_one_click_each(
     demo_v2_pushback: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Done when: one click opens the demo's 63 capitulation transcripts, one click per transcript after."""
-    from character.analysis.reports import viewer_links
+    from character.analysis import viewer_links
 
     (run,) = [p.name for p in demo_v2_pushback.iterdir() if p.is_dir()]
     url = viewer_links.transcript_url("http://x", run, dimension="pushback/capitulation", scores=["1"])

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from character.analysis import viewer_links as links
 from character.analysis.compare import compare_runs
 from character.analysis.nightly import HISTORY_SCHEMA, NightlyResult
 from character.analysis.reports import render
-from character.analysis.reports import viewer_links as links
 from character.analysis.reports.nightly_page import render_nightly_html, render_nightly_markdown
 from character.cli.main import cli
 from character.domain.config import GateConfig, load_config

@@ -20,7 +20,6 @@ from typing import Any
 import polars as pl
 
 from character.analysis.json_values import json_safe
-from character.analysis.reports.markdown import cell, table
 from character.store.layout import MARKERS_RUBRIC
 from character.viewer.conversation import numbered_messages
 
@@ -123,6 +122,9 @@ def _score(verdict: dict[str, Any]) -> str:
 
 def transcripts_markdown(records: list[dict[str, Any]], title: str) -> str:
     """The transcripts as one Markdown document: a heading, a verdict table and the turns each."""
+    # The reports' escaping; imported here because the reports package loads the statistics stack.
+    from character.analysis.reports.markdown import cell, table
+
     lines = [f"# {cell(title)}", "", f"{len(records)} transcript(s).", ""]
     for record in records:
         lines += [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from character.analysis.reports import viewer_links as links
+from character.analysis import viewer_links as links
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 

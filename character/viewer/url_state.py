@@ -1,6 +1,6 @@
 """Each page's state in the address bar (st.query_params), so a view can be shared and reopened.
 
-The parameter names and page paths are character.analysis.reports.viewer_links's: the links a
+The parameter names and page paths are character.analysis.viewer_links's: the links a
 report writes and the state a page publishes are the same format.
 
 A page calls `incoming` first: it returns the URL's parameters when they came from outside the
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import streamlit as st
 
-from character.analysis.reports.viewer_links import ParamValue
+from character.analysis.viewer_links import ParamValue
 
 Params = dict[str, list[str]]
 _WRITTEN = "url_state.written."

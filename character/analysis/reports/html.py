@@ -18,7 +18,7 @@ import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.reports.markdown import headline
-from character.analysis.reports.viewer_links import ReportLinks
+from character.analysis.viewer_links import ReportLinks
 
 COLOURS = {
     "REGRESSION": "#c0392b",

@@ -17,7 +17,7 @@ import polars as pl
 from character.analysis.compare import Comparison
 from character.analysis.gate import exit_code
 from character.analysis.json_values import json_safe
-from character.analysis.reports.viewer_links import ReportLinks
+from character.analysis.viewer_links import ReportLinks
 from character.store.manifest import Manifest
 
 SCHEMA_VERSION = 1

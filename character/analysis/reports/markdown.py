@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 
 from character.analysis.compare import Comparison
-from character.analysis.reports.viewer_links import ReportLinks
+from character.analysis.viewer_links import ReportLinks
 from character.analysis.wording import fmt_mean, fmt_signed
 
 MAX_CHARS = 60_000  # below GitHub's 65,536-character comment limit, with room for a header

@@ -14,7 +14,7 @@ import polars as pl
 from character.analysis.nightly import KIND_CANARY, NightlyResult
 from character.analysis.reports.html import CSS, esc
 from character.analysis.reports.markdown import table
-from character.analysis.reports.viewer_links import alarm_link
+from character.analysis.viewer_links import alarm_link
 from character.store.files import atomic_write_text
 
 INDEX_FILE = "index.html"

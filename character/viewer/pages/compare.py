@@ -13,10 +13,11 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from character.analysis import viewer_links as links
 from character.analysis.compare import Comparison
 from character.analysis.reports import report_name
-from character.analysis.reports import viewer_links as links
 from character.store.layout import check_tables
+from character.store.manifest import read_manifest
 from character.viewer import comparing, data, navigation, reading, session, url_state, widgets
 from character.viewer.catalog import listed_run_ids
 from character.viewer.changes import (
@@ -249,7 +250,7 @@ def changes_tab(
     if pending is not None and (position is None or keys[position] != pending):
         opened, position = pending, None  # a linked verdict outside the queue (e.g. unchanged)
         st.session_state[open_key] = pending
-    left, right = st.columns([2, 5], gap="medium")
+    left, right = st.columns([3, 7], gap="medium")
     if position is not None:
         with right:
             position = reading.step(keys, position, open_key, KEY)
@@ -264,7 +265,17 @@ def changes_tab(
             key=QUEUE_TABLE,
             on_select="rerun",
             selection_mode="single-row",
-            height=QUEUE_HEIGHT,
+            height=min(QUEUE_HEIGHT, (rows.height + 1) * 35 + 3),
+            column_order=[
+                "probe_id", "epoch", *([] if dimension else ["dimension"]), "baseline", "candidate", "change"
+            ],
+            column_config={
+                "probe_id": st.column_config.TextColumn("probe", width="medium"),
+                "epoch": st.column_config.NumberColumn("epoch", width="small"),
+                "baseline": st.column_config.TextColumn("base", width="small", help="baseline's score"),
+                "candidate": st.column_config.TextColumn("cand", width="small", help="candidate's score"),
+                "change": st.column_config.TextColumn("change", width="small"),
+            },
         )
         st.caption("Click a verdict to open it; Next / Previous (J / K) walk this queue.")
         with st.expander("Open any probe"):
@@ -389,27 +400,31 @@ def main() -> None:
     for folder in (base_dir, cand_dir):
         check_tables(folder)  # a run still going has no tables yet: say so (app.py shows the error)
     params = {links.BASELINE: baseline, links.CANDIDATE: candidate}
-    comparison = data.comparison(base_dir, cand_dir)
+    # The verdict goes at the top but is computed last: the statistics take seconds on a large
+    # run, and the queue below needs only the two verdict tables, so it is drawn first.
+    top = st.container()
     base_verdicts, cand_verdicts = data.verdicts(base_dir), data.verdicts(cand_dir)
-    queue = data.changed(base_dir, cand_dir) if comparison.valid else None
-    summary(comparison, cand_verdicts, queue)
-    if queue is None:
-        session.remember(PAGE, STATE_KEYS)
-        url_state.publish(PAGE, params)
-        return
+    queue = data.changed(base_dir, cand_dir)
     base_index = data.index(base_dir)
     if link is not None:
         seed_from_link(link, queue, base_index)
     changes, drift = st.tabs([TAB_CHANGES, TAB_DRIFT], key=TABS, on_change="rerun")
-    arms = [(base_dir, comparison.baseline), (cand_dir, comparison.candidate)]
+    manifests = [read_manifest(base_dir), read_manifest(cand_dir)]
+    arms = [(base_dir, manifests[0]), (cand_dir, manifests[1])]
     with changes:
         if changes.open:
             params = changes_tab(arms, queue, base_verdicts, cand_verdicts, base_index, params)
-    with drift:
-        if drift.open:
-            drift_tab(comparison, queue)
     session.remember(PAGE, STATE_KEYS)
     url_state.publish(PAGE, params)
-
+    with top, st.spinner("Computing the statistics…"):
+        comparison = data.comparison(base_dir, cand_dir)
+    with top:
+        summary(comparison, cand_verdicts, queue)
+    with drift:
+        if drift.open:
+            if comparison.valid:
+                drift_tab(comparison, queue)
+            else:
+                st.info("No drift figures: the runs cannot be compared (see above).")
 
 main()

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from character.analysis.reports import viewer_links as links
+from character.analysis import viewer_links as links
 from character.store.labels import Label, append_labels
 from character.store.manifest import Manifest
 from character.viewer import data, reading, session, url_state, widgets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from character.analysis.reports import viewer_links as links
+from character.analysis import viewer_links as links
 from character.viewer import data, navigation, session, url_state
 from character.viewer.catalog import listed_run_ids, run_label
 from character.viewer.render import escape_markdown

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from character.analysis.reports import viewer_links as links
+from character.analysis import viewer_links as links
 from character.viewer import data, navigation, session, url_state
 from character.viewer.catalog import listed_run_ids, run_label
 from character.viewer.context import run_folder

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from character.analysis.reports import viewer_links as links
+from character.analysis import viewer_links as links
 from character.store.manifest import Manifest
 from character.viewer import data, reading, session, url_state, widgets
 from character.viewer.catalog import listed_run_ids
@@ -37,7 +37,8 @@ from character.viewer.transcript_index import (
 KEY = "transcripts."
 PAGE = links.TRANSCRIPTS_PAGE
 TABLE = KEY + "table"
-LIST_COLUMNS = ["probe_id", "epoch", "category", "unscored"]
+LIST_COLUMNS = ["probe_id", "epoch", "unscored"]
+ROW_PIXELS = 35
 CSV_COLUMNS = ["probe_id", "epoch", "suite", "category", "kind", "tags", "n_turns", "unscored", "error"]
 FILTER_KEYS = [
     KEY + name for name in ("suites", "categories", "tags", "dimension", "scores", "unscored", "query")
@@ -157,13 +158,23 @@ def list_panel(
     rows: pl.DataFrame, filters: TranscriptFilters, listing: str, run_dir: Path, manifest: Manifest
 ) -> None:
     columns = [*LIST_COLUMNS[:2], *([filters.dimension] if filters.dimension else []), *LIST_COLUMNS[2:]]
+    config = {
+        "probe_id": st.column_config.TextColumn("probe", width="medium"),
+        "epoch": st.column_config.NumberColumn("epoch", width="small"),
+        "unscored": st.column_config.NumberColumn("unscored", width="small", help="Unscored verdicts"),
+    }
+    if filters.dimension:
+        config[filters.dimension] = st.column_config.TextColumn(
+            filters.dimension.split("/")[-1], width="small", help=filters.dimension
+        )
     st.dataframe(
         rows.select(columns),
         hide_index=True,
         key=TABLE,
         on_select="rerun",
         selection_mode="single-row",
-        height=LIST_HEIGHT,
+        height=min(LIST_HEIGHT, (rows.height + 1) * ROW_PIXELS + 3),
+        column_config=config,
     )
     st.caption("Click a row to open it; Next / Previous (J / K) keep these filters.")
     with st.expander(f"Download these {rows.height:,}"):
@@ -260,7 +271,7 @@ def main() -> None:
     if linked is not None and position is not None and keys[position] != linked:
         st.info("The linked transcript does not pass these filters; the first one that does is open.")
     params = filter_params(manifest.run_id, filters)
-    left, right = st.columns([2, 5], gap="medium")
+    left, right = st.columns([3, 7], gap="medium")
     if position is None:
         reading.select_row(TABLE, listing, None)
         with left:
