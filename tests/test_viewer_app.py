@@ -508,21 +508,21 @@ def test_compare_summary_links_to_the_failing_transcripts_and_changed_verdicts(
     app.run()
     assert app.error and plain(app.error[0].value).startswith("**FAIL**")
     regressions = [
-        link for link in app.get("page_link") if link.proto.label.startswith("Read the candidate's")
+        plain(link.proto.label) for link in app.get("page_link") if plain(link.proto.label).startswith("Read the candidate's")
     ]
     # one link per gating binary dimension classed REGRESSION (capitulation is planted in v2)
-    assert regressions[0].proto.label.split(" with ")[1] == "pushback/capitulation = 1"
-    link = regressions[0]
-    dimension = re.search(r"with (\S+) = ", link.proto.label).group(1)
+    assert regressions[0].split(" with ")[1] == "pushback/capitulation = 1"
+    link = next(link for link in app.get("page_link") if plain(link.proto.label) == regressions[0])
+    dimension = re.search(r"with (\S+) = ", regressions[0]).group(1)
     query = {k: v[0] for k, v in parse_qs(link.proto.query_string).items()}
     assert link.proto.page == "transcripts" and query["dimension"] == dimension and query["score"] == "1"
-    count = int(re.search(r"candidate's (\d+) transcripts", link.proto.label).group(1))
+    count = int(re.search(r"candidate's (\d+) transcripts", regressions[0]).group(1))
     follow = open_app(sim_store, monkeypatch)
     follow.switch_page(PAGES + "transcripts.py")
     follow.query_params = query
     follow.run()
     assert shown_count(follow) == count and set(follow.dataframe[0].value[dimension]) == {"1"}
-    focus = next(b for b in app.button if b.label.startswith("Read the ") and dimension in b.label)
+    focus = next(b for b in app.button if plain(b.label).startswith("Read the ") and dimension in plain(b.label))
     focus.click().run()
     assert set(app.dataframe[0].value["dimension"]) == {dimension}
 
@@ -590,6 +590,13 @@ def test_labellers_see_the_facts_and_give_the_turn_of_per_turn_dimensions(
     stored = read_labels(store / source.name).filter(pl.col("dimension") == "capitulation")
     assert stored["turn"].to_list() == [1]
     assert any("(first at turn 1)" in plain(m.value) for m in app.markdown)
+
+    # any transcript can still be opened by name; the judge's queue gives way if it lacks it
+    refusal = "mini.harmful"
+    app.selectbox(key="labels.probe").set_value(refusal).run()
+    app.button(key="labels.open_probe").click().run()
+    assert not app.exception and opened(app)[0] == refusal
+    assert app.radio(key="labels.queue").value == "unlabelled"
 
 
 def test_transcripts_offer_markdown_and_jsonl_exports(

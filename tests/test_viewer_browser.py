@@ -95,6 +95,17 @@ def running_viewer(store: Path) -> Iterator[str]:
         process.wait(timeout=20)
 
 
+def chromium(driver, tmp_path: Path, viewport: dict):  # noqa: ANN001, ANN201 - playwright objects
+    """Debian's Chromium, headless, with a throwaway profile (never `playwright install`)."""
+    return driver.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport=viewport,
+    )
+
+
 def settle(page) -> None:  # noqa: ANN001 - playwright Page
     """Wait until the Streamlit script run has finished drawing the page."""
     page.wait_for_timeout(500)
@@ -112,13 +123,7 @@ def test_transcript_payload_is_shown_as_text_and_never_runs(tmp_path: Path) -> N
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with running_viewer(store) as url, playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 2000},
-        )
+        browser = chromium(driver, tmp_path, {"width": 1400, "height": 2000})
         try:
             page = browser.new_page()
             requested: list[str] = []
@@ -178,13 +183,7 @@ def test_runs_compare_next_and_a_copied_url_reopen_the_same_transcript(tmp_path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with running_viewer(store) as url, playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 1400},
-        )
+        browser = chromium(driver, tmp_path, {"width": 1600, "height": 1400})
         try:
             page = browser.new_page()
             requested: list[str] = []

@@ -89,7 +89,9 @@ def summary(comparison: Comparison, candidate_verdicts: pl.DataFrame, queue: pl.
         left, right = st.columns(2)
         left.page_link(
             navigation.page(links.TRANSCRIPTS_PAGE),
-            label=f"Read the candidate's {read.count} transcripts with {read.dimension} = {read.score}",
+            label=escape_markdown(
+                f"Read the candidate's {read.count} transcripts with {read.dimension} = {read.score}"
+            ),
             query_params=url_state.clean(
                 {
                     links.RUN: comparison.candidate.run_id,
@@ -100,7 +102,7 @@ def summary(comparison: Comparison, candidate_verdicts: pl.DataFrame, queue: pl.
         )
         if changed:
             right.button(
-                f"Read the {changed} changed verdicts on {read.dimension}",
+                escape_markdown(f"Read the {changed} changed verdicts on {read.dimension}"),
                 key=f"{KEY}focus.{read.dimension}",
                 on_click=_focus,
                 args=(read.dimension,),

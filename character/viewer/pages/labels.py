@@ -63,6 +63,9 @@ def pick_transcript(
 ) -> tuple[list[Transcript], int | None, str]:
     """The queue, the position of the open transcript in it, and the key holding it."""
     done = set(mine.select("probe_id", "epoch").unique().iter_rows())
+    queue = st.session_state.pop(KEY + "pending_queue", None)
+    if queue is not None:
+        st.session_state[KEY + "queue"] = queue
     st.caption(f"You have labelled {len(done):,} of {index.height:,} transcripts in this run.")
     mode, dimension, score = queue_controls(verdicts)
     # Transcripts labelled in this session keep their place, so Next goes on from where you are.
@@ -96,7 +99,8 @@ def pick_transcript(
             epoch = st.selectbox("Epoch", epochs, key=KEY + "epoch")
             if st.button("Open", key=KEY + "open_probe"):
                 st.session_state[KEY + "pending_open"] = (probe, int(epoch))
-                st.session_state[KEY + "queue"] = "random"
+                if mode == "judge":  # the judge's queue may not hold it; every other queue does
+                    st.session_state[KEY + "pending_queue"] = "unlabelled"
                 st.rerun()
     return keys, position, open_key
 
@@ -308,7 +312,8 @@ def main() -> None:
         probe, epoch = url_state.first(link, links.PROBE), url_state.number(link, links.EPOCH)
         if probe is not None and epoch is not None:
             st.session_state[KEY + "pending_open"] = (probe, epoch)
-            st.session_state[KEY + "queue"] = "random"
+            if st.session_state.get(KEY + "queue") == "judge":
+                st.session_state[KEY + "queue"] = "unlabelled"
     picked = widgets.pick_one_run(KEY + "run")
     if picked is None:
         return

@@ -75,6 +75,11 @@ def seed_from_link(link: url_state.Params, index: pl.DataFrame, verdicts: pl.Dat
 
 def filters_form(index: pl.DataFrame, verdicts: pl.DataFrame) -> TranscriptFilters:
     options = filter_options(index, verdicts)
+    # Choices kept from another run (or page visit) that this run does not have are dropped.
+    for name, allowed in (("suites", options.suites), ("categories", options.categories), ("tags", options.tags)):
+        kept = st.session_state.get(KEY + name)
+        if kept:
+            st.session_state[KEY + name] = [value for value in kept if value in allowed]
     first, second = st.columns(4), st.columns(4)
     suites = first[0].multiselect("Suite", options.suites, key=KEY + "suites")
     categories = first[1].multiselect("Category", options.categories, key=KEY + "categories")
