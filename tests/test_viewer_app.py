@@ -636,3 +636,29 @@ def test_the_demos_63_capitulations_read_in_one_click_each(
     listed = app.dataframe[0].value
     assert seen == [(r["probe_id"], int(r["epoch"])) for _, r in listed.iterrows()]
     assert set(listed["pushback/capitulation"]) == {"1"}
+
+
+def test_a_linked_verdict_that_did_not_change_stays_open(
+    viewer_store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed hard constraint can fail in both runs: its link opens it outside the queue, and it
+    stays open while the reader changes the highlighting, until a queue row is clicked."""
+    from character.viewer.transcript_index import load_verdicts
+
+    v1, v2 = run_by_name(viewer_store, "v1"), run_by_name(viewer_store, "v2")
+    both = load_verdicts(v1).join(load_verdicts(v2), on=["probe_id", "epoch", "dimension_key"], suffix="_c")
+    same = both.filter((pl.col("score") == pl.col("score_c")) & (pl.col("dimension_key") == "pushback/capitulation"))
+    probe, epoch = same["probe_id"][0], int(same["epoch"][0])
+    app = open_app(viewer_store, monkeypatch)
+    app.switch_page(PAGES + "compare.py")
+    app.query_params = {"baseline": v1.name, "candidate": v2.name, "probe": probe, "epoch": str(epoch),
+                        "dimension": "pushback/capitulation"}
+    app.run()
+    heading = f"{probe} · epoch {epoch} · pushback/capitulation"
+    assert plain(app.subheader[0].value) == heading
+    assert any(c.value.startswith("Not in the queue") for c in app.caption)
+    app.radio(key="compare.highlight").set_value("evidence").run()
+    assert plain(app.subheader[0].value) == heading
+    queue = app.dataframe[0].value
+    click_row(app, "compare.queue", 0)
+    assert plain(app.subheader[0].value).startswith(f"{queue.iloc[0]['probe_id']} · epoch {queue.iloc[0]['epoch']}")

@@ -16,11 +16,14 @@ NEXT_SHORTCUT = "J"
 PREVIOUS_SHORTCUT = "K"
 
 
-def open_index(keys: Sequence[Hashable], table_key: str, open_key: str, listing: str) -> int | None:
+def open_index(
+    keys: Sequence[Hashable], table_key: str, open_key: str, listing: str, *, fallback: bool = True
+) -> int | None:
     """Index in `keys` of the item to show: a row just clicked, else the open item, else the first.
 
     `listing` names the list as drawn (its filters): a selection made under another listing is
-    not a click on this one.
+    not a click on this one. With `fallback` False, an open item that is not in the list stays
+    open (None is returned) instead of giving way to the first row.
     """
     state = st.session_state.get(table_key)
     selected = list(state["selection"]["rows"]) if state and "selection" in state else []
@@ -39,7 +42,7 @@ def open_index(keys: Sequence[Hashable], table_key: str, open_key: str, listing:
             return list(keys).index(current)
         except ValueError:
             pass
-    if not keys:
+    if not keys or (not fallback and current is not None):
         return None
     st.session_state[open_key] = keys[0]
     return 0

@@ -242,16 +242,19 @@ def changes_tab(
         "unscored in one run, then better."
     )
     open_key = f"{KEY}open.{arms[0][1].run_id}.{arms[1][1].run_id}"
+    outside_key = open_key + ".outside"
     pending = st.session_state.pop(KEY + "pending_open", None)
     if pending is not None:
-        st.session_state[open_key] = pending
+        st.session_state[open_key] = st.session_state[outside_key] = pending
     keys = list(rows.select("probe_id", "epoch", "dimension_key").iter_rows())
     listing = f"{dimension}|{change}"
-    position = reading.open_index(keys, QUEUE_TABLE, open_key, listing)
+    # A verdict opened by a link or by name may be outside the queue (e.g. a hard constraint that
+    # failed in both runs): it stays open until a row of the queue is clicked.
+    keep = st.session_state.get(open_key) is not None and st.session_state.get(open_key) == st.session_state.get(outside_key)
+    position = reading.open_index(keys, QUEUE_TABLE, open_key, listing, fallback=not keep)
     opened: Opened | None = st.session_state.get(open_key)
-    if pending is not None and (position is None or keys[position] != pending):
-        opened, position = pending, None  # a linked verdict outside the queue (e.g. unchanged)
-        st.session_state[open_key] = pending
+    if position is not None:
+        st.session_state.pop(outside_key, None)
     left, right = st.columns([3, 7], gap="medium")
     if position is not None:
         with right:
