@@ -545,7 +545,7 @@ def test_clicking_a_top_mover_opens_it_in_the_queue(
     app.run()
     click_row(app, "compare.drift_table", 0)
     drift_dimension = app.selectbox(key="compare.dimension").value
-    assert drift_dimension is None or "/" in drift_dimension
+    assert drift_dimension == app.session_state["compare.dimension"] and "/" in drift_dimension
 
 
 def test_search_finds_words_in_every_run_grouped_by_run(

@@ -52,6 +52,7 @@ HIGHLIGHTS = {"diff": "differences between the versions", "evidence": "the judge
 STATE_KEYS = [KEY + "baseline", KEY + "candidate", KEY + "dimension", KEY + "change", KEY + "highlight"]
 QUEUE_HEIGHT = 640
 Opened = tuple[str, int, str | None]  # probe, epoch, "rubric/dimension"
+ANY = ""  # the Dimension picker's "every dimension" (None would show as an empty picker)
 
 
 def pick_arms(runs: pl.DataFrame) -> tuple[str | None, str | None]:
@@ -118,7 +119,7 @@ def summary(comparison: Comparison, candidate_verdicts: pl.DataFrame, queue: pl.
 
 def _focus(dimension: str | None, opened: Opened | None = None) -> None:
     """Show the queue on `dimension` (every direction), optionally with `opened` open."""
-    st.session_state[KEY + "dimension"] = dimension
+    st.session_state[KEY + "dimension"] = dimension or ANY
     st.session_state[KEY + "change"] = "any"
     st.session_state[TABS] = TAB_CHANGES
     if opened is not None:
@@ -128,7 +129,7 @@ def _focus(dimension: str | None, opened: Opened | None = None) -> None:
 def seed_from_link(link: url_state.Params, queue: pl.DataFrame, base_index: pl.DataFrame) -> None:
     dimension = url_state.first(link, links.DIMENSION)
     change = url_state.first(link, links.CHANGE)
-    st.session_state[KEY + "dimension"] = dimension
+    st.session_state[KEY + "dimension"] = dimension or ANY
     st.session_state[KEY + "change"] = change if change in CHANGE_CHOICES else "any"
     st.session_state[TABS] = TAB_CHANGES
     probe = url_state.first(link, links.PROBE)
@@ -145,17 +146,17 @@ def seed_from_link(link: url_state.Params, queue: pl.DataFrame, base_index: pl.D
 def queue_filters(queue: pl.DataFrame) -> tuple[str | None, str]:
     counts = dimension_counts(queue)
     dimensions = sorted(counts)
-    if st.session_state.get(KEY + "dimension") not in (None, *dimensions):
-        st.session_state[KEY + "dimension"] = None
+    if st.session_state.get(KEY + "dimension") not in (ANY, *dimensions):
+        st.session_state[KEY + "dimension"] = ANY
 
-    def label(dimension: str | None) -> str:
-        if dimension is None:
+    def label(dimension: str) -> str:
+        if dimension == ANY:
             return f"every dimension ({queue.height})"
         parts = ", ".join(f"{n} {kind}" for kind, n in sorted(counts[dimension].items()))
         return f"{dimension} ({parts})"
 
     left, right, highlight = st.columns([2, 1, 1])
-    dimension = left.selectbox("Dimension", [None, *dimensions], key=KEY + "dimension", format_func=label)
+    dimension = left.selectbox("Dimension", [ANY, *dimensions], key=KEY + "dimension", format_func=label) or None
     change = right.selectbox(
         "Change", list(CHANGE_CHOICES), key=KEY + "change", format_func=CHANGE_CHOICES.get
     )

@@ -78,7 +78,7 @@ def pick_transcript(
         index, verdicts, earlier, mode=mode, run_id=run_id, labeller=name or "-",
         dimension=dimension, judge_score=score,
     )
-    open_key = f"{KEY}open.{run_id}.{name}"
+    open_key = f"{KEY}open.{run_id}"
     pending = st.session_state.pop(KEY + "pending_open", None)
     if pending is not None:
         st.session_state[open_key] = pending

@@ -46,6 +46,7 @@ FILTER_KEYS = [
 LIST_HEIGHT = 640
 # Markdown and JSONL exports of a filtered set read every body: past this many, export in parts.
 EXPORT_LIMIT = 2000
+ANY = ""  # the Dimension picker's "any dimension" (None would show as an empty picker)
 
 
 def seed_from_link(link: url_state.Params, index: pl.DataFrame, verdicts: pl.DataFrame) -> None:
@@ -58,7 +59,7 @@ def seed_from_link(link: url_state.Params, index: pl.DataFrame, verdicts: pl.Dat
         c for c in link.get(links.CATEGORY, []) if c in options.categories
     ]
     st.session_state[KEY + "tags"] = [t for t in link.get(links.TAG, []) if t in options.tags]
-    st.session_state[KEY + "dimension"] = dimension
+    st.session_state[KEY + "dimension"] = dimension or ANY
     scores = score_options(verdicts, dimension)
     st.session_state[KEY + "scores"] = [s for s in link.get(links.SCORE, []) if s in scores]
     unscored = url_state.first(link, links.UNSCORED)
@@ -85,14 +86,17 @@ def filters_form(index: pl.DataFrame, verdicts: pl.DataFrame) -> TranscriptFilte
     categories = first[1].multiselect("Category", options.categories, key=KEY + "categories")
     tags = first[2].multiselect("Tag", options.tags, key=KEY + "tags")
     query = first[3].text_input("Search the conversations", key=KEY + "query", placeholder="words to find")
-    if st.session_state.get(KEY + "dimension") not in (None, *options.dimensions):
-        st.session_state[KEY + "dimension"] = None
-    dimension = second[0].selectbox(
-        "Dimension",
-        [None, *options.dimensions],
-        key=KEY + "dimension",
-        format_func=lambda d: "any dimension" if d is None else d,
-        help="Its score becomes a column, and its verdict is shown first",
+    if st.session_state.get(KEY + "dimension") not in (ANY, *options.dimensions):
+        st.session_state[KEY + "dimension"] = ANY
+    dimension = (
+        second[0].selectbox(
+            "Dimension",
+            [ANY, *options.dimensions],
+            key=KEY + "dimension",
+            format_func=lambda d: "any dimension" if d == ANY else d,
+            help="Its score becomes a column, and its verdict is shown first",
+        )
+        or None
     )
     scores = score_options(verdicts, dimension)
     st.session_state[KEY + "scores"] = [s for s in st.session_state.get(KEY + "scores", []) if s in scores]
