@@ -30,13 +30,13 @@ RESULT_SCHEMA = {
     "tags": pl.String,
     "snippet": pl.String,
 }
-SNIPPET_CHARS = 70  # shown either side of the first match
+SNIPPET_BEFORE, SNIPPET_AFTER = 30, 110  # characters shown around the first match
 
 
 def _matches(path: Path, query: str, field: SearchField) -> pl.LazyFrame:
     frame = pl.scan_parquet(path)
     if field == "text":
-        around = f"(?s)(.{{0,{SNIPPET_CHARS}}}{re.escape(query)}.{{0,{SNIPPET_CHARS}}})"
+        around = f"(?s)(.{{0,{SNIPPET_BEFORE}}}{re.escape(query)}.{{0,{SNIPPET_AFTER}}})"
         snippet = pl.lit("…") + pl.col("text").str.extract(around, 1).str.replace_all(r"\s+", " ") + pl.lit("…")
         hit = pl.col("text").str.contains(query, literal=True)
         return frame.filter(hit).with_columns(snippet=snippet)
