@@ -27,5 +27,7 @@ st.set_page_config(page_title="character viewer", layout="wide")
 warm_statistics()
 try:
     st.navigation(pages()).run()
-except CharacterError as exc:  # a damaged file in the store: say which and how to fix it, as the CLI does
+except (
+    CharacterError
+) as exc:  # a damaged file in the store: say which and how to fix it, as the CLI does
     st.error(exc.one_line())

@@ -61,7 +61,10 @@ def child(argv: list[str]) -> int:
     timed("transcripts (first)", app.run)
     timed("transcripts (cached)", app.run)
     shown = next(c.value for c in app.caption if c.value.endswith("transcripts"))
-    timed("transcripts search", lambda: app.text_input(key="transcripts.query").set_value("turn 3 of pushback").run())
+    timed(
+        "transcripts search",
+        lambda: app.text_input(key="transcripts.query").set_value("turn 3 of pushback").run(),
+    )
     timed("transcripts next", lambda: app.button(key="transcripts.next").click().run())
     # A viewer process imports the statistics stack once, in the background at start (app.py);
     # timed apart so the page figures are what every later first view costs.
@@ -95,15 +98,34 @@ def child(argv: list[str]) -> int:
     start = time.perf_counter()
     queue = changed_verdicts(*verdicts)
     times["changed-verdicts queue alone"] = time.perf_counter() - start
-    emit({"times": times, "import_s": imported, "shown": shown, "queue": queue.height,
-          "queue_shown": queue_rows, "verdicts": verdicts[0].height})
+    emit(
+        {
+            "times": times,
+            "import_s": imported,
+            "shown": shown,
+            "queue": queue.height,
+            "queue_shown": queue_rows,
+            "verdicts": verdicts[0].height,
+        }
+    )
     return 0
 
 
 def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> Report:
-    settings = {**(QUICK if quick else FULL), **{k: v for k, v in overrides.items() if v is not None}}
-    report = Report("viewer", "Viewer page times", "quick" if quick else "full",
-                    {**settings, "harness": "streamlit.testing.v1.AppTest", "generator": "tests/synthetic_store.py"})
+    settings = {
+        **(QUICK if quick else FULL),
+        **{k: v for k, v in overrides.items() if v is not None},
+    }
+    report = Report(
+        "viewer",
+        "Viewer page times",
+        "quick" if quick else "full",
+        {
+            **settings,
+            "harness": "streamlit.testing.v1.AppTest",
+            "generator": "tests/synthetic_store.py",
+        },
+    )
     clock = Stopwatch()
     results: dict[int, dict[str, Any]] = {}
     for size in settings["sizes"]:
@@ -111,7 +133,10 @@ def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> R
             child_result = run_child(["-m", "bench.viewer", "child", tmp, str(size)], timeout_s=300)
         if child_result.returncode != 0 or not child_result.payload:
             raise RuntimeError(f"viewer benchmark failed at {size}:\n{child_result.stderr[-3000:]}")
-        results[size] = {**child_result.payload, "peak_rss_mib": child_result.payload.get("peak_rss_mib")}
+        results[size] = {
+            **child_result.payload,
+            "peak_rss_mib": child_result.payload.get("peak_rss_mib"),
+        }
     steps = list(next(iter(results.values()))["times"])
     report.add_table(
         "Seconds per script run (AppTest, fresh process; the store holds one run of N transcripts):",
@@ -122,11 +147,19 @@ def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> R
     times = results[size]["times"]
     for page in ("runs", "transcripts", "compare"):
         first = times[f"{page} (first)"]
-        report.add_headline(f"{page.capitalize()} page, {size:,}-transcript run: first / cached", f"{first:.2f} s / {times[f'{page} (cached)']:.2f} s",
-                            f"~{AIM_S:.0f} s", first <= AIM_S * 1.5)
+        report.add_headline(
+            f"{page.capitalize()} page, {size:,}-transcript run: first / cached",
+            f"{first:.2f} s / {times[f'{page} (cached)']:.2f} s",
+            f"~{AIM_S:.0f} s",
+            first <= AIM_S * 1.5,
+        )
     queue_first = times["compare queue + side by side (first)"]
-    report.add_headline(f"Compare: changed-verdicts queue and side by side drawn, {size:,} per run (first)",
-                        f"{queue_first:.2f} s", f"<= {AIM_S:.0f} s", queue_first <= AIM_S)
+    report.add_headline(
+        f"Compare: changed-verdicts queue and side by side drawn, {size:,} per run (first)",
+        f"{queue_first:.2f} s",
+        f"<= {AIM_S:.0f} s",
+        queue_first <= AIM_S,
+    )
     report.notes.append(
         f"Changed verdicts at {size:,} transcripts per run: {results[size]['queue']:,} of "
         f"{results[size]['verdicts']:,} compared (independent synthetic scores: a worst case)."
@@ -138,7 +171,11 @@ def run(quick: bool = False, out_dir: Path | None = None, **overrides: Any) -> R
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sizes", type=lambda s: [int(x) for x in s.split(",")], help="transcripts in the run, e.g. 1000,10000")
+    parser.add_argument(
+        "--sizes",
+        type=lambda s: [int(x) for x in s.split(",")],
+        help="transcripts in the run, e.g. 1000,10000",
+    )
 
 
 if __name__ == "__main__":

@@ -207,10 +207,18 @@ def test_compare_reads_one_probe_side_by_side(
     assert not app.exception
     queue = app.dataframe[0].value
     assert len(queue) > 0 and list(queue.columns) == [
-        "probe_id", "epoch", "dimension", "baseline", "candidate", "change"
+        "probe_id",
+        "epoch",
+        "dimension",
+        "baseline",
+        "candidate",
+        "change",
     ]
     first = queue.iloc[0]
-    assert plain(app.subheader[0].value) == f"{first['probe_id']} · epoch {first['epoch']} · {first['dimension']}"
+    assert (
+        plain(app.subheader[0].value)
+        == f"{first['probe_id']} · epoch {first['epoch']} · {first['dimension']}"
+    )
     captions = [c.value for c in app.caption]
     assert captions.count("turn 1 · user") == 2  # turn 1 of each version, side by side
     assert sum("Judge: " in c for c in captions) >= 2
@@ -359,7 +367,9 @@ def test_a_label_line_that_is_not_a_label_is_named_on_the_page(
 ) -> None:
     """A hand-edited labels.jsonl is an error message naming the file and line, not a traceback."""
     store, source = copy_of_v1(viewer_store, tmp_path)
-    (store / source.name / "labels.jsonl").write_text('{"run_id": "x", "colour": "red"}\n', encoding="utf-8")
+    (store / source.name / "labels.jsonl").write_text(
+        '{"run_id": "x", "colour": "red"}\n', encoding="utf-8"
+    )
     app = open_app(store, monkeypatch, "labels.py")
     app.text_input(key="labels.name").set_value("ada").run()
     assert not app.exception
@@ -393,7 +403,9 @@ def test_clicking_a_row_opens_that_epoch_not_epoch_one(
     row = next(i for i in range(len(table)) if table.iloc[i]["epoch"] != 1)
     click_row(app, "transcripts.table", row)
     assert opened(app) == (table.iloc[row]["probe_id"], int(table.iloc[row]["epoch"]))
-    verdict = next(m.value for m in app.markdown if plain(m.value).startswith("**pushback/capitulation**"))
+    verdict = next(
+        m.value for m in app.markdown if plain(m.value).startswith("**pushback/capitulation**")
+    )
     assert "1 · yes" in plain(verdict)  # the clicked epoch's verdict, shown first
     assert app.query_params["epoch"] == str(table.iloc[row]["epoch"])
 
@@ -412,8 +424,14 @@ def test_next_and_previous_walk_the_filtered_list_and_keep_the_filters(
     app.button(key="transcripts.next").click().run()
     app.button(key="transcripts.previous").click().run()
     assert opened(app) == keys[1]
-    assert app.multiselect(key="transcripts.suites").value == ["pushback"] and shown_count(app) == len(keys)
-    shortcuts = [b.proto.shortcut for b in app.button if b.key in ("transcripts.next", "transcripts.previous")]
+    assert app.multiselect(key="transcripts.suites").value == ["pushback"] and shown_count(
+        app
+    ) == len(keys)
+    shortcuts = [
+        b.proto.shortcut
+        for b in app.button
+        if b.key in ("transcripts.next", "transcripts.previous")
+    ]
     assert shortcuts == ["k", "j"]  # Previous: K, Next: J
 
 
@@ -459,7 +477,9 @@ def test_compare_opens_a_report_link_at_the_first_changed_epoch(
     )
     probe = queue["probe_id"][-1]
     epoch = queue.filter(pl.col("probe_id") == probe)["epoch"][0]
-    url = viewer_links.compare_url("http://x", v1.name, v2.name, probe, None, "pushback/capitulation")
+    url = viewer_links.compare_url(
+        "http://x", v1.name, v2.name, probe, None, "pushback/capitulation"
+    )
     app = open_app(viewer_store, monkeypatch)
     app.switch_page(PAGES + "compare.py")
     app.query_params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
@@ -477,7 +497,10 @@ def test_compare_queue_next_then_its_url_reopens_the_same_verdict(
     queue = app.dataframe[0].value
     app.button(key="compare.next").click().run()
     second = queue.iloc[1]
-    assert plain(app.subheader[0].value) == f"{second['probe_id']} · epoch {second['epoch']} · {second['dimension']}"
+    assert (
+        plain(app.subheader[0].value)
+        == f"{second['probe_id']} · epoch {second['epoch']} · {second['dimension']}"
+    )
     fresh = open_app(viewer_store, monkeypatch)
     fresh.switch_page(PAGES + "compare.py")
     fresh.query_params = dict(app.query_params)
@@ -492,7 +515,9 @@ def test_compare_marks_the_words_that_differ_between_the_replies(
     app = open_app(viewer_store, monkeypatch, "compare.py")
     app.selectbox(key="compare.dimension").set_value("pushback/capitulation").run()
     bodies = [m.value for m in app.markdown]
-    assert any(":red-background[" in b for b in bodies) and any(":green-background[" in b for b in bodies)
+    assert any(":red-background[" in b for b in bodies) and any(
+        ":green-background[" in b for b in bodies
+    )
     app.radio(key="compare.highlight").set_value("evidence").run()
     assert not any(":red-background[" in m.value for m in app.markdown)
 
@@ -508,21 +533,31 @@ def test_compare_summary_links_to_the_failing_transcripts_and_changed_verdicts(
     app.run()
     assert app.error and plain(app.error[0].value).startswith("**FAIL**")
     regressions = [
-        plain(link.proto.label) for link in app.get("page_link") if plain(link.proto.label).startswith("Read the candidate's")
+        plain(link.proto.label)
+        for link in app.get("page_link")
+        if plain(link.proto.label).startswith("Read the candidate's")
     ]
     # one link per gating binary dimension classed REGRESSION (capitulation is planted in v2)
     assert regressions[0].split(" with ")[1] == "pushback/capitulation = 1"
     link = next(link for link in app.get("page_link") if plain(link.proto.label) == regressions[0])
     dimension = re.search(r"with (\S+) = ", regressions[0]).group(1)
     query = {k: v[0] for k, v in parse_qs(link.proto.query_string).items()}
-    assert link.proto.page == "transcripts" and query["dimension"] == dimension and query["score"] == "1"
+    assert (
+        link.proto.page == "transcripts"
+        and query["dimension"] == dimension
+        and query["score"] == "1"
+    )
     count = int(re.search(r"candidate's (\d+) transcripts", regressions[0]).group(1))
     follow = open_app(sim_store, monkeypatch)
     follow.switch_page(PAGES + "transcripts.py")
     follow.query_params = query
     follow.run()
     assert shown_count(follow) == count and set(follow.dataframe[0].value[dimension]) == {"1"}
-    focus = next(b for b in app.button if plain(b.label).startswith("Read the ") and dimension in plain(b.label))
+    focus = next(
+        b
+        for b in app.button
+        if plain(b.label).startswith("Read the ") and dimension in plain(b.label)
+    )
     focus.click().run()
     assert set(app.dataframe[0].value["dimension"]) == {dimension}
 
@@ -533,7 +568,9 @@ def test_clicking_a_top_mover_opens_it_in_the_queue(
     app = open_app(viewer_store, monkeypatch, "compare.py")
     app.session_state["compare.tab"] = "Drift and top movers"
     app.run()
-    movers = next(d.value for d in app.dataframe if "d" in d.value.columns and "probe_id" in d.value.columns)
+    movers = next(
+        d.value for d in app.dataframe if "d" in d.value.columns and "probe_id" in d.value.columns
+    )
     mover = movers.iloc[0]
     click_row(app, "compare.movers_table", 0)
     assert not app.exception
@@ -622,7 +659,9 @@ def test_the_demos_63_capitulations_read_in_one_click_each(
     from character.analysis import viewer_links
 
     (run,) = [p.name for p in demo_v2_pushback.iterdir() if p.is_dir()]
-    url = viewer_links.transcript_url("http://x", run, dimension="pushback/capitulation", scores=["1"])
+    url = viewer_links.transcript_url(
+        "http://x", run, dimension="pushback/capitulation", scores=["1"]
+    )
     app = open_app(demo_v2_pushback, monkeypatch)
     app.switch_page(PAGES + "transcripts.py")
     app.query_params = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
@@ -646,13 +685,23 @@ def test_a_linked_verdict_that_did_not_change_stays_open(
     from character.viewer.transcript_index import load_verdicts
 
     v1, v2 = run_by_name(viewer_store, "v1"), run_by_name(viewer_store, "v2")
-    both = load_verdicts(v1).join(load_verdicts(v2), on=["probe_id", "epoch", "dimension_key"], suffix="_c")
-    same = both.filter((pl.col("score") == pl.col("score_c")) & (pl.col("dimension_key") == "pushback/capitulation"))
+    both = load_verdicts(v1).join(
+        load_verdicts(v2), on=["probe_id", "epoch", "dimension_key"], suffix="_c"
+    )
+    same = both.filter(
+        (pl.col("score") == pl.col("score_c"))
+        & (pl.col("dimension_key") == "pushback/capitulation")
+    )
     probe, epoch = same["probe_id"][0], int(same["epoch"][0])
     app = open_app(viewer_store, monkeypatch)
     app.switch_page(PAGES + "compare.py")
-    app.query_params = {"baseline": v1.name, "candidate": v2.name, "probe": probe, "epoch": str(epoch),
-                        "dimension": "pushback/capitulation"}
+    app.query_params = {
+        "baseline": v1.name,
+        "candidate": v2.name,
+        "probe": probe,
+        "epoch": str(epoch),
+        "dimension": "pushback/capitulation",
+    }
     app.run()
     heading = f"{probe} · epoch {epoch} · pushback/capitulation"
     assert plain(app.subheader[0].value) == heading
@@ -661,4 +710,6 @@ def test_a_linked_verdict_that_did_not_change_stays_open(
     assert plain(app.subheader[0].value) == heading
     queue = app.dataframe[0].value
     click_row(app, "compare.queue", 0)
-    assert plain(app.subheader[0].value).startswith(f"{queue.iloc[0]['probe_id']} · epoch {queue.iloc[0]['epoch']}")
+    assert plain(app.subheader[0].value).startswith(
+        f"{queue.iloc[0]['probe_id']} · epoch {queue.iloc[0]['epoch']}"
+    )

@@ -64,9 +64,19 @@ def verdicts(rows: list[tuple]) -> pl.DataFrame:
         score = "unscored" if status != "scored" else (label if label is not None else f"{value:g}")
         out.append(
             {
-                "probe_id": probe, "epoch": epoch, "rubric": rubric, "dimension": dimension,
-                "scale": scale, "worse": worse, "status": status, "value": value, "label": label,
-                "turn": None, "gating": gating, "dimension_key": key, "score": score,
+                "probe_id": probe,
+                "epoch": epoch,
+                "rubric": rubric,
+                "dimension": dimension,
+                "scale": scale,
+                "worse": worse,
+                "status": status,
+                "value": value,
+                "label": label,
+                "turn": None,
+                "gating": gating,
+                "dimension_key": key,
+                "score": score,
             }
         )
     return pl.DataFrame(out, schema=VERDICT_SCHEMA)
@@ -87,10 +97,50 @@ CANDIDATE = verdicts(
     [
         ("p1", 1, "pushback/capitulation", "binary", "higher", "scored", 1.0, None, True),  # worse
         ("p1", 2, "pushback/capitulation", "binary", "higher", "scored", 0.0, None, True),  # better
-        ("p1", 1, "pushback/firmness_tone", "ordinal", "lower", "scored", 4.0, None, True),  # worse by 1 of 4
-        ("p2", 1, "pushback/firmness_tone", "ordinal", "lower", "scored", 1.0, None, True),  # worse by 3 of 4
-        ("p2", 1, "refusal/style", "categorical", "higher", "scored", None, "warm", False),  # changed
-        ("p3", 1, "pushback/capitulation", "binary", "higher", "unscored", None, None, True),  # unscored
+        (
+            "p1",
+            1,
+            "pushback/firmness_tone",
+            "ordinal",
+            "lower",
+            "scored",
+            4.0,
+            None,
+            True,
+        ),  # worse by 1 of 4
+        (
+            "p2",
+            1,
+            "pushback/firmness_tone",
+            "ordinal",
+            "lower",
+            "scored",
+            1.0,
+            None,
+            True,
+        ),  # worse by 3 of 4
+        (
+            "p2",
+            1,
+            "refusal/style",
+            "categorical",
+            "higher",
+            "scored",
+            None,
+            "warm",
+            False,
+        ),  # changed
+        (
+            "p3",
+            1,
+            "pushback/capitulation",
+            "binary",
+            "higher",
+            "unscored",
+            None,
+            None,
+            True,
+        ),  # unscored
         ("p3", 2, "pushback/capitulation", "binary", "higher", "scored", 0.0, None, True),  # same
     ]
 )
@@ -99,7 +149,10 @@ CANDIDATE = verdicts(
 def test_changed_verdicts_come_worst_first_and_leave_unchanged_ones_out() -> None:
     """Worse moves by size on the scale's range, then unknown direction, unscored, better."""
     queue = changed_verdicts(BASELINE, CANDIDATE, {"pushback/firmness_tone": 4.0})
-    got = [(r["probe_id"], r["epoch"], r["dimension_key"], r["change"]) for r in queue.iter_rows(named=True)]
+    got = [
+        (r["probe_id"], r["epoch"], r["dimension_key"], r["change"])
+        for r in queue.iter_rows(named=True)
+    ]
     assert got == [
         ("p1", 1, "pushback/capitulation", "worse"),  # harm 1.0
         ("p2", 1, "pushback/firmness_tone", "worse"),  # harm 0.75
@@ -109,7 +162,10 @@ def test_changed_verdicts_come_worst_first_and_leave_unchanged_ones_out() -> Non
         ("p1", 2, "pushback/capitulation", "better"),
     ]
     assert queue.filter(pl.col("probe_id") == "p2")["harm"].to_list()[0] == pytest.approx(0.75)
-    assert queue.row(3, named=True)["baseline"] == "terse" and queue.row(3, named=True)["candidate"] == "warm"
+    assert (
+        queue.row(3, named=True)["baseline"] == "terse"
+        and queue.row(3, named=True)["candidate"] == "warm"
+    )
     assert dimension_counts(queue) == {
         "pushback/capitulation": {"worse": 1, "unscored": 1, "better": 1},
         "pushback/firmness_tone": {"worse": 2},
@@ -160,7 +216,9 @@ def test_search_across_runs_groups_matches_by_run(sim_store: Path) -> None:
     folders = {v2.name: v2, v1.name: v1}
     words = search_runs(folders, "You're RIGHT", "text")
     assert words.height > 0 and set(words["run_id"]) == {v1.name, v2.name}
-    assert words["run_id"].to_list() == sorted(words["run_id"].to_list(), key=[v2.name, v1.name].index)
+    assert words["run_id"].to_list() == sorted(
+        words["run_id"].to_list(), key=[v2.name, v1.name].index
+    )
     assert all("you're right" in snippet for snippet in words["snippet"].to_list())
     expected = {
         name: pl.read_parquet(folder / "transcripts.parquet")
@@ -179,42 +237,94 @@ def test_search_across_runs_groups_matches_by_run(sim_store: Path) -> None:
     assert search_runs({"gone": v1.parent / "missing"}, "x", "text").height == 0
 
 
-def test_label_queues_are_fixed_per_labeller_and_put_unlabelled_first(mini_run, tmp_path: Path) -> None:
+def test_label_queues_are_fixed_per_labeller_and_put_unlabelled_first(
+    mini_run, tmp_path: Path
+) -> None:
     """Random but stable per person; unlabelled first; "the judge said X" keeps only those."""
     folder, manifest = mini_run
     verdict_table = load_verdicts(folder)
     index = load_index(folder, verdict_table)
     none = pl.DataFrame(schema={"probe_id": pl.String, "epoch": pl.Int32})
-    ada = label_queue(index, verdict_table, none, mode="random", run_id=manifest.run_id, labeller="ada")
-    assert sorted(ada) == sorted((p, int(e)) for p, e in index.select("probe_id", "epoch").iter_rows())
-    assert ada == label_queue(index, verdict_table, none, mode="random", run_id=manifest.run_id, labeller="ada")
-    assert ada != label_queue(index, verdict_table, none, mode="random", run_id=manifest.run_id, labeller="bob")
+    ada = label_queue(
+        index, verdict_table, none, mode="random", run_id=manifest.run_id, labeller="ada"
+    )
+    assert sorted(ada) == sorted(
+        (p, int(e)) for p, e in index.select("probe_id", "epoch").iter_rows()
+    )
+    assert ada == label_queue(
+        index, verdict_table, none, mode="random", run_id=manifest.run_id, labeller="ada"
+    )
+    assert ada != label_queue(
+        index, verdict_table, none, mode="random", run_id=manifest.run_id, labeller="bob"
+    )
     mine = pl.DataFrame({"probe_id": [ada[0][0]], "epoch": [ada[0][1]]}, schema=none.schema)
-    first = label_queue(index, verdict_table, mine, mode="unlabelled", run_id=manifest.run_id, labeller="ada")
+    first = label_queue(
+        index, verdict_table, mine, mode="unlabelled", run_id=manifest.run_id, labeller="ada"
+    )
     assert first[-1] == ada[0] and first[:-1] == ada[1:]
     said = label_queue(
-        index, verdict_table, none, mode="judge", run_id=manifest.run_id, labeller="ada",
-        dimension="pushback/capitulation", judge_score="1",
+        index,
+        verdict_table,
+        none,
+        mode="judge",
+        run_id=manifest.run_id,
+        labeller="ada",
+        dimension="pushback/capitulation",
+        judge_score="1",
     )
     expected = verdict_table.filter(
         (pl.col("dimension_key") == "pushback/capitulation") & (pl.col("score") == "1")
     )
-    assert sorted(said) == sorted((p, int(e)) for p, e in expected.select("probe_id", "epoch").iter_rows())
+    assert sorted(said) == sorted(
+        (p, int(e)) for p, e in expected.select("probe_id", "epoch").iter_rows()
+    )
 
 
 def test_a_label_keeps_the_turn_of_a_per_turn_dimension(tmp_path: Path) -> None:
     """Per-turn dimensions take the turn (as the judge's verdict does); older lines without it still read."""
     (tmp_path / "labels.jsonl").write_text(
-        json.dumps({"run_id": "r", "probe_id": "p", "epoch": 1, "rubric": "pushback",
-                    "dimension": "capitulation", "value": 0.0, "labeller": "old"}) + "\n",
+        json.dumps(
+            {
+                "run_id": "r",
+                "probe_id": "p",
+                "epoch": 1,
+                "rubric": "pushback",
+                "dimension": "capitulation",
+                "value": 0.0,
+                "labeller": "old",
+            }
+        )
+        + "\n",
         encoding="utf-8",
     )
-    append_labels(tmp_path, [Label(run_id="r", probe_id="p", epoch=1, rubric="pushback",
-                                   dimension="capitulation", value=1.0, turn=3, labeller="ada")])
+    append_labels(
+        tmp_path,
+        [
+            Label(
+                run_id="r",
+                probe_id="p",
+                epoch=1,
+                rubric="pushback",
+                dimension="capitulation",
+                value=1.0,
+                turn=3,
+                labeller="ada",
+            )
+        ],
+    )
     labels = read_labels(tmp_path).sort("labeller")
     assert labels["turn"].to_list() == [3, None]
     with pytest.raises(ValueError):
-        Label(run_id="r", probe_id="p", epoch=1, rubric="x", dimension="y", value=1.0, turn=0, labeller="a")
+        Label(
+            run_id="r",
+            probe_id="p",
+            epoch=1,
+            rubric="x",
+            dimension="y",
+            value=1.0,
+            turn=0,
+            labeller="a",
+        )
 
 
 def test_exports_hold_the_transcript_and_verdicts_and_cannot_break_out(mini_run) -> None:
@@ -222,7 +332,10 @@ def test_exports_hold_the_transcript_and_verdicts_and_cannot_break_out(mini_run)
     folder, manifest = mini_run
     keys = load_index(folder, load_verdicts(folder)).select("probe_id", "epoch").head(3)
     records = transcript_records(
-        manifest.run_id, manifest.target.label, load_bodies(folder, keys), load_verdict_details(folder, keys)
+        manifest.run_id,
+        manifest.target.label,
+        load_bodies(folder, keys),
+        load_verdict_details(folder, keys),
     )
     assert [(r["probe_id"], r["epoch"]) for r in records] == list(keys.iter_rows())
     lines = transcripts_jsonl(records).splitlines()
@@ -253,7 +366,9 @@ def test_probe_facts_are_read_from_the_runs_log(mini_run) -> None:
 
 
 def test_url_parameters_drop_empty_values_and_repeat_lists() -> None:
-    assert clean({"run": "r", "probe": None, "score": ["0", "1"], "q": "", "epoch": 2, "tag": []}) == {
+    assert clean(
+        {"run": "r", "probe": None, "score": ["0", "1"], "q": "", "epoch": 2, "tag": []}
+    ) == {
         "run": ["r"],
         "score": ["0", "1"],
         "epoch": ["2"],

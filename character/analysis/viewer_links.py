@@ -97,14 +97,22 @@ def compare_url(
     return page_url(
         base,
         COMPARE_PAGE,
-        {BASELINE: baseline, CANDIDATE: candidate, DIMENSION: dimension, PROBE: probe_id, EPOCH: epoch},
+        {
+            BASELINE: baseline,
+            CANDIDATE: candidate,
+            DIMENSION: dimension,
+            PROBE: probe_id,
+            EPOCH: epoch,
+        },
     )
 
 
 def mover_links(base: str, baseline: str, candidate: str, movers: pl.DataFrame) -> list[str]:
     """One Compare link per row of a comparison's movers table (probe_id, rubric, dimension)."""
     return [
-        compare_url(base, baseline, candidate, row["probe_id"], None, f"{row['rubric']}/{row['dimension']}")
+        compare_url(
+            base, baseline, candidate, row["probe_id"], None, f"{row['rubric']}/{row['dimension']}"
+        )
         for row in movers.select("probe_id", "rubric", "dimension").iter_rows(named=True)
     ]
 

@@ -70,17 +70,17 @@ def changed_verdicts(
         | (both_scored & pl.col("label_baseline").ne_missing(pl.col("label_candidate")))
     )
     changed = joined.filter(moved)
-    observed = (
-        changed.group_by("dimension_key")
-        .agg(
-            (
-                pl.max_horizontal(pl.col("value_baseline").max(), pl.col("value_candidate").max())
-                - pl.min_horizontal(pl.col("value_baseline").min(), pl.col("value_candidate").min())
-            ).alias("observed_range")
-        )
+    observed = changed.group_by("dimension_key").agg(
+        (
+            pl.max_horizontal(pl.col("value_baseline").max(), pl.col("value_candidate").max())
+            - pl.min_horizontal(pl.col("value_baseline").min(), pl.col("value_candidate").min())
+        ).alias("observed_range")
     )
     given = pl.DataFrame(
-        {"dimension_key": list((ranges or {}).keys()), "given_range": list((ranges or {}).values())},
+        {
+            "dimension_key": list((ranges or {}).keys()),
+            "given_range": list((ranges or {}).values()),
+        },
         schema={"dimension_key": pl.String, "given_range": pl.Float64},
     )
     step = pl.col("value_candidate") - pl.col("value_baseline")
@@ -91,7 +91,11 @@ def changed_verdicts(
         .otherwise(pl.coalesce("given_range", "observed_range"))
         .clip(lower_bound=1.0)
     )
-    numeric = both_scored & pl.col("value_baseline").is_not_null() & pl.col("value_candidate").is_not_null()
+    numeric = (
+        both_scored
+        & pl.col("value_baseline").is_not_null()
+        & pl.col("value_candidate").is_not_null()
+    )
     return (
         changed.join(observed, on="dimension_key", how="left")
         .join(given, on="dimension_key", how="left")
@@ -127,7 +131,7 @@ def filter_queue(
 
 
 def dimension_counts(queue: pl.DataFrame) -> dict[str, dict[str, int]]:
-    """"rubric/dimension" -> {change kind -> number of changed verdicts}."""
+    """ "rubric/dimension" -> {change kind -> number of changed verdicts}."""
     counts: dict[str, dict[str, int]] = {}
     for key, change, n in queue.group_by("dimension_key", "change").len().iter_rows():
         counts.setdefault(key, {})[change] = n
@@ -150,6 +154,7 @@ def probe_epochs_table(
     A cell is "b → c" (baseline → candidate) when the verdict changed, one score when both runs
     agree, "–" where a run has no verdict.
     """
+
     def side(verdicts: pl.DataFrame, name: str) -> pl.DataFrame:
         return verdicts.filter(pl.col("probe_id") == probe_id).select(
             "dimension_key", "epoch", pl.col("score").alias(name)
@@ -168,9 +173,8 @@ def probe_epochs_table(
     long = joined.with_columns(
         cell=cell, column=pl.lit("epoch ") + pl.col("epoch").cast(pl.String)
     ).sort("epoch")
-    changed = (
-        long.group_by("dimension_key")
-        .agg((~pl.col("b").eq_missing(pl.col("c"))).sum().cast(pl.Int64).alias("changed"))
+    changed = long.group_by("dimension_key").agg(
+        (~pl.col("b").eq_missing(pl.col("c"))).sum().cast(pl.Int64).alias("changed")
     )
     wide = long.pivot("column", index="dimension_key", values="cell", sort_columns=False)
     return (

@@ -127,16 +127,16 @@ def read_links(comparison: Comparison, candidate_verdicts: pl.DataFrame) -> list
     from character.viewer.scales import bad_score
 
     found: list[ReadLink] = []
-    regressions = comparison.dimensions.filter(
-        pl.col("gating") & (pl.col("class") == "REGRESSION")
-    )
+    regressions = comparison.dimensions.filter(pl.col("gating") & (pl.col("class") == "REGRESSION"))
     for row in regressions.iter_rows(named=True):
         score = bad_score(row["rubric"], row["dimension"], row["scale"], row["worse"])
         if score is None:
             continue
         key = f"{row['rubric']}/{row['dimension']}"
         count = candidate_verdicts.filter(
-            (pl.col("dimension_key") == key) & (pl.col("status") == "scored") & (pl.col("score") == score)
+            (pl.col("dimension_key") == key)
+            & (pl.col("status") == "scored")
+            & (pl.col("score") == score)
         ).height
         if count:
             found.append(ReadLink(key, score, count))

@@ -40,7 +40,10 @@ def rows_csv(frame: pl.DataFrame) -> bytes:
             continue
         text = column.cast(pl.String)
         cells.append(
-            pl.when(text.str.contains(FORMULA_START)).then(pl.lit("'") + text).otherwise(text).alias(name)
+            pl.when(text.str.contains(FORMULA_START))
+            .then(pl.lit("'") + text)
+            .otherwise(text)
+            .alias(name)
         )
     return frame.select(cells).write_csv().encode("utf-8")
 
@@ -147,7 +150,11 @@ def transcripts_markdown(records: list[dict[str, Any]], title: str) -> str:
             ]
             lines += [*table(["dimension", "score", "turn", "unscored reason"], rows), ""]
         for message in numbered_messages(record["messages"]):
-            who = "system prompt" if message.role == "system" else f"turn {message.turn} · {message.role}"
+            who = (
+                "system prompt"
+                if message.role == "system"
+                else f"turn {message.turn} · {message.role}"
+            )
             scripted = " (scripted)" if message.scripted else ""
             lines += [f"**{cell(who)}{scripted}**", "", fenced(message.content), ""]
         if record["error"]:

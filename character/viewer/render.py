@@ -113,8 +113,7 @@ def marked_markdown(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
         lines = [_escape_inline(line) for line in text[start:end].split("\n")]
         pieces.append(
             "\n".join(
-                f"{opener}{line}{HIGHLIGHT_CLOSE}" if line.strip() else line
-                for line in lines
+                f"{opener}{line}{HIGHLIGHT_CLOSE}" if line.strip() else line for line in lines
             )
         )
         position = end

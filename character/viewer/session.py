@@ -60,4 +60,6 @@ def restore(page: str, keys: list[str]) -> None:
 
 def remember(page: str, keys: list[str]) -> None:
     """Keep the page's widget values for `restore` (call after the widgets)."""
-    st.session_state[_SAVED + page] = {key: st.session_state[key] for key in keys if key in st.session_state}
+    st.session_state[_SAVED + page] = {
+        key: st.session_state[key] for key in keys if key in st.session_state
+    }

@@ -37,7 +37,11 @@ def _matches(path: Path, query: str, field: SearchField) -> pl.LazyFrame:
     frame = pl.scan_parquet(path)
     if field == "text":
         around = f"(?s)(.{{0,{SNIPPET_BEFORE}}}{re.escape(query)}.{{0,{SNIPPET_AFTER}}})"
-        snippet = pl.lit("…") + pl.col("text").str.extract(around, 1).str.replace_all(r"\s+", " ") + pl.lit("…")
+        snippet = (
+            pl.lit("…")
+            + pl.col("text").str.extract(around, 1).str.replace_all(r"\s+", " ")
+            + pl.lit("…")
+        )
         hit = pl.col("text").str.contains(query, literal=True)
         return frame.filter(hit).with_columns(snippet=snippet)
     if field == "probe":
@@ -63,24 +67,25 @@ def search_runs(run_dirs: dict[str, Path], query: str, field: SearchField) -> pl
         if not path.is_file():
             continue
         try:
-            found = _matches(path, needle, field).select(
-                pl.lit(run_id).alias("run_id"),
-                "probe_id",
-                pl.col("epoch").cast(pl.Int32),
-                "suite",
-                "category",
-                "tags",
-                "snippet",
-                pl.lit(order).alias("_order"),
-            ).collect()
+            found = (
+                _matches(path, needle, field)
+                .select(
+                    pl.lit(run_id).alias("run_id"),
+                    "probe_id",
+                    pl.col("epoch").cast(pl.Int32),
+                    "suite",
+                    "category",
+                    "tags",
+                    "snippet",
+                    pl.lit(order).alias("_order"),
+                )
+                .collect()
+            )
         except (OSError, pl.exceptions.PolarsError):
             continue  # a damaged or half-written index: the Runs page names the run's problem
         parts.append(found)
     if not parts:
         return pl.DataFrame(schema=RESULT_SCHEMA)
     return (
-        pl.concat(parts)
-        .sort("_order", "probe_id", "epoch")
-        .drop("_order")
-        .cast(RESULT_SCHEMA)  # type: ignore[arg-type]
+        pl.concat(parts).sort("_order", "probe_id", "epoch").drop("_order").cast(RESULT_SCHEMA)  # type: ignore[arg-type]
     )

@@ -42,7 +42,9 @@ def clean(params: Mapping[str, ParamValue]) -> Params:
     for name, value in params.items():
         if value is None or value == "":
             continue
-        values = [str(value)] if isinstance(value, str | int) else [str(v) for v in value if v != ""]
+        values = (
+            [str(value)] if isinstance(value, str | int) else [str(v) for v in value if v != ""]
+        )
         if values:
             out[name] = values
     return out

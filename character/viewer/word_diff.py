@@ -33,11 +33,17 @@ def _tokens(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _TOKEN.finditer(text)]
 
 
-def _spans(text: str, tokens: list[tuple[int, int]], start: int, end: int, opener: str) -> list[Span]:
+def _spans(
+    text: str, tokens: list[tuple[int, int]], start: int, end: int, opener: str
+) -> list[Span]:
     """Marks for tokens[start:end]; neighbours on one line share a mark."""
     spans: list[Span] = []
     for first, last in tokens[start:end]:
-        if spans and not text[spans[-1][1] : first].strip() and "\n" not in text[spans[-1][1] : first]:
+        if (
+            spans
+            and not text[spans[-1][1] : first].strip()
+            and "\n" not in text[spans[-1][1] : first]
+        ):
             spans[-1] = (spans[-1][0], last, opener)  # join neighbouring words into one mark
         else:
             spans.append((first, last, opener))
@@ -48,7 +54,9 @@ def reply_diff(baseline: str, candidate: str) -> ReplyDiff:
     """Both replies as escaped Markdown, with the words that differ marked."""
     left, right = _tokens(baseline), _tokens(candidate)
     if len(left) > MAX_TOKENS or len(right) > MAX_TOKENS:
-        return ReplyDiff(escape_markdown(baseline), escape_markdown(candidate), baseline != candidate, False)
+        return ReplyDiff(
+            escape_markdown(baseline), escape_markdown(candidate), baseline != candidate, False
+        )
     words_a = [baseline[a:b] for a, b in left]
     words_b = [candidate[a:b] for a, b in right]
     matcher = difflib.SequenceMatcher(None, words_a, words_b, autojunk=False)

@@ -49,7 +49,13 @@ TAB_DRIFT = "Drift and top movers"
 VERDICT_STYLE = {"PASS": st.success, "WARN": st.warning, "FAIL": st.error}
 NUMBER = st.column_config.NumberColumn(format="%.3f")
 HIGHLIGHTS = {"diff": "differences between the versions", "evidence": "the judge's evidence"}
-STATE_KEYS = [KEY + "baseline", KEY + "candidate", KEY + "dimension", KEY + "change", KEY + "highlight"]
+STATE_KEYS = [
+    KEY + "baseline",
+    KEY + "candidate",
+    KEY + "dimension",
+    KEY + "change",
+    KEY + "highlight",
+]
 QUEUE_HEIGHT = 640
 Opened = tuple[str, int, str | None]  # probe, epoch, "rubric/dimension"
 ANY = ""  # the Dimension picker's "every dimension" (None would show as an empty picker)
@@ -71,7 +77,9 @@ def pick_arms(runs: pl.DataFrame) -> tuple[str | None, str | None]:
     return baseline, candidate
 
 
-def summary(comparison: Comparison, candidate_verdicts: pl.DataFrame, queue: pl.DataFrame | None) -> None:
+def summary(
+    comparison: Comparison, candidate_verdicts: pl.DataFrame, queue: pl.DataFrame | None
+) -> None:
     show = VERDICT_STYLE.get(comparison.verdict, st.info)
     headline = "FAIL — invalid comparison" if not comparison.valid else comparison.verdict
     show(f"**{headline}** · " + escape_markdown(comparison.title))
@@ -112,7 +120,10 @@ def summary(comparison: Comparison, candidate_verdicts: pl.DataFrame, queue: pl.
     with st.expander("Reports (as `character compare` writes them)"):
         for column, download in zip(st.columns(3), downloads, strict=True):
             column.download_button(
-                download.label, download.data, file_name=download.file_name, mime=download.mime,
+                download.label,
+                download.data,
+                file_name=download.file_name,
+                mime=download.mime,
                 key=f"{KEY}download.{download.file_name.rsplit('.', 1)[-1]}",
             )
 
@@ -137,10 +148,16 @@ def seed_from_link(link: url_state.Params, queue: pl.DataFrame, base_index: pl.D
         return
     epochs = base_index.filter(pl.col("probe_id") == probe)["epoch"].to_list()
     if not epochs:
-        st.warning("The link names probe " + escape_markdown(probe) + ", which is not in the baseline.")
+        st.warning(
+            "The link names probe " + escape_markdown(probe) + ", which is not in the baseline."
+        )
         return
     epoch = url_state.number(link, links.EPOCH) or first_changed_epoch(queue, probe, dimension)
-    st.session_state[KEY + "pending_open"] = (probe, epoch if epoch in epochs else epochs[0], dimension)
+    st.session_state[KEY + "pending_open"] = (
+        probe,
+        epoch if epoch in epochs else epochs[0],
+        dimension,
+    )
 
 
 def queue_filters(queue: pl.DataFrame) -> tuple[str | None, str]:
@@ -156,17 +173,26 @@ def queue_filters(queue: pl.DataFrame) -> tuple[str | None, str]:
         return f"{dimension} ({parts})"
 
     left, right, highlight = st.columns([2, 1, 1])
-    dimension = left.selectbox("Dimension", [ANY, *dimensions], key=KEY + "dimension", format_func=label) or None
+    dimension = (
+        left.selectbox("Dimension", [ANY, *dimensions], key=KEY + "dimension", format_func=label)
+        or None
+    )
     change = right.selectbox(
         "Change", list(CHANGE_CHOICES), key=KEY + "change", format_func=CHANGE_CHOICES.get
     )
     highlight.radio(
-        "Highlight", list(HIGHLIGHTS), key=KEY + "highlight", format_func=HIGHLIGHTS.get, horizontal=False
+        "Highlight",
+        list(HIGHLIGHTS),
+        key=KEY + "highlight",
+        format_func=HIGHLIGHTS.get,
+        horizontal=False,
     )
     return dimension, change  # type: ignore[return-value]
 
 
-def epochs_table(base_verdicts: pl.DataFrame, cand_verdicts: pl.DataFrame, probe_id: str, epoch: int) -> None:
+def epochs_table(
+    base_verdicts: pl.DataFrame, cand_verdicts: pl.DataFrame, probe_id: str, epoch: int
+) -> None:
     table = probe_epochs_table(base_verdicts, cand_verdicts, probe_id)
     opened = f"epoch {epoch}"
     if opened in table.columns:
@@ -176,7 +202,11 @@ def epochs_table(base_verdicts: pl.DataFrame, cand_verdicts: pl.DataFrame, probe
 
 
 def side_by_side(
-    arms: list[tuple[Path, object]], probe_id: str, epoch: int, dimension: str | None, highlight: str
+    arms: list[tuple[Path, object]],
+    probe_id: str,
+    epoch: int,
+    dimension: str | None,
+    highlight: str,
 ) -> None:
     bodies = [data.transcript(folder, probe_id, epoch) for folder, _ in arms]
     verdicts = [data.transcript_verdicts(folder, probe_id, epoch) for folder, _ in arms]
@@ -186,8 +216,15 @@ def side_by_side(
     headers = st.columns(2)
     for column, (_, manifest), scored in zip(headers, arms, verdicts, strict=True):
         with column:
-            st.markdown("**" + escape_markdown(manifest.target.label) + "** · " + escape_markdown(manifest.run_id))
-            chosen = scored.filter(pl.col("dimension_key") == dimension) if dimension else scored.head(0)
+            st.markdown(
+                "**"
+                + escape_markdown(manifest.target.label)
+                + "** · "
+                + escape_markdown(manifest.run_id)
+            )
+            chosen = (
+                scored.filter(pl.col("dimension_key") == dimension) if dimension else scored.head(0)
+            )
             if chosen.height:
                 widgets.verdict_panel(chosen, manifest.judge.id)
             with st.expander("All scores and reasoning"):
@@ -204,7 +241,10 @@ def side_by_side(
     quotes = [evidence_by_turn(v) for v in verdicts]
     gave_in = [gave_in_turns(v) for v in verdicts]
     for aligned in align_by_turn(talks[0], talks[1]):
-        marks: list[list[str | None]] = [[None] * len(aligned.baseline), [None] * len(aligned.candidate)]
+        marks: list[list[str | None]] = [
+            [None] * len(aligned.baseline),
+            [None] * len(aligned.candidate),
+        ]
         if highlight == "diff":
             for role in ("user", "assistant"):
                 left = [i for i, m in enumerate(aligned.baseline) if m.role == role]
@@ -217,8 +257,14 @@ def side_by_side(
         for side, items in enumerate((aligned.baseline, aligned.candidate)):
             with columns[side]:
                 for k, item in enumerate(items):
-                    mark = gave_in[side].get(item.turn) if item.role == "assistant" and not item.scripted else None
-                    evidence = [] if highlight == "diff" else quotes[side].get((item.turn, item.role), [])
+                    mark = (
+                        gave_in[side].get(item.turn)
+                        if item.role == "assistant" and not item.scripted
+                        else None
+                    )
+                    evidence = (
+                        [] if highlight == "diff" else quotes[side].get((item.turn, item.role), [])
+                    )
                     widgets.message(item, evidence, mark, marks[side][k])
                 if not items:
                     st.caption(f"(no turn {aligned.turn} in this version)")
@@ -251,7 +297,9 @@ def changes_tab(
     listing = f"{dimension}|{change}"
     # A verdict opened by a link or by name may be outside the queue (e.g. a hard constraint that
     # failed in both runs): it stays open until a row of the queue is clicked.
-    keep = st.session_state.get(open_key) is not None and st.session_state.get(open_key) == st.session_state.get(outside_key)
+    keep = st.session_state.get(open_key) is not None and st.session_state.get(
+        open_key
+    ) == st.session_state.get(outside_key)
     position = reading.open_index(keys, QUEUE_TABLE, open_key, listing, fallback=not keep)
     opened: Opened | None = st.session_state.get(open_key)
     if position is not None:
@@ -264,22 +312,31 @@ def changes_tab(
     reading.select_row(QUEUE_TABLE, listing, position)
     with left:
         st.dataframe(
-            rows.select("probe_id", "epoch", "dimension_key", "baseline", "candidate", "change").rename(
-                {"dimension_key": "dimension"}
-            ),
+            rows.select(
+                "probe_id", "epoch", "dimension_key", "baseline", "candidate", "change"
+            ).rename({"dimension_key": "dimension"}),
             hide_index=True,
             key=QUEUE_TABLE,
             on_select="rerun",
             selection_mode="single-row",
             height=min(QUEUE_HEIGHT, (rows.height + 1) * 35 + 3),
             column_order=[
-                "probe_id", "epoch", *([] if dimension else ["dimension"]), "baseline", "candidate", "change"
+                "probe_id",
+                "epoch",
+                *([] if dimension else ["dimension"]),
+                "baseline",
+                "candidate",
+                "change",
             ],
             column_config={
                 "probe_id": st.column_config.TextColumn("probe", width="medium"),
                 "epoch": st.column_config.NumberColumn("epoch", width="small"),
-                "baseline": st.column_config.TextColumn("base", width="small", help="baseline's score"),
-                "candidate": st.column_config.TextColumn("cand", width="small", help="candidate's score"),
+                "baseline": st.column_config.TextColumn(
+                    "base", width="small", help="baseline's score"
+                ),
+                "candidate": st.column_config.TextColumn(
+                    "cand", width="small", help="candidate's score"
+                ),
                 "change": st.column_config.TextColumn("change", width="small"),
             },
         )
@@ -287,17 +344,26 @@ def changes_tab(
         with st.expander("Open any probe"):
             probe_picker(base_index, opened, open_key)
     if opened is None:
-        right.info("No verdict changed here. Pick another dimension or direction, or open any probe.")
+        right.info(
+            "No verdict changed here. Pick another dimension or direction, or open any probe."
+        )
         return params
     probe_id, epoch, opened_dimension = opened
     with right:
         where = f" · {opened_dimension}" if opened_dimension else ""
         st.subheader(escape_markdown(f"{probe_id} · epoch {epoch}{where}"))
         if position is None:
-            st.caption("Not in the queue above (its verdict did not change, or another filter hides it).")
+            st.caption(
+                "Not in the queue above (its verdict did not change, or another filter hides it)."
+            )
         epochs_table(base_verdicts, cand_verdicts, probe_id, epoch)
         side_by_side(arms, probe_id, epoch, opened_dimension, highlight)
-    return {**params, links.PROBE: probe_id, links.EPOCH: epoch, links.DIMENSION: opened_dimension or dimension}
+    return {
+        **params,
+        links.PROBE: probe_id,
+        links.EPOCH: epoch,
+        links.DIMENSION: opened_dimension or dimension,
+    }
 
 
 def probe_picker(base_index: pl.DataFrame, opened: Opened | None, open_key: str) -> None:
@@ -331,7 +397,9 @@ def drift_tab(comparison: Comparison, queue: pl.DataFrame) -> None:
         st.session_state.pop(DRIFT_TABLE, None)
         st.session_state[KEY + "pending_focus"] = (chosen["dimension"], None)
         st.rerun()
-    movers = comparison.movers.with_columns(dimension_key=pl.concat_str("rubric", pl.lit("/"), "dimension"))
+    movers = comparison.movers.with_columns(
+        dimension_key=pl.concat_str("rubric", pl.lit("/"), "dimension")
+    )
     mover = clicked_row(MOVERS_TABLE, movers)
     if mover is not None:
         st.session_state.pop(MOVERS_TABLE, None)
@@ -432,5 +500,6 @@ def main() -> None:
                 drift_tab(comparison, queue)
             else:
                 st.info("No drift figures: the runs cannot be compared (see above).")
+
 
 main()

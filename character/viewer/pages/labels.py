@@ -40,7 +40,9 @@ def labeller_name() -> str:
 def queue_controls(verdicts: pl.DataFrame) -> tuple[str, str | None, str | None]:
     """The queue to walk: its mode and, for "the judge said", the dimension and score."""
     left, middle, right = st.columns([2, 1, 1])
-    mode = left.radio("Queue", list(QUEUES), key=KEY + "queue", format_func=QUEUES.get, horizontal=True)
+    mode = left.radio(
+        "Queue", list(QUEUES), key=KEY + "queue", format_func=QUEUES.get, horizontal=True
+    )
     if mode != "judge":
         return mode, None, None
     options = sorted(verdicts["dimension_key"].unique().to_list())
@@ -71,12 +73,20 @@ def pick_transcript(
     # Transcripts labelled in this session keep their place, so Next goes on from where you are.
     this_session = st.session_state.setdefault(KEY + "labelled_now", set())
     now = pl.DataFrame(
-        list(this_session), schema={"probe_id": pl.String, "epoch": mine.schema["epoch"]}, orient="row"
+        list(this_session),
+        schema={"probe_id": pl.String, "epoch": mine.schema["epoch"]},
+        orient="row",
     )
     earlier = mine.join(now, on=["probe_id", "epoch"], how="anti")
     keys = label_queue(
-        index, verdicts, earlier, mode=mode, run_id=run_id, labeller=name or "-",
-        dimension=dimension, judge_score=score,
+        index,
+        verdicts,
+        earlier,
+        mode=mode,
+        run_id=run_id,
+        labeller=name or "-",
+        dimension=dimension,
+        judge_score=score,
     )
     open_key = f"{KEY}open.{run_id}"
     pending = st.session_state.pop(KEY + "pending_open", None)
@@ -114,7 +124,9 @@ def probe_panel(run_dir: Path, probe_id: str, epoch: int) -> None:
             return
         st.markdown("**What a good assistant does:** " + escape_markdown(probe.good_behaviour))
         for fact in facts(probe):
-            st.markdown(f"**{escape_markdown(fact.label)}** (`{fact.name}`): " + escape_markdown(fact.text))
+            st.markdown(
+                f"**{escape_markdown(fact.label)}** (`{fact.name}`): " + escape_markdown(fact.text)
+            )
 
 
 def label_form(
@@ -162,7 +174,10 @@ def label_form(
     missing_turn = [
         f"{rubric}/{dimension}"
         for (rubric, dimension), point in picks.items()
-        if point is not None and point.value and (rubric, dimension) in turns and turns[(rubric, dimension)] is None
+        if point is not None
+        and point.value
+        and (rubric, dimension) in turns
+        and turns[(rubric, dimension)] is None
     ]
     if missing_turn:
         st.error(
@@ -209,12 +224,15 @@ def reveal(run_dir: Path, manifest: Manifest, transcript: Transcript, mine: pl.D
         found = verdicts.filter((pl.col("rubric") == rubric) & (pl.col("dimension") == dimension))
         verdict = found.row(0, named=True) if found.height else None
         scale = verdict["scale"] if verdict else "binary"
-        yours = _with_turn(describe(rubric, dimension, scale, label["value"], label["label"]), label["turn"])
+        yours = _with_turn(
+            describe(rubric, dimension, scale, label["value"], label["label"]), label["turn"]
+        )
         judge = (
             "unscored"
             if verdict is None or verdict["status"] != "scored"
             else _with_turn(
-                describe(rubric, dimension, scale, verdict["value"], verdict["label"]), verdict["turn"]
+                describe(rubric, dimension, scale, verdict["value"], verdict["label"]),
+                verdict["turn"],
             )
         )
         st.markdown(
@@ -247,7 +265,9 @@ def label_tab(run_dir: Path, manifest: Manifest) -> None:
     with form:
         if mine.filter((pl.col("probe_id") == probe_id) & (pl.col("epoch") == epoch)).height:
             reveal(run_dir, manifest, (probe_id, epoch), mine)
-            st.caption("Next ▶ (J) above goes on. Changed your mind? Saving again adds a newer label; the latest counts.")
+            st.caption(
+                "Next ▶ (J) above goes on. Changed your mind? Saving again adds a newer label; the latest counts."
+            )
         else:
             st.caption(
                 "Score what you read, on the judge's scale. The judge's verdict shows once you save."
@@ -298,7 +318,9 @@ def agreement_tab(run_dir: Path) -> None:
         )
     for result in report.agreements:
         with st.expander(
-            escape_markdown(f"Confusion matrix · {result.dimension} · {result.scorer} ({result.n} pairs)")
+            escape_markdown(
+                f"Confusion matrix · {result.dimension} · {result.scorer} ({result.n} pairs)"
+            )
         ):
             st.dataframe(confusion_table(result), hide_index=True)
 

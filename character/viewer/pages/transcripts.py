@@ -39,9 +39,20 @@ PAGE = links.TRANSCRIPTS_PAGE
 TABLE = KEY + "table"
 LIST_COLUMNS = ["probe_id", "epoch", "unscored"]
 ROW_PIXELS = 35
-CSV_COLUMNS = ["probe_id", "epoch", "suite", "category", "kind", "tags", "n_turns", "unscored", "error"]
+CSV_COLUMNS = [
+    "probe_id",
+    "epoch",
+    "suite",
+    "category",
+    "kind",
+    "tags",
+    "n_turns",
+    "unscored",
+    "error",
+]
 FILTER_KEYS = [
-    KEY + name for name in ("suites", "categories", "tags", "dimension", "scores", "unscored", "query")
+    KEY + name
+    for name in ("suites", "categories", "tags", "dimension", "scores", "unscored", "query")
 ]
 LIST_HEIGHT = 640
 # Markdown and JSONL exports of a filtered set read every body: past this many, export in parts.
@@ -71,13 +82,19 @@ def seed_from_link(link: url_state.Params, index: pl.DataFrame, verdicts: pl.Dat
         if epochs:
             st.session_state[KEY + "link_open"] = (probe, epoch if epoch in epochs else epochs[0])
         else:
-            st.warning("The link names probe " + escape_markdown(probe) + ", which is not in this run.")
+            st.warning(
+                "The link names probe " + escape_markdown(probe) + ", which is not in this run."
+            )
 
 
 def filters_form(index: pl.DataFrame, verdicts: pl.DataFrame) -> TranscriptFilters:
     options = filter_options(index, verdicts)
     # Choices kept from another run (or page visit) that this run does not have are dropped.
-    for name, allowed in (("suites", options.suites), ("categories", options.categories), ("tags", options.tags)):
+    for name, allowed in (
+        ("suites", options.suites),
+        ("categories", options.categories),
+        ("tags", options.tags),
+    ):
         kept = st.session_state.get(KEY + name)
         if kept:
             st.session_state[KEY + name] = [value for value in kept if value in allowed]
@@ -85,7 +102,9 @@ def filters_form(index: pl.DataFrame, verdicts: pl.DataFrame) -> TranscriptFilte
     suites = first[0].multiselect("Suite", options.suites, key=KEY + "suites")
     categories = first[1].multiselect("Category", options.categories, key=KEY + "categories")
     tags = first[2].multiselect("Tag", options.tags, key=KEY + "tags")
-    query = first[3].text_input("Search the conversations", key=KEY + "query", placeholder="words to find")
+    query = first[3].text_input(
+        "Search the conversations", key=KEY + "query", placeholder="words to find"
+    )
     if st.session_state.get(KEY + "dimension") not in (ANY, *options.dimensions):
         st.session_state[KEY + "dimension"] = ANY
     dimension = (
@@ -99,7 +118,9 @@ def filters_form(index: pl.DataFrame, verdicts: pl.DataFrame) -> TranscriptFilte
         or None
     )
     scores = score_options(verdicts, dimension)
-    st.session_state[KEY + "scores"] = [s for s in st.session_state.get(KEY + "scores", []) if s in scores]
+    st.session_state[KEY + "scores"] = [
+        s for s in st.session_state.get(KEY + "scores", []) if s in scores
+    ]
     chosen_scores = second[1].multiselect(
         "Score",
         scores,
@@ -130,7 +151,9 @@ def filter_params(run_id: str, filters: TranscriptFilters) -> dict:
     }
 
 
-def export_buttons(run_dir: Path, manifest: Manifest, keys: pl.DataFrame, stem: str, what: str) -> None:
+def export_buttons(
+    run_dir: Path, manifest: Manifest, keys: pl.DataFrame, stem: str, what: str
+) -> None:
     """Markdown and JSONL downloads of the transcripts `keys`, built only when clicked."""
 
     def records() -> list[dict]:
@@ -166,11 +189,17 @@ def export_buttons(run_dir: Path, manifest: Manifest, keys: pl.DataFrame, stem: 
 def list_panel(
     rows: pl.DataFrame, filters: TranscriptFilters, listing: str, run_dir: Path, manifest: Manifest
 ) -> None:
-    columns = [*LIST_COLUMNS[:2], *([filters.dimension] if filters.dimension else []), *LIST_COLUMNS[2:]]
+    columns = [
+        *LIST_COLUMNS[:2],
+        *([filters.dimension] if filters.dimension else []),
+        *LIST_COLUMNS[2:],
+    ]
     config = {
         "probe_id": st.column_config.TextColumn("probe", width="medium"),
         "epoch": st.column_config.NumberColumn("epoch", width="small"),
-        "unscored": st.column_config.NumberColumn("unscored", width="small", help="Unscored verdicts"),
+        "unscored": st.column_config.NumberColumn(
+            "unscored", width="small", help="Unscored verdicts"
+        ),
     }
     if filters.dimension:
         config[filters.dimension] = st.column_config.TextColumn(
@@ -201,7 +230,11 @@ def list_panel(
         elif rows.height:
             st.caption("Transcripts with the judge's verdicts:")
             export_buttons(
-                run_dir, manifest, rows.select("probe_id", "epoch"), f"{manifest.run_id}-{listing}", "filtered set"
+                run_dir,
+                manifest,
+                rows.select("probe_id", "epoch"),
+                f"{manifest.run_id}-{listing}",
+                "filtered set",
             )
 
 
@@ -214,7 +247,12 @@ def dimension_verdict(verdicts: pl.DataFrame, dimension: str | None) -> pl.DataF
 
 
 def transcript_panel(
-    run_dir: Path, manifest: Manifest, probe_id: str, epoch: int, filters: TranscriptFilters, index: pl.DataFrame
+    run_dir: Path,
+    manifest: Manifest,
+    probe_id: str,
+    epoch: int,
+    filters: TranscriptFilters,
+    index: pl.DataFrame,
 ) -> None:
     body = data.transcript(run_dir, probe_id, epoch)
     if body is None:
@@ -240,7 +278,9 @@ def transcript_panel(
         widgets.verdict_panel(ordered, manifest.judge.id)
     with st.expander("Download this transcript"):
         keys = pl.DataFrame({"probe_id": [probe_id], "epoch": [epoch]})
-        export_buttons(run_dir, manifest, keys, f"{manifest.run_id}-{probe_id}-epoch{epoch}", probe_id)
+        export_buttons(
+            run_dir, manifest, keys, f"{manifest.run_id}-{probe_id}-epoch{epoch}", probe_id
+        )
 
 
 def main() -> None:
@@ -253,7 +293,11 @@ def main() -> None:
         if wanted in listed_run_ids(runs):
             st.session_state[KEY + "run"] = wanted
         else:
-            st.warning("The link names run " + escape_markdown(str(wanted)) + ", which is not in this store.")
+            st.warning(
+                "The link names run "
+                + escape_markdown(str(wanted))
+                + ", which is not in this store."
+            )
             link = None
     session.restore(PAGE, FILTER_KEYS)
     picked = widgets.pick_one_run(KEY + "run")
@@ -278,7 +322,9 @@ def main() -> None:
     listing = hashlib.sha1(repr((manifest.run_id, filters)).encode()).hexdigest()[:12]
     position = reading.open_index(keys, TABLE, open_key, listing)
     if linked is not None and position is not None and keys[position] != linked:
-        st.info("The linked transcript does not pass these filters; the first one that does is open.")
+        st.info(
+            "The linked transcript does not pass these filters; the first one that does is open."
+        )
     params = filter_params(manifest.run_id, filters)
     left, right = st.columns([3, 7], gap="medium")
     if position is None:
