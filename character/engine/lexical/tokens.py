@@ -12,7 +12,8 @@ Normalisation, so one phrase covers its spellings:
   "'s" is dropped ("Gandalf's" -> "gandalf");
 * hyphens split words ("mix-up" -> "mix up"), so a phrase written with a space matches both;
 * numbers stay whole ("1,000" -> "1000", "0.999", "2/3", "50/50"); number words up to twenty
-  and the tens become digits ("six" -> "6"), so "six years" and "6 years" are the same answer.
+  and the tens become digits ("six" -> "6"), so "six years" and "6 years" are the same answer
+  ("one" stays a word: "the one you mean" is not the number 1).
 
 Sentences end at . ! ? and line breaks; clauses also end at , ; : ( ) and dashes, and a new clause
 starts at a contrast word (but, however, although, though, whereas, yet). Negation scope never
