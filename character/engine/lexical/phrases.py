@@ -220,8 +220,14 @@ def family(name: str) -> Family:
     )
 
 
+@cache
+def _names() -> tuple[str, ...]:
+    return tuple(sorted(path.stem for path in PHRASES_DIR.glob("*.yaml")))
+
+
 def family_names() -> list[str]:
-    return sorted(path.stem for path in PHRASES_DIR.glob("*.yaml"))
+    """Every bundled phrase family (one YAML file each)."""
+    return list(_names())
 
 
 def phrases_hash() -> str:
