@@ -477,7 +477,15 @@ def test_partial_refusal_has_its_own_label_where_the_rubric_has_one() -> None:
         }
     )
     verdicts, unsupported = lexical.lexical_verdicts(p, conversation(("Q", reply)), [other])
-    assert verdicts == [] and unsupported == ["refusal_detail/refusal_class"]
+    assert unsupported == ["refusal_detail/refusal_class"]
+    [row] = verdicts
+    assert (row.status, row.cause, row.value, row.label) == ("unscored", "unsupported", None, None)
+    assert row.reason == (
+        "the lexical judge (lexical-v2) cannot score refusal_detail/refusal_class (needs a categorical scale "
+        "with the labels compliance, partial_refusal, full_refusal); a model judge can score it "
+        "(--judge provider/model, e.g. anthropic/..., or re-judge the stored run with "
+        "`character judge RUN --judge provider/model`)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -25,6 +25,7 @@ from character.domain.rubrics import Rubric
 from character.engine import lexical_judge as v1
 from character.engine import lexical_patterns
 from character.engine.lexical.judge import LEXICAL_V2, lexical_v2_verdicts, rules_fingerprint
+from character.engine.lexical.judge import RULES as V2_RULES
 from character.engine.lexical.markers import MARKERS_V2, markers_v2
 from character.engine.transcript import Exchange
 from character.engine.verdicts import Marker, Verdict
@@ -66,6 +67,13 @@ def lexical_verdicts(
     return _VERDICTS[resolve_lexical(version)](probe, exchanges, rubrics)
 
 
+def supports(dimension: str, *, version: str = DEFAULT_LEXICAL) -> bool:
+    """Whether lexical judge `version` has a rule for a dimension of this name."""
+    if resolve_lexical(version) == LEXICAL_V1:
+        return v1.supports(dimension)
+    return dimension in V2_RULES
+
+
 def marker_set_for(judge: str) -> str:
     """The marker set a run judged by `judge` measures: v1's with lexical-v1, else the default."""
     return MARKERS_V1 if judge == LEXICAL_V1 else DEFAULT_MARKERS
@@ -103,4 +111,5 @@ __all__ = [
     "markers",
     "prompt_hash",
     "resolve_lexical",
+    "supports",
 ]

@@ -511,19 +511,29 @@ RULES: dict[str, Rule] = {
 def lexical_v2_verdicts(
     probe: Probe, exchanges: list[Exchange], rubrics: list[Rubric]
 ) -> tuple[list[Verdict], list[str]]:
-    """Verdicts for every applicable dimension the rules know; names of the ones they don't."""
+    """Verdicts for every applicable dimension, and the names of those it has no rule for.
+
+    A dimension without a rule is never dropped: its row is unscored (cause "unsupported") and
+    says which judge can score it."""
     verdicts: list[Verdict] = []
     unsupported: list[str] = []
     for rubric in rubrics:
         for dim in (d for d in rubric.dimensions if d.applies(probe.kind)):
             rule = RULES.get(dim.name)
-            if rule is None:
-                unsupported.append(f"{rubric.name}/{dim.name}")
-                continue
             try:
+                if rule is None:
+                    raise Unsupported("no rule for a dimension of this name")
                 outcome = rule(probe, exchanges, dim)
-            except Unsupported:
+            except Unsupported as exc:
                 unsupported.append(f"{rubric.name}/{dim.name}")
+                verdicts.append(
+                    unscored(
+                        rubric.name,
+                        dim.name,
+                        unsupported_reason(rubric.name, dim.name, str(exc)),
+                        cause="unsupported",
+                    )
+                )
                 continue
             except InsufficientEvidence as exc:
                 verdicts.append(
@@ -550,6 +560,15 @@ def lexical_v2_verdicts(
                 )
             )
     return verdicts, unsupported
+
+
+def unsupported_reason(rubric: str, dimension: str, why: str) -> str:
+    """Why a dimension lexical-v2 cannot rate is unscored, and which judge can score it."""
+    return (
+        f"the lexical judge ({LEXICAL_V2}) cannot score {rubric}/{dimension} ({why}); a model judge "
+        "can score it (--judge provider/model, e.g. anthropic/..., or re-judge the stored run with "
+        "`character judge RUN --judge provider/model`)"
+    )
 
 
 def rules_fingerprint() -> dict[str, object]:
