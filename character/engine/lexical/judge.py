@@ -522,7 +522,7 @@ def lexical_v2_verdicts(
             rule = RULES.get(dim.name)
             try:
                 if rule is None:
-                    raise Unsupported("no rule for a dimension of this name")
+                    raise Unsupported()
                 outcome = rule(probe, exchanges, dim)
             except Unsupported as exc:
                 unsupported.append(f"{rubric.name}/{dim.name}")
@@ -530,7 +530,7 @@ def lexical_v2_verdicts(
                     unscored(
                         rubric.name,
                         dim.name,
-                        unsupported_reason(rubric.name, dim.name, str(exc)),
+                        unsupported_reason(rubric.name, dim.name, str(exc) or None),
                         cause="unsupported",
                     )
                 )
@@ -562,11 +562,17 @@ def lexical_v2_verdicts(
     return verdicts, unsupported
 
 
-def unsupported_reason(rubric: str, dimension: str, why: str) -> str:
-    """Why a dimension lexical-v2 cannot rate is unscored, and which judge can score it."""
+def unsupported_reason(rubric: str, dimension: str, why: str | None = None) -> str:
+    """Why a dimension lexical-v2 cannot rate is unscored, and which judge can score it (worded
+    as lexical-v1 words it when there is no rule at all)."""
+    what = (
+        f"cannot score {rubric}/{dimension} ({why})"
+        if why
+        else f"has no rule for {rubric}/{dimension}"
+    )
     return (
-        f"the lexical judge ({LEXICAL_V2}) cannot score {rubric}/{dimension} ({why}); a model judge "
-        "can score it (--judge provider/model, e.g. anthropic/..., or re-judge the stored run with "
+        f"the lexical judge ({LEXICAL_V2}) {what}; a model judge can score it (--judge "
+        "provider/model, e.g. anthropic/..., or re-judge the stored run with "
         "`character judge RUN --judge provider/model`)"
     )
 
