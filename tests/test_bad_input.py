@@ -486,7 +486,7 @@ for _name, _args, _field, _words in [
     ("missing API key (judge)", ["--target", "sim/assistant-v1", "--judge", "anthropic/claude-opus-4-1"], "--judge",
      "ANTHROPIC_API_KEY is not set"),
     ("unknown judge", ["--target", "sim/assistant-v1", "--judge", "claude"], "--judge",
-     "is not 'auto', 'lexical' or a provider/model id"),
+     "is not 'auto', one of lexical, lexical-v1, lexical-v2, or a provider/model id"),
 ]:
     case(4, _name, lambda c, a=_args: ["run", str(MINI), *a], None, _field, _words)
 case(4, "missing system prompt", run_args("--system-prompt", "no-such-prompt.md"), "no-such-prompt.md", None,

@@ -2,7 +2,7 @@
 
 ```toml
 [judge]
-model = "auto"            # auto | lexical | provider/model
+model = "auto"            # auto | lexical (= lexical-v2) | lexical-v1 | lexical-v2 | provider/model
 repeats = 1
 
 [targets.support-bot]
@@ -28,6 +28,9 @@ from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
 from character.errors import CharacterError
 
 CONFIG_FILE = "character.toml"
+# An http(s) address with no query, fragment, space, quote or bracket: it is pasted into Markdown
+# links and HTML attributes of reports as it is.
+VIEWER_URL = r"^https?://[^\s?#()<>\[\]\"'`|\\]+$"
 
 # One range per quantity, shared with the CLI options of the same name (character.boundary.values).
 Epochs = values.EPOCHS.pydantic()
@@ -112,12 +115,19 @@ class PriceConfig(Strict):
     cache_read: NonNegative = 0.0
 
 
+class ViewerConfig(Strict):
+    """Where the team's viewer is served; reports link each top mover and failure into it."""
+
+    url: str | None = Field(default=None, pattern=VIEWER_URL)  # e.g. "http://localhost:8501"
+
+
 class Config(Strict):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     targets: dict[Labeller, TargetConfig] = Field(default_factory=dict)  # printed: no hidden characters
     gate: GateConfig = Field(default_factory=GateConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)  # model name -> price
+    viewer: ViewerConfig = Field(default_factory=ViewerConfig)
     store: str | None = None
     path: Path | None = Field(default=None, exclude=True)
 

@@ -189,8 +189,10 @@ def _judge_resumably(log: EvalLog, judge: JudgeSpec, folder: Path, roles: dict |
                     score_async,
                     part,
                     [
-                        character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
-                        character_markers(),
+                        character_judge(
+                            judge=judge.scorer_choice, repeats=judge.repeats, attempts=judge.attempts
+                        ),
+                        character_markers(judge=judge.scorer_choice),
                     ],
                     model_roles=roles,
                     action="overwrite",

@@ -27,11 +27,12 @@ from character.boundary.reading import (
     parse_json,
     read_bytes,
 )
-from character.boundary.values import EPOCH
+from character.boundary.values import EPOCH, TURN
 from character.errors import CharacterError
 from character.store.layout import LABELS
 
 Epoch = EPOCH.pydantic()
+Turn = TURN.pydantic()
 
 LABEL_SCHEMA = {
     "run_id": pl.String,
@@ -41,6 +42,7 @@ LABEL_SCHEMA = {
     "dimension": pl.String,
     "value": pl.Float64,
     "label": pl.String,
+    "turn": pl.Int32,
     "labeller": pl.String,
     "source": pl.String,
     "created": pl.String,
@@ -58,6 +60,8 @@ class Label(BaseModel):
     dimension: str
     value: float | None = None  # binary 0/1 or ordinal level
     label: str | None = None  # categorical
+    # per-turn dimensions: the turn at which the behaviour first appeared (as the judge's `turn`)
+    turn: Turn | None = None
     labeller: Labeller
     source: Literal["viewer", "import"] = "viewer"
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
