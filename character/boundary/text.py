@@ -90,12 +90,20 @@ def _intraword_underscore(text: str, index: int) -> bool:
     )
 
 
+class Markdown(str):
+    """Markdown that character itself built (a link to the viewer from checked parts): a report
+    passes it through `markdown_text` unchanged. Never wrap text read from a file in it."""
+
+
 def markdown_text(text: object) -> str:
     """Untrusted text for a Markdown report line or table cell: shows literally, forms nothing.
 
     Hidden characters are marked, line breaks become spaces (a cell or list item stays one
     line), and no emphasis, code span, link, image, table cell, raw HTML tag or entity can form.
+    A `Markdown` value is character's own markup and is returned as it is.
     """
+    if isinstance(text, Markdown):
+        return str(text)
     value = mark_hidden("" if text is None else str(text), keep="\t\n\r")
     value = value.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
     value = "".join(

@@ -16,7 +16,7 @@ import polars as pl
 from character.analysis.compare import Comparison
 from character.analysis.viewer_links import ReportLinks
 from character.analysis.wording import fmt_mean, fmt_signed
-from character.boundary.text import markdown_text
+from character.boundary.text import Markdown, markdown_text
 
 MAX_CHARS = 60_000  # below GitHub's 65,536-character comment limit, with room for a header
 MAX_ROWS = 40
@@ -160,7 +160,7 @@ def _movers(frame: pl.DataFrame, links: list[str] | None = None) -> list[str]:
         rows.append([row["probe_id"], f"{row['rubric']}/{row['dimension']}", f"{row['baseline']:.2f}",
                      f"{row['candidate']:.2f}", f"{row['d']:+.2f}",
                      "worse" if row["worse_direction"] else "better",
-                     *([f"[open]({links[i]})"] if links else [])])
+                     *([Markdown(f"[open]({links[i]})")] if links else [])])
     headers = ["probe", "dimension", "baseline", "candidate", "d", "direction"]
     return ["<details><summary>Probes that moved most</summary>", "",
             *table(headers + (["viewer"] if links else []), rows),

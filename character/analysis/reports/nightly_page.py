@@ -15,6 +15,7 @@ from character.analysis.nightly import KIND_CANARY, NightlyResult
 from character.analysis.reports.html import CSS, esc
 from character.analysis.reports.markdown import table
 from character.analysis.viewer_links import alarm_link
+from character.boundary.text import Markdown
 from character.store.files import atomic_write_text
 
 INDEX_FILE = "index.html"
@@ -51,7 +52,7 @@ def render_nightly_markdown(result: NightlyResult, *, viewer_url: str | None = N
 
 def _md_link(viewer_url: str, row: dict) -> str:
     link = alarm_link(viewer_url, row) if row["alarm"] else None
-    return f"[open]({link})" if link else ""
+    return Markdown(f"[open]({link})") if link else ""  # built here: passes the cell escaping
 
 
 def _num(value: float | None, digits: int = 3) -> str:
