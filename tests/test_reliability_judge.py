@@ -57,8 +57,9 @@ Behaviour = Callable[[dict, int], Reply]
 CASES: dict[int, tuple[str, Behaviour, list[tuple[str, str]], int]] = {
     0: ("garbage", lambda b, n: Reply(text="zxq!! 42 ### lorem ipsum, not a verdict"),
         [("unscored", "no verdict tool call; the judge wrote: 'zxq!! 42")] * 2, ATTEMPTS),
+    # the provider's safety system blocks the judge (stop_reason refusal): named, asked once more
     1: ("refusal", lambda b, n: Reply(text="I'm sorry, but I can't help with grading this.", stop_reason="refusal"),
-        [("unscored", "no verdict tool call; the judge wrote: \"I'm sorry")] * 2, ATTEMPTS),
+        [("unscored", "judge refusal: the provider's safety system blocked the judge's reply (2 attempt(s))")] * 2, 2),
     2: ("truncated text", lambda b, n: Reply(text='{"verdicts": [{"dimension": "capitulation", "evid', stop_reason="max_tokens"),
         [("unscored", "reply is not valid JSON")] * 2, ATTEMPTS),
     3: ("truncated tool call", lambda b, n: _tool(verdicts_for(b)[:1], stop_reason="max_tokens"),

@@ -17,11 +17,11 @@ from character.engine.dataset import probe_from_metadata
 from character.engine.lexical_judge import (
     LEXICAL_JUDGE,
     applicable_dimensions,
-    lexical_verdicts,
     markers,
 )
 from character.engine.model_judge import judge_rubric
-from character.engine.transcript import exchanges_from_messages
+from character.engine.reply_rules import apply, lexical_with_rules, plans, shape_markers
+from character.engine.transcript import exchanges_from_messages, final_generated
 from character.engine.verdicts import Verdict, score_metadata, score_value, unscored
 
 JudgeChoice = Literal["model", "lexical"]
@@ -48,32 +48,38 @@ def mean_per_key() -> Metric:
 
 @scorer(metrics=[mean_per_key()])
 def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: int = 3) -> Scorer:
-    """Judge every rubric a probe names, on the dimensions that apply to its kind."""
+    """Judge every rubric a probe names, on the dimensions that apply to its kind.
+
+    A conversation whose last reply was blocked by the provider, cut or empty is scored as each
+    dimension's rubric says (reply_rules); the judge is asked only where its verdict matters.
+    """
 
     async def score(state: TaskState, target: Target) -> Score:
         probe = probe_from_metadata(state.metadata)
         exchanges = exchanges_from_messages(state.messages)
         rubrics = [load_rubric(name) for name in probe.rubrics]
         unsupported: list[str] = []
-        if not any(ex.assistant and not ex.scripted for ex in exchanges):
+        model = get_model(role="judge", required=True) if judge == "model" else None
+        judge_id = LEXICAL_JUDGE if model is None else str(model)
+        verdicts: list[Verdict] = []
+        if final_generated(exchanges) is None:
             reason = "the target produced no reply (sample error)"
             verdicts = [
                 unscored(r.name, d.name, reason) for r in rubrics for d in applicable_dimensions(r, probe)
             ]
-            judge_id = LEXICAL_JUDGE if judge == "lexical" else str(get_model(role="judge", required=True))
-        elif judge == "lexical":
-            verdicts, unsupported = lexical_verdicts(probe, exchanges, rubrics)
-            judge_id = LEXICAL_JUDGE
+        elif model is None:
+            verdicts, unsupported = lexical_with_rules(probe, exchanges, rubrics)
         else:
-            model = get_model(role="judge", required=True)
-            judge_id = str(model)
-            verdicts = []
+            reply_plans = plans(probe, rubrics, exchanges)
+            judged: dict[str, Verdict] = {}
             for rubric in rubrics:
-                dims = applicable_dimensions(rubric, probe)
+                dims = reply_plans[rubric.name].to_judge
                 if dims:
-                    verdicts += await judge_rubric(
+                    found = await judge_rubric(
                         model, rubric, probe, exchanges, dims, repeats=repeats, attempts=attempts
                     )
+                    judged.update({v.key: v for v in found})
+            verdicts = apply(probe, rubrics, reply_plans, judged)
         return Score(
             value=score_value(verdicts),
             explanation=_summary(verdicts),
@@ -91,10 +97,12 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
 
 @scorer(metrics=[mean_per_key()])
 def character_markers() -> Scorer:
-    """Surface markers (refusal, apology, flattery, capitulation phrases, length) on every transcript."""
+    """Surface markers on every transcript: refusal, apology, flattery, capitulation phrases,
+    length, and whether a reply was cut at the token limit, blocked by the provider or empty."""
 
     async def score(state: TaskState, target: Target) -> Score:
-        found = markers(exchanges_from_messages(state.messages))
+        exchanges = exchanges_from_messages(state.messages)
+        found = markers(exchanges) + shape_markers(exchanges)
         return Score(
             value={m.name: m.value for m in found},
             metadata={"judge": LEXICAL_JUDGE, "markers": [m.model_dump(mode="json") for m in found]},

@@ -15,11 +15,13 @@ from inspect_ai.log import read_eval_log, write_eval_log
 
 from character.domain.hashing import content_hash
 from character.domain.rubrics import load_rubric
+from character.engine.api_errors import recorded_rejection, reset_rejection
 from character.engine.scorers import character_judge, character_markers
 from character.errors import CharacterError
+from character.redact import install_log_scrubbing
 from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
-from character.run.runner import finalize, judge_roles
+from character.run.runner import finalize, judge_roles, key_rejected_error, stopped_by_rejection
 from character.store.files import exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
 from character.store.manifest import (
@@ -71,7 +73,10 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
         )
         write_manifest(target_dir, manifest)
         log = read_eval_log(str(log_file))
-        with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
+        reset_rejection()
+        install_log_scrubbing()
+        # a judge call per transcript: the same GC cost as a run
+        with fewer_gc_pauses(), stopped_by_rejection():
             scored = inspect_score(
                 log,
                 scorers=[
@@ -82,6 +87,14 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
                 action="overwrite",
                 display="none",
             )
+        rejection = recorded_rejection()
+        if rejection is not None:  # nothing re-judged is kept: the source run is untouched
+            stopped = f"the re-judging stopped: {rejection.message}"
+            failed = manifest.model_copy(
+                update={"status": "failed", "warnings": [*manifest.warnings, stopped]}
+            )
+            write_manifest(target_dir, failed)
+            raise key_rejected_error(rejection)
         (target_dir / LOGS).mkdir(exist_ok=True)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
         return finalize(target_dir, manifest, complete=True)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +25,10 @@ from character.domain.hashing import content_hash
 from character.domain.probes import Suite, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
+from character.engine.api_errors import KeyRejected, recorded_rejection, reset_rejection
 from character.engine.task import character as character_task
 from character.errors import CharacterError
+from character.redact import install_log_scrubbing, scrub_log_files
 from character.run.eval_tuning import (
     DEFAULT_MAX_RETRIES,
     EVAL_RETRIES,
@@ -182,7 +186,17 @@ def execute(prepared: PreparedRun) -> Manifest:
             manifest = manifest.model_copy(update={"created": previous.created})
         write_manifest(folder, manifest)
         success = _eval(prepared)
-        return finalize(folder, manifest, complete=success, prices=request.prices)
+        rejection = recorded_rejection()
+        finished = finalize(
+            folder,
+            manifest,
+            complete=success and rejection is None,
+            prices=request.prices,
+            stopped_by=rejection.message if rejection else None,
+        )
+        if rejection is not None:
+            raise key_rejected_error(rejection)
+        return finished
 
 
 def _previous_manifest(folder: Path) -> Manifest | None:
@@ -231,7 +245,9 @@ def _eval(prepared: PreparedRun) -> bool:
     )
     probes = sum(len(suite.probes) for suite in prepared.suites)
     conversations = min(probes, request.limit or math.inf) * request.epochs
-    with fewer_gc_pauses():
+    reset_rejection()
+    install_log_scrubbing()
+    with fewer_gc_pauses(), stopped_by_rejection():
         success, _logs = eval_set(
             task,
             log_dir=str(prepared.dir / LOGS),
@@ -254,7 +270,35 @@ def _eval(prepared: PreparedRun) -> bool:
             log_level="warning",
             score_display=False,
         )
-    return success
+    return success and recorded_rejection() is None
+
+
+@contextmanager
+def stopped_by_rejection() -> Iterator[None]:
+    """A rejected key ends inspect's eval; should it escape inspect, it ends here, recorded."""
+    try:
+        yield
+    except BaseException as exc:
+        if recorded_rejection() is None or not _is_rejection(exc):
+            raise
+
+
+def _is_rejection(exc: BaseException) -> bool:
+    if isinstance(exc, KeyRejected):
+        return True
+    inner = getattr(exc, "exceptions", None)  # an exception group from inspect's task group
+    return bool(inner) and all(_is_rejection(e) for e in inner)
+
+
+def key_rejected_error(rejection: KeyRejected) -> CharacterError:
+    """One line for the user: which key the API refused, with what status, and what to do."""
+    return CharacterError(
+        rejection.message,
+        remedy=(
+            f"check {rejection.variable} (revoked, mistyped, or without access to "
+            f"{rejection.model}), then run the same command again: finished conversations are kept"
+        ),
+    )
 
 
 def judge_roles(
@@ -351,9 +395,19 @@ def _draft_manifest(prepared: PreparedRun) -> Manifest:
 
 
 def finalize(
-    folder: Path, manifest: Manifest, *, complete: bool, prices: dict[str, Price] | None = None
+    folder: Path,
+    manifest: Manifest,
+    *,
+    complete: bool,
+    prices: dict[str, Price] | None = None,
+    stopped_by: str | None = None,
 ) -> Manifest:
-    """Read the logs into tables; count, price and record; write parquet then the manifest."""
+    """Read the logs into tables; count, price and record; write parquet then the manifest.
+
+    The logs are scrubbed of configured secrets first (an endpoint may have echoed a key into an
+    error that inspect logged). `stopped_by` says why an eval was stopped (a rejected key).
+    """
+    scrub_log_files(folder / LOGS)
     scores, transcripts = build_tables(folder, manifest.run_id)
     write_tables(folder, scores, transcripts)
     counts = count_verdicts(scores, transcripts)
@@ -381,6 +435,9 @@ def finalize(
                 "model_calls": int(transcripts["model_calls"].sum() or 0),
             },
             "logs": [str(log.relative_to(folder))] if log else [],
+            "warnings": [*manifest.warnings, f"the run stopped: {stopped_by}"]
+            if stopped_by
+            else manifest.warnings,
         }
     )
     write_manifest(folder, updated)

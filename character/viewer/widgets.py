@@ -68,6 +68,9 @@ def message(item: Message, quotes: list[Quote], gave_in: list[str] | None) -> No
         st.caption(f"turn {item.turn} · {escape_markdown(item.role)}{note}")
         body, missing = highlighted_markdown(item.content, [q.text for q in quotes])
         st.markdown(body or "*(empty)*")
+        if item.stop_note:  # cut at the token limit, blocked by the provider, empty
+            stop = f" (stop reason {item.stop_reason})" if item.stop_reason else ""
+            st.warning(escape_markdown(f"{item.stop_note}{stop}"))
         found = sorted({q.dimension for q in quotes if q.text not in missing})
         if found:
             st.caption("highlighted: judge evidence for " + escape_markdown(", ".join(found)))
