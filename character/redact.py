@@ -145,11 +145,13 @@ _factory_installed = False
 
 
 def install_log_scrubbing() -> None:
-    """Scrub every log record as it is made (message, arguments and exception text).
+    """Scrub every log record before any handler writes it (message, extra fields such as the
+    error text inspect's trace log stores, and exception text).
 
-    A record factory runs before any logger or handler, so inspect's terminal display, its trace
-    file and the log records it copies into .eval transcripts all get the scrubbed text.
-    Idempotent.
+    A record factory runs at every log call; it makes sure each handler on the root and inspect
+    loggers carries the scrubbing filter (inspect creates its handler when an eval starts), so
+    inspect's terminal display, its trace file and the log records it copies into .eval
+    transcripts all get the scrubbed text. Idempotent.
     """
     global _factory_installed
     with _installed:
@@ -158,22 +160,11 @@ def install_log_scrubbing() -> None:
         previous = logging.getLogRecordFactory()
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            if not configured_secrets():
-                return record
-            try:
-                message = record.getMessage()
-            except Exception:  # a malformed record: leave it to the handler to report
-                return record
-            if contains_secret(message):
-                record.msg, record.args = scrub(message), None
-            if record.exc_info:
-                trace = logging.Formatter().formatException(record.exc_info)
-                if contains_secret(trace):
-                    # handlers would format the exception again from exc_info: keep only the text
-                    record.msg = f"{record.msg}\n{scrub(trace)}"
-                    record.exc_info, record.exc_text = None, None
-            return record
+            for name in ("", "inspect_ai"):
+                for handler in logging.getLogger(name).handlers:
+                    if _FILTER not in handler.filters:
+                        handler.addFilter(_FILTER)
+            return previous(*args, **kwargs)
 
         logging.setLogRecordFactory(factory)
         original_hook = sys.excepthook
@@ -188,6 +179,33 @@ def install_log_scrubbing() -> None:
 
         sys.excepthook = excepthook
         _factory_installed = True
+
+
+class _ScrubFilter(logging.Filter):
+    """Scrubs a record in place; never drops one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not configured_secrets():
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to the handler to report
+            return True
+        if contains_secret(message):
+            record.msg, record.args = scrub(message), None
+        for key, value in list(vars(record).items()):
+            if key != "msg" and isinstance(value, str) and contains_secret(value):
+                setattr(record, key, scrub(value))
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            if contains_secret(trace):
+                # handlers would format the exception again from exc_info: keep only the text
+                record.msg = f"{record.msg}\n{scrub(trace)}"
+                record.exc_info, record.exc_text = None, None
+        return True
+
+
+_FILTER = _ScrubFilter()
 
 
 class _ScrubbingStream:

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
+
+import anyio
 
 REJECTED_STATUSES = (401, 403)
 
 _lock = threading.Lock()
 _recorded: KeyRejected | None = None
+_last_raised = 0.0
+RAISE_INTERVAL_S = 0.5
 
 
 class KeyRejected(BaseException):  # noqa: N818 - it names the event, as inspect's LimitExceededError does
@@ -90,11 +95,36 @@ def record_rejection(exc: BaseException, model: Any) -> KeyRejected | None:
         return _recorded
 
 
-def check_no_rejection() -> None:
-    """Raise the recorded rejection, if any: no call is made with a key the API refused."""
-    recorded = _recorded
-    if recorded is not None:
-        raise KeyRejected(status=recorded.status, variable=recorded.variable, model=recorded.model)
+async def raise_if_rejected(exc: BaseException, model: Any) -> None:
+    """If `exc` is a 401/403: record it and end the eval. The first conversation to see one
+    raises it; others (their calls were already in flight) wait to be cancelled with it."""
+    global _last_raised
+    if rejected_status(exc) is None:
+        return
+    first = _recorded is None
+    rejection = record_rejection(exc, model)
+    if first and rejection is not None:
+        _last_raised = time.monotonic()
+        raise rejection
+    await check_no_rejection()
+
+
+async def check_no_rejection() -> None:
+    """After a rejection, no call is made with the key: one conversation at a time raises the
+    recorded rejection (which ends inspect's eval); the others wait to be cancelled with it.
+
+    One raiser per eval attempt keeps inspect's report of the aborted eval to one exception
+    instead of one per conversation in flight; a later attempt (eval_set retries) gets its own.
+    """
+    global _last_raised
+    while (recorded := _recorded) is not None:
+        now = time.monotonic()
+        if now - _last_raised > RAISE_INTERVAL_S:
+            _last_raised = now
+            raise KeyRejected(
+                status=recorded.status, variable=recorded.variable, model=recorded.model
+            )
+        await anyio.sleep(RAISE_INTERVAL_S / 5)
 
 
 def recorded_rejection() -> KeyRejected | None:
@@ -103,6 +133,7 @@ def recorded_rejection() -> KeyRejected | None:
 
 def reset_rejection() -> None:
     """Forget a recorded rejection (a new run in the same process starts with a clean slate)."""
-    global _recorded
+    global _recorded, _last_raised
     with _lock:
         _recorded = None
+        _last_raised = 0.0

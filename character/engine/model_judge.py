@@ -20,7 +20,7 @@ from inspect_ai.util import LimitExceededError
 
 from character.domain.probes import Probe
 from character.domain.rubrics import Dimension, Rubric
-from character.engine.api_errors import check_no_rejection, record_rejection
+from character.engine.api_errors import check_no_rejection, raise_if_rejected
 from character.engine.judge_parse import JudgeOutputError, parse_verdicts, tool_arguments
 from character.engine.judge_prompt import VERDICT_TOOL, case_prompt, system_prompt, verdict_tool
 from character.engine.transcript import Exchange
@@ -71,7 +71,7 @@ async def _judge_once(
     best: list[Verdict] | None = None
     calls = refusals = 0
     for _attempt in range(max(1, attempts)):
-        check_no_rejection()  # a key the API refused is not tried again
+        await check_no_rejection()  # a key the API refused is not tried again
         calls += 1
         try:
             output = await judge.generate(
@@ -80,9 +80,7 @@ async def _judge_once(
         except LimitExceededError:  # a sample limit ends the sample; it is not a judge failure
             raise
         except Exception as exc:  # the provider already retried what it could: try again here
-            rejection = record_rejection(exc, judge)
-            if rejection is not None:
-                raise rejection from None
+            await raise_if_rejected(exc, judge)  # a rejected key ends the run, not this verdict
             problem = f"judge call failed: {type(exc).__name__}: {str(exc)[:200]}"
             continue
         if output.stop_reason == "content_filter":

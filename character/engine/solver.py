@@ -13,7 +13,7 @@ from __future__ import annotations
 from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from character.engine.api_errors import check_no_rejection, record_rejection
+from character.engine.api_errors import check_no_rejection, raise_if_rejected
 from character.engine.dataset import probe_from_metadata
 from character.engine.reply_shapes import STOP_REASON_KEY, shape_of, stop_reason_from_inspect
 from character.engine.transcript import SCRIPTED_KEY
@@ -55,13 +55,11 @@ def scripted_conversation(system_prompt: str | None = None) -> Solver:
 
 async def _generate(state: TaskState, generate: Generate) -> TaskState:
     """One target call; a rejected API key ends the run instead of this conversation only."""
-    check_no_rejection()
+    await check_no_rejection()
     try:
         return await generate(state, tool_calls="none")
     except Exception as exc:
-        rejection = record_rejection(exc, get_model())
-        if rejection is not None:
-            raise rejection from None
+        await raise_if_rejected(exc, get_model())
         raise
 
 

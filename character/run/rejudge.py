@@ -21,6 +21,7 @@ from character.errors import CharacterError
 from character.redact import install_log_scrubbing
 from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
+from character.run.key_check import rejected_key
 from character.run.runner import finalize, judge_roles, key_rejected_error, stopped_by_rejection
 from character.store.files import exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
@@ -54,6 +55,11 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
     )
     base = source.source_run or source.run_id
     target_dir = run_dir(store, f"{base}-rejudged-{spec_hash[:8]}"[:160])
+    roles = judge_roles(judge, max_connections=max_connections, batch=False)
+    reset_rejection()
+    rejection = rejected_key(roles.values())  # a rejected key: stop before anything is written
+    if rejection is not None:
+        raise key_rejected_error(rejection)
     target_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
@@ -73,7 +79,6 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
         )
         write_manifest(target_dir, manifest)
         log = read_eval_log(str(log_file))
-        reset_rejection()
         install_log_scrubbing()
         # a judge call per transcript: the same GC cost as a run
         with fewer_gc_pauses(), stopped_by_rejection():
@@ -83,7 +88,7 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
                     character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
                     character_markers(),
                 ],
-                model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
+                model_roles=roles or None,
                 action="overwrite",
                 display="none",
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from character.run.eval_tuning import (
     log_buffer_for,
 )
 from character.run.judges import JudgeSpec, require_credentials
+from character.run.key_check import rejected_key
 from character.run.pricing import Price, cost_usd
 from character.run.provenance import code_version
 from character.store.files import ensure_dir, exclusive_lock
@@ -165,6 +167,11 @@ def _slug(text: str) -> str:
 def execute(prepared: PreparedRun) -> Manifest:
     """Run (or resume) the eval, then write tables and the manifest. Returns the manifest."""
     request, folder = prepared.request, prepared.dir
+    reset_rejection()
+    if not _finished(folder):  # about to call the API: is each key accepted? (nothing written yet)
+        rejection = rejected_key([prepared.target_model, *prepared.judge_roles.values()])
+        if rejection is not None:
+            raise key_rejected_error(rejection)
     ensure_dir(folder)
     with exclusive_lock(folder / LOCK, what=f"run {prepared.run_id}"):
         manifest = _draft_manifest(prepared)
@@ -197,6 +204,12 @@ def execute(prepared: PreparedRun) -> Manifest:
         if rejection is not None:
             raise key_rejected_error(rejection)
         return finished
+
+
+def _finished(folder: Path) -> bool:
+    """A complete run with readable tables is stored there: nothing to call."""
+    previous = _previous_manifest(folder)
+    return previous is not None and previous.status == "complete" and _tables_readable(folder)
 
 
 def _previous_manifest(folder: Path) -> Manifest | None:
@@ -245,9 +258,8 @@ def _eval(prepared: PreparedRun) -> bool:
     )
     probes = sum(len(suite.probes) for suite in prepared.suites)
     conversations = min(probes, request.limit or math.inf) * request.epochs
-    reset_rejection()
     install_log_scrubbing()
-    with fewer_gc_pauses(), stopped_by_rejection():
+    with fewer_gc_pauses(), stopped_by_rejection(), quiet_after_rejection():
         success, _logs = eval_set(
             task,
             log_dir=str(prepared.dir / LOGS),
@@ -281,6 +293,38 @@ def stopped_by_rejection() -> Iterator[None]:
     except BaseException as exc:
         if recorded_rejection() is None or not _is_rejection(exc):
             raise
+
+
+_ANSI_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class _HeldBack:
+    """Passes writes through until a key is rejected; then only terminal control codes (cursor,
+    line clearing), so a live progress display still leaves the terminal as it found it."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: Any) -> Any:
+        if recorded_rejection() is not None and isinstance(text, str):
+            text = "".join(_ANSI_CONTROL.findall(text))
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def quiet_after_rejection() -> Iterator[None]:
+    """Once a key is rejected, inspect's report of the aborted eval (an error panel with a
+    traceback per attempt) is held back: the run ends with one line saying what happened, and
+    the log keeps the details."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _HeldBack(saved[0]), _HeldBack(saved[1])  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def _is_rejection(exc: BaseException) -> bool:

@@ -645,6 +645,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             record = fake._record(method, path, headers, body, streamed, None)
             fake._finish(record, 401)
             self._send_error(401, "x-api-key header is required")
+        elif path.startswith("/v1/") and self._sent_key() in fake.key_errors:
+            # a revoked key (or one without access) is refused on every route
+            record = fake._record(method, path, headers, body, streamed, None)
+            self._send_error_reply(record, fake.key_errors[self._sent_key()])
         elif method == "POST" and path == "/v1/messages":
             fault = fake._next_fault()
             record = fake._record(method, path, headers, body, streamed, fault)
@@ -656,6 +660,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             record = fake._record(method, path, headers, body, False, None)
             fake._finish(record, 404)
             self._send_error(404, f"Not found: {method} {path}")
+
+    def _send_error_reply(self, record: RecordedRequest, reply: ErrorReply) -> None:
+        text = f"{reply.message}: {self._sent_key()}" if reply.echo_key else reply.message
+        self.server.fake._finish(record, reply.status)
+        self._send_error(reply.status, text)
 
     def _sent_key(self) -> str:
         """The API key of the request being answered, as sent (x-api-key or a bearer token)."""
@@ -720,11 +729,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
 
         if isinstance(reply, ErrorReply):
-            text = reply.message
-            if reply.echo_key:
-                text = f"{text}: {self._sent_key()}"
-            fake._finish(record, reply.status)
-            self._send_error(reply.status, text)
+            self._send_error_reply(record, reply)
             return
 
         if fault == FAULT_STALL and fake._shutdown.wait(plan.stall_s):
@@ -929,6 +934,8 @@ class FakeAnthropic:
         latency_s: fixed delay before every ``/v1/messages`` answer.
         host, port: where to listen; port 0 picks a free port.
         request_log: a JSON-lines file every request (redacted) is appended to.
+        key_errors: API key -> the `ErrorReply` every request carrying that key gets, on every
+            route (a revoked key: 401; a key without access: 403).
         min_cache_tokens: prefixes shorter than this are not cached (the real API's minimum
             is 1024+ tokens; 0 caches everything, which small test prompts need).
         verbose: log each HTTP request to stderr.
@@ -948,8 +955,10 @@ class FakeAnthropic:
         request_log: str | Path | None = None,
         min_cache_tokens: int = 0,
         verbose: bool = False,
+        key_errors: Mapping[str, ErrorReply] | None = None,
     ) -> None:
         self.responder = responder
+        self.key_errors = dict(key_errors or {})
         self.faults = faults or FaultPlan()
         self.latency_s = float(latency_s)
         self.host = host
