@@ -80,8 +80,11 @@ CASES: dict[int, tuple[str, Behaviour, list[tuple[str, str]], int]] = {
          [("unscored", "insufficient evidence (judge)")] * 2, 1),
     11: ("boolean score", lambda b, n: _tool(verdicts_for(b, score=True)),
          [("unscored", "score True is")] * 2, ATTEMPTS),
+    # the real API's shape: stop_reason refusal and no content at all
+    12: ("refusal, no content", lambda b, n: Reply(stop_reason="refusal"),
+         [("unscored", "judge refusal: the provider's safety system blocked the judge's reply (2 attempt(s))")] * 2, 2),
 }
-N_PROBES = 16  # 12 misbehaving cases, 4 judged normally
+N_PROBES = 16  # 13 misbehaving cases, 3 judged normally
 
 
 class _Judge:
