@@ -49,6 +49,7 @@ from character.engine.transcript import (
 )
 from character.engine.verdicts import Verdict, unscored
 from character.errors import CharacterError
+from character.importers.source_record import write_source
 from character.run.judges import resolve_judge
 from character.run.provenance import code_version
 from character.store.files import atomic_write_text, exclusive_lock
@@ -451,6 +452,7 @@ def write_import(store: Path, batch: ImportBatch) -> ImportResult:
             folder / PROBES,
             "".join(p.model_dump_json() + "\n" for _, p in sorted(probes.items())),
         )
+        write_source(folder, batch)  # what `character rebuild` rebuilds the tables from
         write_tables(folder, scores, transcripts)
         labels = new_labels(folder, build_labels(batch, run_id))
         append_labels(folder, labels)
