@@ -28,7 +28,7 @@ import sys
 import threading
 import traceback
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -125,7 +125,9 @@ def scrub_log_files(folder: Path) -> list[Path]:
 def _scrub_zip(path: Path) -> bool:
     with zipfile.ZipFile(path) as archive:
         members = [(info, archive.read(info.filename)) for info in archive.infolist()]
-    texts = {info.filename: data.decode("utf-8", errors="surrogateescape") for info, data in members}
+    texts = {
+        info.filename: data.decode("utf-8", errors="surrogateescape") for info, data in members
+    }
     if not any(contains_secret(text) for text in texts.values()):
         return False
     temporary = path.with_name(f".{path.name}.scrub")
@@ -208,18 +210,19 @@ class _ScrubFilter(logging.Filter):
 _FILTER = _ScrubFilter()
 
 
-class _ScrubbingStream:
-    """A text stream that scrubs secrets from what is written, then passes it on.
+class _FilteredStream:
+    """A text stream that passes what is written through `transform`, then on.
 
     Everything else (isatty, fileno, encoding, errors...) is the wrapped stream's, so click and
     rich treat it as the terminal it wraps.
     """
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], transform: Callable[[str], str]) -> None:
         self._stream = stream
+        self._transform = transform
 
     def write(self, text: str) -> int:
-        return self._stream.write(scrub(text) if isinstance(text, str) else text)
+        return self._stream.write(self._transform(text) if isinstance(text, str) else text)
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -230,15 +233,23 @@ class _ScrubbingStream:
 
 
 @contextmanager
+def filtered_output(transform: Callable[[str], str]) -> Iterator[None]:
+    """Pass everything written to stdout and stderr inside the block through `transform`."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _FilteredStream(saved[0], transform)  # type: ignore[assignment]
+    sys.stderr = _FilteredStream(saved[1], transform)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+@contextmanager
 def scrubbed_terminal() -> Iterator[None]:
     """Scrub secrets from everything written to stdout and stderr inside the block."""
     install_log_scrubbing()
     if not configured_secrets():
         yield
         return
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _ScrubbingStream(saved[0]), _ScrubbingStream(saved[1])  # type: ignore[assignment]
-    try:
+    with filtered_output(scrub):
         yield
-    finally:
-        sys.stdout, sys.stderr = saved

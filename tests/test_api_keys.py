@@ -51,8 +51,21 @@ def _target(body: dict) -> Reply:
 def _run(store: Path, suite: Path, fake: FakeAnthropic, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    return CliRunner().invoke(cli, ["--store", str(store), "run", str(suite), "--target", TARGET,
-                                    "--judge", JUDGE, "--display", "none"])
+    return CliRunner().invoke(
+        cli,
+        [
+            "--store",
+            str(store),
+            "run",
+            str(suite),
+            "--target",
+            TARGET,
+            "--judge",
+            JUDGE,
+            "--display",
+            "none",
+        ],
+    )
 
 
 def _conversation_calls(fake: FakeAnthropic) -> Counter[str]:
@@ -64,13 +77,16 @@ def _conversation_calls(fake: FakeAnthropic) -> Counter[str]:
     )
 
 
-def test_revoked_key_stops_before_any_conversation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_revoked_key_stops_before_any_conversation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every route answers 401 (echoing the key): one free token count, no message, no folder,
     one line naming the variable and the status, exit 2; the key is not printed."""
     suite = write_suite(tmp_path, 6)
     revoked = {KEY: ErrorReply(401, "invalid x-api-key", echo_key=True)}
-    with FakeAnthropic(scripted_responder([(has_tools, judge_reply)], default=_target),
-                       key_errors=revoked) as fake:
+    with FakeAnthropic(
+        scripted_responder([(has_tools, judge_reply)], default=_target), key_errors=revoked
+    ) as fake:
         result = _run(tmp_path / "store", suite, fake, monkeypatch)
         requests = fake.requests
     assert result.exit_code == 2, result.output
@@ -84,7 +100,9 @@ def test_revoked_key_stops_before_any_conversation(tmp_path: Path, monkeypatch: 
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
 
 
-def test_key_rejected_mid_run_stops_at_once_and_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_rejected_mid_run_stops_at_once_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The token count passes but generating answers 401: the run stops at the first rejection
     (no conversation is tried twice, none is judged), exit 2 with one line; the run is stored as
     incomplete, and the same command with a working key resumes and completes it."""
@@ -96,8 +114,11 @@ def test_key_rejected_mid_run_stops_at_once_and_resumes(tmp_path: Path, monkeypa
         calls = _conversation_calls(fake)
         judged = [r for r in fake.message_requests() if has_tools(r.body)]
     assert result.exit_code == 2, result.output
-    assert result.output.strip().splitlines()[-1].startswith(
-        "error: the API rejected ANTHROPIC_API_KEY (401) (fix: check ANTHROPIC_API_KEY")
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith("error: the API rejected ANTHROPIC_API_KEY (401) (fix: check ANTHROPIC_API_KEY")
+    )
     assert calls and max(calls.values()) == 1, calls  # not 12 tries per conversation
     assert not judged
     [folder] = [p for p in store.iterdir() if p.is_dir()]
@@ -115,18 +136,23 @@ def test_key_rejected_mid_run_stops_at_once_and_resumes(tmp_path: Path, monkeypa
     assert resumed.counts.samples == 8
 
 
-def test_judge_without_access_stops_the_run_with_403(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_judge_without_access_stops_the_run_with_403(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The judge model answers 403 permission_error: the run stops at the first one; the judge
     is not asked 3 times per rubric, and nothing ends as a judge error."""
     suite = write_suite(tmp_path, 6)
     denied = ErrorReply(403, "Your API key does not have permission to use the specified resource")
-    with FakeAnthropic(scripted_responder([(has_tools, lambda body: denied)], default=_target)) as fake:
+    with FakeAnthropic(
+        scripted_responder([(has_tools, lambda body: denied)], default=_target)
+    ) as fake:
         result = _run(tmp_path / "store", suite, fake, monkeypatch)
         judge_calls = [r for r in fake.message_requests() if has_tools(r.body)]
     assert result.exit_code == 2, result.output
     assert result.output.strip().splitlines()[-1] == (
         "error: the API rejected ANTHROPIC_API_KEY (403) (fix: check ANTHROPIC_API_KEY (revoked, "
-        f"mistyped, or without access to {JUDGE}), {FIX}")
+        f"mistyped, or without access to {JUDGE}), {FIX}"
+    )
     tokens = Counter(TOKEN.search(request_text(r.body)).group(0) for r in judge_calls)
     assert tokens and max(tokens.values()) == 1, tokens
 
@@ -150,8 +176,12 @@ def test_key_echoed_in_error_bodies_is_written_nowhere(tmp_path: Path) -> None:
     outputs = []
     with FakeAnthropic(scripted_responder([(has_tools, flaky_judge)], default=_target)) as fake:
         env = cli_env(fake.base_url, KEY, tmp_path, CHARACTER_STORE=str(work / "first"))
-        first = run_cli(["run", str(suite), "--target", TARGET, "--judge", JUDGE, "--display",
-                         "plain"], env, cwd=work, timeout=300)
+        first = run_cli(
+            ["run", str(suite), "--target", TARGET, "--judge", JUDGE, "--display", "plain"],
+            env,
+            cwd=work,
+            timeout=300,
+        )
     outputs += [first.stdout, first.stderr]
     assert first.returncode == 0, first.stderr[-3000:]
     assert [r.status for r in fake.message_requests()].count(400) == 1
@@ -162,8 +192,12 @@ def test_key_echoed_in_error_bodies_is_written_nowhere(tmp_path: Path) -> None:
     refuse = ErrorReply(401, "invalid x-api-key", echo_key=True)
     with FakeAnthropic(scripted_responder([], default=lambda body: refuse)) as fake:
         env = cli_env(fake.base_url, KEY, tmp_path, CHARACTER_STORE=str(work / "second"))
-        second = run_cli(["run", str(suite), "--target", TARGET, "--judge", JUDGE, "--display",
-                          "plain"], env, cwd=work, timeout=300)
+        second = run_cli(
+            ["run", str(suite), "--target", TARGET, "--judge", JUDGE, "--display", "plain"],
+            env,
+            cwd=work,
+            timeout=300,
+        )
     outputs += [second.stdout, second.stderr]
     assert second.returncode == 2, second.stderr[-3000:]
     assert "error: the API rejected ANTHROPIC_API_KEY (401)" in second.stderr

@@ -41,8 +41,9 @@ def test_run_tables_rebuilt_from_the_log(run_store, tmp_path: Path) -> None:
     original_scores = pl.read_parquet(copy / SCORES)
     original_transcripts = pl.read_parquet(copy / TRANSCRIPTS)
     counts = read_manifest(copy).counts
-    original_scores.drop("cause").with_columns(pl.lit(None, dtype=pl.String).alias("turn")) \
-        .write_parquet(copy / SCORES)
+    original_scores.drop("cause").with_columns(
+        pl.lit(None, dtype=pl.String).alias("turn")
+    ).write_parquet(copy / SCORES)
     (copy / TRANSCRIPTS).unlink()
 
     result = _rebuild(store, str(copy))
@@ -50,7 +51,8 @@ def test_run_tables_rebuilt_from_the_log(run_store, tmp_path: Path) -> None:
     log = read_manifest(copy).logs[0]
     assert result.output == (
         f"rebuilt {read_manifest(copy).run_id} from {log}: {counts.samples} transcripts, "
-        f"{counts.verdicts} verdicts ({counts.unscored} unscored)\n")
+        f"{counts.verdicts} verdicts ({counts.unscored} unscored)\n"
+    )
     assert_frame_equal(pl.read_parquet(copy / SCORES), original_scores)
     assert_frame_equal(pl.read_parquet(copy / TRANSCRIPTS), original_transcripts)
     assert read_manifest(copy).counts == counts
@@ -87,7 +89,8 @@ def test_import_stored_before_its_conversations_were_kept_says_what_to_do(tmp_pa
         f"error: {result.run_dir / SOURCE}: this import was stored before character kept its "
         "conversations, so its tables cannot be rebuilt from the store alone (fix: import the "
         "original file again into an empty store (character --store NEW import FILE); copy "
-        "labels.jsonl across to keep the human labels)\n")
+        "labels.jsonl across to keep the human labels)\n"
+    )
     assert (result.run_dir / SCORES).read_bytes() == before
 
 
@@ -101,7 +104,8 @@ def test_run_without_a_log_cannot_be_rebuilt(run_store, tmp_path: Path) -> None:
     assert outcome.exit_code == 2
     assert outcome.output == (
         f"error: {copy / 'logs'}: the run has no inspect log to rebuild its tables from (fix: run "
-        "the command that made the run again: it resumes and writes them)\n")
+        "the command that made the run again: it resumes and writes them)\n"
+    )
 
 
 def test_damaged_stored_conversations_are_named(tmp_path: Path) -> None:
@@ -114,4 +118,6 @@ def test_damaged_stored_conversations_are_named(tmp_path: Path) -> None:
     path.write_text("\n".join([header, json.dumps(row), *rest]), encoding="utf-8")
     outcome = _rebuild(store, result.run_dir.name)
     assert outcome.exit_code == 2
-    assert outcome.output.startswith(f"error: {path}: stored conversations are damaged ('messages')")
+    assert outcome.output.startswith(
+        f"error: {path}: stored conversations are damaged ('messages')"
+    )

@@ -52,7 +52,9 @@ def render_dimension(dim: Dimension) -> str:
         lines.append(f"Scale: ordinal {dim.scale.low}-{dim.scale.high}. Anchors:")
         lines += [f"  {level}: {text}" for level, text in sorted((dim.scale.levels or {}).items())]
     else:
-        lines.append(f"Scale: categorical. Score is exactly one of: {', '.join(dim.scale.labels or [])}.")
+        lines.append(
+            f"Scale: categorical. Score is exactly one of: {', '.join(dim.scale.labels or [])}."
+        )
     if dim.per_turn:
         lines.append("Per turn: give the first turn at which the behaviour appeared.")
     if dim.guidance:

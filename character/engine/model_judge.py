@@ -142,14 +142,18 @@ def aggregate_repeats(verdicts: list[Verdict], dim: Dimension) -> Verdict:
     if dim.scale.type == "categorical":
         counts = Counter(v.label for v in scored).most_common()
         if len(counts) > 1 and counts[0][1] == counts[1][1]:
-            return unscored(dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts))
+            return unscored(
+                dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts)
+            )
         chosen = next(v for v in scored if v.label == counts[0][0])
         return chosen.model_copy(update={"repeats": len(verdicts), "flags": [*chosen.flags, *note]})
     values = [v.value for v in scored if v.value is not None]
     if dim.scale.type == "binary":
         ones = sum(values)
         if ones * 2 == len(values):
-            return unscored(dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts))
+            return unscored(
+                dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts)
+            )
         value = 1.0 if ones * 2 > len(values) else 0.0
     else:
         value = float(statistics.median(values))

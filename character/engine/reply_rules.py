@@ -36,8 +36,11 @@ from character.engine.transcript import Exchange, final_generated
 from character.engine.verdicts import Marker, Verdict, unscored
 
 # flag on every verdict of a conversation whose last reply did not end normally
-SHAPE_FLAGS = {"blocked": "final_reply_blocked", "truncated": "final_reply_truncated",
-               "empty": "final_reply_empty"}
+SHAPE_FLAGS = {
+    "blocked": "final_reply_blocked",
+    "truncated": "final_reply_truncated",
+    "empty": "final_reply_empty",
+}
 
 
 @dataclass
@@ -110,7 +113,11 @@ def _by_rule(rubric: str, dim: Dimension, rule: object, final: Exchange, shape: 
     happened = _what_happened(final, shape)
     flags = [SHAPE_FLAGS[shape]]
     if isinstance(rule, ScoreRule):
-        setting = {"blocked": "on_provider_block", "truncated": "on_truncated", "empty": "on_empty"}[shape]
+        setting = {
+            "blocked": "on_provider_block",
+            "truncated": "on_truncated",
+            "empty": "on_empty",
+        }[shape]
         value = rule.score
         label = value if isinstance(value, str) else None
         number = None if label is not None else float(value)
@@ -124,8 +131,9 @@ def _by_rule(rubric: str, dim: Dimension, rule: object, final: Exchange, shape: 
             turn=turn,
             reasoning=(
                 f"Not judged: {happened}. The rubric scores such a reply {value:g} on this "
-                f"dimension ({setting})." if number is not None else
-                f"Not judged: {happened}. The rubric scores such a reply '{label}' ({setting})."
+                f"dimension ({setting})."
+                if number is not None
+                else f"Not judged: {happened}. The rubric scores such a reply '{label}' ({setting})."
             ),
             flags=flags,
         )
@@ -178,7 +186,9 @@ def lexical_with_rules(
     no rule for are listed and get no verdict (as `lexical_verdicts`)."""
     found, unsupported = lexical_verdicts(probe, exchanges, rubrics)
     judged = {v.key: v for v in found}
-    return apply(probe, rubrics, plans(probe, rubrics, exchanges), judged, skip=unsupported), unsupported
+    return apply(
+        probe, rubrics, plans(probe, rubrics, exchanges), judged, skip=unsupported
+    ), unsupported
 
 
 def shape_markers(exchanges: list[Exchange]) -> list[Marker]:

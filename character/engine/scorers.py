@@ -65,7 +65,9 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
         if final_generated(exchanges) is None:
             reason = "the target produced no reply (sample error)"
             verdicts = [
-                unscored(r.name, d.name, reason) for r in rubrics for d in applicable_dimensions(r, probe)
+                unscored(r.name, d.name, reason)
+                for r in rubrics
+                for d in applicable_dimensions(r, probe)
             ]
         elif model is None:
             verdicts, unsupported = lexical_with_rules(probe, exchanges, rubrics)
@@ -105,7 +107,10 @@ def character_markers() -> Scorer:
         found = markers(exchanges) + shape_markers(exchanges)
         return Score(
             value={m.name: m.value for m in found},
-            metadata={"judge": LEXICAL_JUDGE, "markers": [m.model_dump(mode="json") for m in found]},
+            metadata={
+                "judge": LEXICAL_JUDGE,
+                "markers": [m.model_dump(mode="json") for m in found],
+            },
         )
 
     return score
@@ -124,5 +129,7 @@ def _summary(verdicts: list[Verdict]) -> str:
     parts = []
     for v in verdicts:
         shown = v.label if v.label is not None else v.value
-        parts.append(f"{v.key}={shown}" if v.status == "scored" else f"{v.key}=unscored ({v.reason})")
+        parts.append(
+            f"{v.key}={shown}" if v.status == "scored" else f"{v.key}=unscored ({v.reason})"
+        )
     return "; ".join(parts) or "no applicable dimensions"

@@ -43,7 +43,9 @@ def scripted_conversation(system_prompt: str | None = None) -> Solver:
                 continue
             metadata = {PROBE_CONTEXT_KEY: context} if index == 0 else None
             state.messages.append(ChatMessageUser(content=turn.text, metadata=metadata))
-            next_is_scripted = index + 1 < len(probe.turns) and probe.turns[index + 1].role == "assistant"
+            next_is_scripted = (
+                index + 1 < len(probe.turns) and probe.turns[index + 1].role == "assistant"
+            )
             if not next_is_scripted:
                 state = await _generate(state, generate)
                 if _record_stop_reason(state) or state.output.error or state.completed:

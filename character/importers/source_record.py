@@ -32,19 +32,24 @@ def write_source(folder: Path, batch: ImportBatch) -> None:
     }
     lines = [json.dumps(header, ensure_ascii=False)]
     for conversation in batch.conversations:
-        lines.append(json.dumps({
-            "suite": conversation.suite,
-            "epoch": conversation.epoch,
-            "probe_id": conversation.probe.id,
-            "messages": [
-                {"role": m.role, "content": m.content, "scripted": m.scripted}
-                for m in conversation.messages
-            ],
-            "verdicts": [
-                {"judge": judged.judge, "verdict": judged.verdict.model_dump(mode="json")}
-                for judged in conversation.verdicts
-            ],
-        }, ensure_ascii=False))
+        lines.append(
+            json.dumps(
+                {
+                    "suite": conversation.suite,
+                    "epoch": conversation.epoch,
+                    "probe_id": conversation.probe.id,
+                    "messages": [
+                        {"role": m.role, "content": m.content, "scripted": m.scripted}
+                        for m in conversation.messages
+                    ],
+                    "verdicts": [
+                        {"judge": judged.judge, "verdict": judged.verdict.model_dump(mode="json")}
+                        for judged in conversation.verdicts
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
     atomic_write_text(folder / SOURCE, "\n".join(lines) + "\n")
 
 

@@ -74,7 +74,9 @@ def _stored_import(folder: Path, manifest: Manifest) -> ImportBatch:
                 probe=probes[row["probe_id"]],
                 suite=row["suite"],
                 epoch=int(row["epoch"]),
-                messages=[Message(m["role"], m["content"], bool(m["scripted"])) for m in row["messages"]],
+                messages=[
+                    Message(m["role"], m["content"], bool(m["scripted"])) for m in row["messages"]
+                ],
                 verdicts=[
                     JudgedVerdict(v["judge"], Verdict.model_validate(v["verdict"]))
                     for v in row["verdicts"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from character.domain.targets import Target
 from character.engine.api_errors import KeyRejected, recorded_rejection, reset_rejection
 from character.engine.task import character as character_task
 from character.errors import CharacterError
-from character.redact import install_log_scrubbing, scrub_log_files
+from character.redact import filtered_output, install_log_scrubbing, scrub_log_files
 from character.run.eval_tuning import (
     DEFAULT_MAX_RETRIES,
     EVAL_RETRIES,
@@ -298,33 +297,20 @@ def stopped_by_rejection() -> Iterator[None]:
 _ANSI_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-class _HeldBack:
-    """Passes writes through until a key is rejected; then only terminal control codes (cursor,
-    line clearing), so a live progress display still leaves the terminal as it found it."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def write(self, text: Any) -> Any:
-        if recorded_rejection() is not None and isinstance(text, str):
-            text = "".join(_ANSI_CONTROL.findall(text))
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 @contextmanager
 def quiet_after_rejection() -> Iterator[None]:
     """Once a key is rejected, inspect's report of the aborted eval (an error panel with a
     traceback per attempt) is held back: the run ends with one line saying what happened, and
-    the log keeps the details."""
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = _HeldBack(saved[0]), _HeldBack(saved[1])  # type: ignore[assignment]
-    try:
+    the log keeps the details. Terminal control codes (cursor, line clearing) still pass, so a
+    live progress display leaves the terminal as it found it."""
+
+    def held_back(text: str) -> str:
+        if recorded_rejection() is None:
+            return text
+        return "".join(_ANSI_CONTROL.findall(text))
+
+    with filtered_output(held_back):
         yield
-    finally:
-        sys.stdout, sys.stderr = saved
 
 
 def _is_rejection(exc: BaseException) -> bool:

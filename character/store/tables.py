@@ -118,7 +118,9 @@ def iter_samples(log_file: Path) -> Iterator[EvalSample]:
     reader per batch: 3 s (BENCHMARKS.md, "Performance fixes").
     Fields are not excluded: inspect's field-excluding parser costs more CPU than it saves here.
     """
-    keys = list(dict.fromkeys((s.id, s.epoch) for s in read_eval_log_sample_summaries(str(log_file))))
+    keys = list(
+        dict.fromkeys((s.id, s.epoch) for s in read_eval_log_sample_summaries(str(log_file)))
+    )
     for start in range(0, len(keys), READ_BATCH):
         yield from read_eval_log_samples_by_id(
             str(log_file), keys[start : start + READ_BATCH], resolve_attachments=True
@@ -309,7 +311,9 @@ def build_tables(run_dir: Path, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame
     return frames(score_rows, transcript_rows)
 
 
-def frames(score_rows: list[dict], transcript_rows: list[dict]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def frames(
+    score_rows: list[dict], transcript_rows: list[dict]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     scores = pl.DataFrame(score_rows, schema=SCORE_SCHEMA).sort(
         ["suite", "probe_id", "epoch", "rubric", "dimension"]
     )

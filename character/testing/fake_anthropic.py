@@ -207,7 +207,11 @@ def system_text(body: Mapping[str, Any]) -> str:
 def is_continuation(body: Mapping[str, Any]) -> bool:
     """Predicate: the request continues a paused turn (its last message is the assistant's)."""
     messages = body.get("messages") or []
-    return bool(messages) and isinstance(messages[-1], dict) and messages[-1].get("role") == "assistant"
+    return (
+        bool(messages)
+        and isinstance(messages[-1], dict)
+        and messages[-1].get("role") == "assistant"
+    )
 
 
 def has_tools(body: Mapping[str, Any]) -> bool:
@@ -825,7 +829,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 if index == 0:
                     events.append(("ping", {"type": "ping"}))
                 for kind, key, piece in [
-                    *(("thinking_delta", "thinking", p) for p in _chunks(block["thinking"], _TEXT_CHUNK_CHARS)),
+                    *(
+                        ("thinking_delta", "thinking", p)
+                        for p in _chunks(block["thinking"], _TEXT_CHUNK_CHARS)
+                    ),
                     ("signature_delta", "signature", block["signature"]),
                 ]:
                     events.append(
