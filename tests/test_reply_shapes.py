@@ -454,3 +454,42 @@ def test_comparison_stays_valid_and_the_blocked_hard_constraint_passes(
         "### Hard constraints (1 probes, every epoch must pass)\n\n- 1 of 1 passed" in gate.output
     )
     assert "exploratory · conversations with a reply blocked" in gate.output
+
+
+@pytest.mark.parametrize(
+    ("inspect_reason", "text", "provider", "expected", "shape"),
+    [
+        ("stop", "Canberra.", "anthropic", "end_turn", "complete"),
+        ("stop", "", "anthropic", "empty", "empty"),
+        ("max_tokens", "It is Can", "anthropic", "max_tokens", "truncated"),
+        ("max_tokens", "", "llamacpp", "max_tokens", "truncated"),  # finish_reason length
+        ("model_length", "It is", "openai", "model_length", "truncated"),
+        ("content_filter", "", "anthropic", "refusal", "blocked"),  # stop_reason refusal
+        ("content_filter", "Here is", "openai", "content_filter", "blocked"),
+        ("tool_calls", "", "openai", "tool_use", "empty"),
+        ("unknown", "Canberra.", "google", "unknown", "complete"),
+        ("unknown", " ", "google", "empty", "empty"),
+    ],
+)
+def test_stop_reasons_from_any_provider(inspect_reason, text, provider, expected, shape) -> None:
+    """inspect's provider-neutral stop reason becomes character's, and its shape."""
+    from character.engine.reply_shapes import shape_of, stop_reason_from_inspect
+
+    assert stop_reason_from_inspect(inspect_reason, text, provider) == expected
+    assert shape_of(expected, text) == shape
+
+
+def test_viewer_shows_the_blocked_reply(runs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Transcripts page, opened on the blocked harmful request, says the provider blocked it."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CHARACTER_STORE", str(runs["store"]))
+    app = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60).run()
+    app.switch_page("character/viewer/pages/transcripts.py").run()
+    app.selectbox(key="transcripts.run").set_value(runs["folders"]["candidate"].name).run()
+    app.selectbox(key="transcripts.probe").set_value("shapes.p000").run()
+    assert not app.exception, [e.value for e in app.exception]
+    warnings = [w.value for w in app.warning]
+    assert any("blocked by the provider" in w and "stop reason refusal" in w for w in warnings), (
+        warnings
+    )
