@@ -140,6 +140,7 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_REPORTS / "gate", show_default=True, help="Where report.md/.html/.json and junit.xml go.")
 @click.option("--fail-on-warn", is_flag=True, help="Exit 1 (not 0) when a gating dimension is INCONCLUSIVE.")
+@click.option("--allow-generated", is_flag=True, help="Gate on suites written by `character expand` (refused by default).")
 @click.option("--max-connections", default=16, show_default=True, type=int)
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
 @click.pass_context
@@ -147,7 +148,7 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
          baseline_prompt: Path | None, candidate_ref: str | None, candidate_target: str | None,
          candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
          seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
-         fail_on_warn: bool, max_connections: int, display: str | None) -> None:
+         fail_on_warn: bool, allow_generated: bool, max_connections: int, display: str | None) -> None:
     """Gate a prompt or model change: run what is missing, compare, write reports, exit 0/1/2.
 
     Each arm is a stored run (--baseline/--candidate) or a target to play; a stored run with the
@@ -158,7 +159,8 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
     try:
         code = _gate(ctx, baseline_ref, baseline_target, baseline_prompt, candidate_ref,
                      candidate_target, candidate_prompt, suites, epochs, limit, seed, judge,
-                     config_path, reports_dir, fail_on_warn, max_connections, display)
+                     config_path, reports_dir, fail_on_warn, max_connections, display,
+                     allow_generated)
     except (CharacterError, click.exceptions.Exit, click.ClickException):
         raise
     except Exception as exc:  # a CI gate must never report a crash as exit 1 ("regression")
@@ -171,7 +173,8 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
           baseline_prompt: Path | None, candidate_ref: str | None, candidate_target: str | None,
           candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
           seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
-          fail_on_warn: bool, max_connections: int, display: str | None) -> int:
+          fail_on_warn: bool, max_connections: int, display: str | None,
+          allow_generated: bool = False) -> int:
     from character.run.judges import resolve_judge
 
     config = load_config(config_path)
@@ -199,13 +202,27 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
                                  remedy="pass --candidate RUN or --candidate-target MODEL")
         cand_target = _arm_target(candidate_target, candidate_prompt, seed, config_path,
                                   fallback=None if candidate_target else fallback, arm="candidate")
+    if baseline_ref is None or candidate_ref is None:  # suites to play: refuse before paying
+        _generated_check(request_args["suites"], [], allow_generated)
     baseline = _arm(ctx, baseline_ref, base_target, request_args, "baseline")
     candidate = _arm(ctx, candidate_ref, cand_target, request_args, "candidate")
+    stored = [arm.manifest for arm, ref in ((baseline, baseline_ref), (candidate, candidate_ref)) if ref]
+    if stored:
+        _generated_check([], stored, allow_generated)
     comparison = compare_runs(baseline.dir, candidate.dir, settings)
     paths = write_reports(comparison, reports_dir)
     click.echo(RENDERERS["markdown"](comparison))
     echo_written(paths)
     return exit_code(comparison.verdict, invalid=not comparison.valid, fail_on_warn=settings.fail_on_warn)
+
+
+def _generated_check(suites: list[str], manifests: list, allow: bool) -> None:
+    """Suites written by `character expand` never gate unless --allow-generated."""
+    from character.domain.variants import generated_flags, refuse_generated
+
+    pairs = generated_flags(suites) + [(r.name, r.generated) for m in manifests for r in m.suites]
+    for warning in refuse_generated(pairs, allow=allow, field="--suites"):
+        click.echo(f"warning: {warning}", err=True)
 
 
 COMMANDS = [compare, gate, report]

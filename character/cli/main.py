@@ -26,6 +26,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "character.cli.view_command": ("view",),
     "character.cli.import_commands": ("import", "calibrate"),
     "character.cli.rebuild_command": ("rebuild",),
+    "character.cli.authoring_commands": ("check", "schema", "expand"),
 }
 MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
 

@@ -24,8 +24,10 @@ from character.errors import CharacterError
               help="character.toml with [targets.*] and [nightly].")
 @click.option("--night", help="Date to record (YYYY-MM-DD; default today). Re-running a night replaces it.")
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
+@click.option("--allow-generated", is_flag=True, help="Allow suites written by `character expand` (refused by default).")
 @click.pass_context
-def nightly(ctx: click.Context, config_path: Path, night: str | None, display: str | None) -> None:
+def nightly(ctx: click.Context, config_path: Path, night: str | None, display: str | None,
+            allow_generated: bool) -> None:
     """Run the nightly targets, append to the history, CUSUM each dimension, write the pages."""
     if night is not None:
         try:
@@ -34,6 +36,7 @@ def nightly(ctx: click.Context, config_path: Path, night: str | None, display: s
             raise CharacterError(f"'{night}' is not a date", field="--night", remedy="use YYYY-MM-DD") from None
     try:
         config = load_config(config_path)
+        _refuse_generated(config.nightly.suites, allow_generated)
         store = Path(config.store) if config.store and not ctx.obj["store_given"] else ctx.obj["store"]
         result = run_nightly(config, store, night=night, rejudge=default_rejudge(),
                              display=display or default_display(), write_reports=write_reports)
@@ -46,6 +49,14 @@ def nightly(ctx: click.Context, config_path: Path, night: str | None, display: s
     click.echo(render_nightly_markdown(result))
     click.echo("pages: " + ", ".join(str(p) for p in paths.values()), err=True)
     raise click.exceptions.Exit(result.exit_code)
+
+
+def _refuse_generated(suites: list[str], allow: bool) -> None:
+    """Suites written by `character expand` raise no alarms unless --allow-generated."""
+    from character.domain.variants import generated_flags, refuse_generated
+
+    for warning in refuse_generated(generated_flags(suites), allow=allow, field="nightly.suites"):
+        click.echo(f"warning: {warning}", err=True)
 
 
 COMMANDS = [nightly]

@@ -19,7 +19,7 @@ same whoever judges.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from character.domain.probes import Probe
@@ -166,15 +166,14 @@ def apply(
     rubrics: list[Rubric],
     reply_plans: Mapping[str, ReplyPlan],
     judged: Mapping[str, Verdict],
-    *,
-    skip: Collection[str] = (),
 ) -> list[Verdict]:
-    """One verdict per applicable dimension ("rubric/dimension" keys in `skip` get none)."""
+    """One verdict per applicable dimension: the judge's (`judged`, by "rubric/dimension"), as
+    the reply rules allow."""
     verdicts = []
     for rubric in rubrics:
         for dim in rubric.dimensions:
             key = f"{rubric.name}/{dim.name}"
-            if dim.applies(probe.kind) and key not in skip:
+            if dim.applies(probe.kind):
                 verdicts.append(finish(rubric.name, dim, reply_plans[rubric.name], judged.get(key)))
     return verdicts
 
@@ -182,13 +181,11 @@ def apply(
 def lexical_with_rules(
     probe: Probe, exchanges: list[Exchange], rubrics: list[Rubric]
 ) -> tuple[list[Verdict], list[str]]:
-    """The lexical judge's verdicts with the rubrics' reply rules applied; the dimensions it has
-    no rule for are listed and get no verdict (as `lexical_verdicts`)."""
+    """The lexical judge's verdicts with the rubrics' reply rules applied, and the dimensions it
+    has no rule for (those keep their "unsupported" row unless a reply rule settles them)."""
     found, unsupported = lexical_verdicts(probe, exchanges, rubrics)
     judged = {v.key: v for v in found}
-    return apply(
-        probe, rubrics, plans(probe, rubrics, exchanges), judged, skip=unsupported
-    ), unsupported
+    return apply(probe, rubrics, plans(probe, rubrics, exchanges), judged), unsupported
 
 
 def shape_markers(exchanges: list[Exchange]) -> list[Marker]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-
-from inspect_ai.model import ChatMessage
+from typing import TYPE_CHECKING
 
 from character.engine.reply_shapes import STOP_REASON_KEY, Shape, shape_of, stop_note
+
+if TYPE_CHECKING:  # only a type here: `character check` reads exchanges without loading inspect
+    from inspect_ai.model import ChatMessage
 
 SCRIPTED_KEY = "character_scripted"
 
