@@ -583,9 +583,11 @@ def test_error_reply_and_revoked_key() -> None:
     from character.testing.fake_anthropic import ErrorReply
 
     refuse = ErrorReply(401, "invalid x-api-key", echo_key=True)
-    with FakeAnthropic(responder=lambda body: refuse) as fake:
-        with pytest.raises(anthropic.AuthenticationError) as caught:
-            _ask(_client(fake))
+    with (
+        FakeAnthropic(responder=lambda body: refuse) as fake,
+        pytest.raises(anthropic.AuthenticationError) as caught,
+    ):
+        _ask(_client(fake))
     assert caught.value.status_code == 401
     assert caught.value.body["error"] == {
         "type": "authentication_error",
