@@ -485,9 +485,13 @@ def test_viewer_shows_the_blocked_reply(runs, monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setenv("CHARACTER_STORE", str(runs["store"]))
     app = AppTest.from_file(str(Path(__file__).parents[1] / "app.py"), default_timeout=60).run()
-    app.switch_page("character/viewer/pages/transcripts.py").run()
-    app.selectbox(key="transcripts.run").set_value(runs["folders"]["candidate"].name).run()
-    app.selectbox(key="transcripts.probe").set_value("shapes.p000").run()
+    app.switch_page("character/viewer/pages/transcripts.py")
+    app.query_params = {
+        "run": runs["folders"]["candidate"].name,
+        "probe": "shapes.p000",
+        "epoch": "1",
+    }
+    app.run()
     assert not app.exception, [e.value for e in app.exception]
     warnings = [w.value for w in app.warning]
     assert any("blocked by the provider" in w and "stop reason refusal" in w for w in warnings), (
