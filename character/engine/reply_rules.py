@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from character.domain.probes import Probe
 from character.domain.rubrics import Dimension, Rubric, ScoreRule
-from character.engine.lexical_judge import lexical_verdicts
+from character.engine.lexical import DEFAULT_LEXICAL, lexical_verdicts
 from character.engine.reply_shapes import (
     CAUSE_OF_SHAPE,
     SHAPE_MARKERS,
@@ -179,11 +179,16 @@ def apply(
 
 
 def lexical_with_rules(
-    probe: Probe, exchanges: list[Exchange], rubrics: list[Rubric]
+    probe: Probe,
+    exchanges: list[Exchange],
+    rubrics: list[Rubric],
+    *,
+    version: str = DEFAULT_LEXICAL,
 ) -> tuple[list[Verdict], list[str]]:
-    """The lexical judge's verdicts with the rubrics' reply rules applied, and the dimensions it
-    has no rule for (those keep their "unsupported" row unless a reply rule settles them)."""
-    found, unsupported = lexical_verdicts(probe, exchanges, rubrics)
+    """Lexical judge `version`'s verdicts with the rubrics' reply rules applied, and the
+    dimensions it has no rule for (those keep their "unsupported" row unless a reply rule
+    settles them)."""
+    found, unsupported = lexical_verdicts(probe, exchanges, rubrics, version=version)
     judged = {v.key: v for v in found}
     return apply(probe, rubrics, plans(probe, rubrics, exchanges), judged), unsupported
 

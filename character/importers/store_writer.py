@@ -35,11 +35,8 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSyste
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe, Suite
 from character.domain.rubrics import Dimension, Rubric, load_rubric
-from character.engine.lexical_judge import (
-    LEXICAL_JUDGE,
-    applicable_dimensions,
-    markers,
-)
+from character.engine.lexical import DEFAULT_LEXICAL, DEFAULT_MARKERS, markers
+from character.engine.lexical_judge import applicable_dimensions
 from character.engine.reply_rules import lexical_with_rules, shape_markers
 from character.engine.transcript import (
     SCRIPTED_KEY,
@@ -238,7 +235,7 @@ def dimension_verdict_row(
 
 def marker_rows(base: dict, exchanges: list[Exchange]) -> list[dict]:
     found = markers(exchanges) + shape_markers(exchanges)
-    return [marker_row(base, marker, judge=LEXICAL_JUDGE) for marker in found]
+    return [marker_row(base, marker, judge=DEFAULT_MARKERS) for marker in found]
 
 
 def transcript_row(base: dict, conversation: Conversation) -> dict:
@@ -282,7 +279,7 @@ def _lexical_rows(
         verdicts, _unsupported = lexical_with_rules(conversation.probe, exchanges, rubrics)
     return [
         dimension_verdict_row(
-            base, v, index[(v.rubric, v.dimension)], judge=LEXICAL_JUDGE, judge_kind="lexical"
+            base, v, index[(v.rubric, v.dimension)], judge=DEFAULT_LEXICAL, judge_kind="lexical"
         )
         for v in verdicts
     ]

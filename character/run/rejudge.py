@@ -118,8 +118,8 @@ def rejudge(
             scored = inspect_score(
                 log,
                 scorers=[
-                    character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
-                    character_markers(),
+                    character_judge(judge=judge.scorer_choice, repeats=judge.repeats, attempts=judge.attempts),
+                    character_markers(judge=judge.scorer_choice),
                 ],
                 model_roles=roles or None,
                 action="overwrite",
