@@ -19,6 +19,7 @@ import click
 
 from character import __version__
 from character.errors import EXIT_USER_ERROR, CharacterError, one_line_text, os_error
+from character.redact import scrub, scrubbed_terminal
 from character.store.layout import INTERNAL_LOGS
 
 # Each module exposes `COMMANDS: list[click.Command]`; one module per group of related commands.
@@ -31,6 +32,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "character.cli.demo_command": ("demo",),
     "character.cli.view_command": ("view",),
     "character.cli.import_commands": ("import", "calibrate"),
+    "character.cli.rebuild_command": ("rebuild",),
     "character.cli.authoring_commands": ("check", "schema", "expand"),
 }
 MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
@@ -49,28 +51,28 @@ class CharacterGroup(click.Group):
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            with scrubbed_terminal():  # no API key reaches the terminal, whoever prints it
+                return super().invoke(ctx)
         except CharacterError as exc:
-            click.echo(f"error: {exc.one_line()}", err=True)
+            click.echo(f"error: {scrub(exc.one_line())}", err=True)
             ctx.exit(EXIT_USER_ERROR)
         except OSError as exc:  # a full disk, an unreadable folder: the environment, not a bug
-            click.echo(f"error: {os_error(exc).one_line()}", err=True)
+            click.echo(f"error: {scrub(os_error(exc).one_line())}", err=True)
             ctx.exit(EXIT_USER_ERROR)
         except click.UsageError as exc:  # a bad option value, a missing argument: still one line
-            click.echo(usage_line(exc, ctx.invoked_subcommand), err=True)
+            click.echo(scrub(usage_line(exc, ctx.invoked_subcommand)), err=True)
             ctx.exit(EXIT_USER_ERROR)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own exits
         except Exception as exc:  # a bug: say so in one line, keep the traceback for the report
-            click.echo(one_line_text(internal_error(ctx, exc)), err=True)
+            click.echo(scrub(one_line_text(internal_error(ctx, exc))), err=True)
             ctx.exit(EXIT_USER_ERROR)
-
 
     def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as exc:  # e.g. --store naming a file
-            click.echo(usage_line(exc, None), err=True)
+            click.echo(scrub(usage_line(exc, None)), err=True)
             raise click.exceptions.Exit(EXIT_USER_ERROR) from None
 
 
@@ -97,7 +99,7 @@ def internal_error(ctx: click.Context, exc: BaseException) -> str:
     store = Path((ctx.obj or {}).get("store") or "transcripts")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     name = f"internal-error-{stamp}-{os.getpid()}.log"
-    text = "".join(traceback.format_exception(exc))
+    text = scrub("".join(traceback.format_exception(exc)))  # an error may echo an API key
     where = None
     for folder in ((store / INTERNAL_LOGS) if store.is_dir() else None, Path(tempfile.gettempdir()) / "character-logs"):
         if folder is None:

@@ -39,14 +39,17 @@ from character.boundary.reading import STORED_LINES_MAX, jsonl_lines, read_bytes
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import Rubric, load_rubric
+from character.engine.api_errors import recorded_rejection, reset_rejection
 from character.engine.dataset import PROBE_KEY, probe_from_metadata
 from character.engine.scorers import character_judge, character_markers
 from character.errors import CharacterError
 from character.importers.store_writer import read_probes
+from character.redact import install_log_scrubbing
 from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
+from character.run.key_check import rejected_key
 from character.run.replay import judge_imported, stored_conversations
-from character.run.runner import finalize, judge_roles
+from character.run.runner import finalize, judge_roles, key_rejected_error, stopped_by_rejection
 from character.store.files import ensure_dir, exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
 from character.store.manifest import (
@@ -103,7 +106,11 @@ def rejudge(
     base = source.source_run or source.run_id
     target_dir = run_dir(store, f"{base}-rejudged-{spec_hash[:8]}"[:160])
     # an unknown judge model fails here, before the new run's folder exists
-    roles = judge_roles(judge, max_connections=max_connections, batch=False) or None
+    roles = judge_roles(judge, max_connections=max_connections, batch=False)
+    reset_rejection()
+    rejection = rejected_key(roles.values())  # a rejected key: stop before anything is written
+    if rejection is not None:
+        raise key_rejected_error(rejection)
     ensure_dir(target_dir)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
@@ -121,15 +128,19 @@ def rejudge(
                 "judge": judge.record(source.target.model),
             }
         )
-        if imported:
-            write_manifest(target_dir, manifest)
-            complete = judge_imported(
-                conversations, target_dir / LOGS, judge, max_connections=max_connections
-            )
-            return finalize(target_dir, manifest, complete=complete)
         write_manifest(target_dir, manifest)
-        with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
-            scored = _judge_resumably(log, judge, target_dir, roles)
+        install_log_scrubbing()
+        if imported:
+            with stopped_by_rejection():
+                complete = judge_imported(
+                    conversations, target_dir / LOGS, judge, max_connections=max_connections
+                )
+            _stop_if_rejected(target_dir, manifest)
+            return finalize(target_dir, manifest, complete=complete)
+        # a judge call per transcript: the same GC cost as a run
+        with fewer_gc_pauses(), stopped_by_rejection():
+            scored = _judge_resumably(log, judge, target_dir, roles or None)
+        _stop_if_rejected(target_dir, manifest)
         ensure_dir(target_dir / LOGS)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
         (target_dir / PROGRESS).unlink(missing_ok=True)  # merged into the log just written
@@ -143,6 +154,18 @@ def override_rubrics(log: EvalLog, names: list[str], rubrics: list[Rubric]) -> N
     check_rubrics_apply(probes, rubrics)
     for sample in samples:
         sample.metadata[PROBE_KEY] = {**sample.metadata[PROBE_KEY], "rubrics": list(names)}
+
+
+def _stop_if_rejected(target_dir: Path, manifest: Manifest) -> None:
+    """A key the API rejected while judging: the new run is marked failed (the source run is
+    untouched) and the command ends with one line (runner.key_rejected_error)."""
+    rejection = recorded_rejection()
+    if rejection is None:
+        return
+    stopped = f"the re-judging stopped: {rejection.message}"
+    failed = manifest.model_copy(update={"status": "failed", "warnings": [*manifest.warnings, stopped]})
+    write_manifest(target_dir, failed)
+    raise key_rejected_error(rejection)
 
 
 def check_rubrics_apply(probes: list[Probe], rubrics: list[Rubric]) -> None:
@@ -181,8 +204,11 @@ def _judge_resumably(log: EvalLog, judge: JudgeSpec, folder: Path, roles: dict |
             async def sample_at(index: int) -> AsyncIterator[EvalSample]:
                 sample = todo[index]
                 yield sample
-                # scored (sample.scores replaced) by the time the block ends: keep it on disk now
-                _append_progress(progress, sample)
+                # scored (sample.scores replaced) by the time the block ends: keep it on disk now,
+                # unless the API has rejected the key meanwhile (that verdict is no verdict: the
+                # re-run with a working key must judge this transcript again)
+                if recorded_rejection() is None:
+                    _append_progress(progress, sample)
 
             anyio.run(
                 functools.partial(

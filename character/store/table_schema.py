@@ -54,6 +54,12 @@ TRANSCRIPT_SCHEMA: dict[str, Any] = {
     "retries": pl.Int32,  # API retries inspect made inside those calls (429, 529, 5xx, timeouts)
     "failed_calls": pl.Int32,  # calls that ended in an error (a dropped stream, a malformed body)
     "sample_retries": pl.Int32,  # times the whole conversation was replayed after an error
-    "messages": pl.String,  # JSON list of {role, content, scripted}
+    "messages": pl.String,  # JSON list of {role, content, scripted, stop_reason}
     "text": pl.String,  # lower-cased conversation, for full-text search
+    # how each generated reply ended, in order (reply_shapes.STOP_REASONS; "unrecorded" for a
+    # reply stored before stop reasons were kept), and how many were cut, blocked or empty
+    "stop_reasons": pl.String,
+    "turns_truncated": pl.Int32,
+    "turns_blocked": pl.Int32,
+    "turns_empty": pl.Int32,
 }
