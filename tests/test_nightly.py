@@ -124,7 +124,7 @@ def test_canary_drift_is_attributed_to_the_judge(sim_store: Path) -> None:
     messages, judge_moved = alarm_messages(tonight)
     assert judge_moved
     assert messages[0].startswith("JUDGE DRIFT · refusal/refusal_manner")
-    assert "suspected judge drift (the canaries moved too)" in messages[1]
+    assert "suspected judge drift (the re-judged canaries moved the same way tonight, z = -20.0)" in messages[1]
 
 
 def _config(path: Path, *, model: str, reference: str, canary: str | None = None) -> Path:
@@ -178,7 +178,7 @@ def test_nightly_is_quiet_without_drift_and_rejudges_canaries(nightly_store: tup
     result = CliRunner().invoke(cli, ["--store", str(store), "nightly", "--config", str(config),
                                       "--night", "2025-03-01", "--display", "none"])
     assert result.exit_code == 0, result.output
-    assert "no CUSUM alarm" in result.output
+    assert "- no CUSUM or one-night alarm on any gating dimension." in result.output
     history = read_history(history_file(store))
     canaries = history.filter(pl.col("kind") == KIND_CANARY)
     assert canaries.height > 0 and canaries["delta"].abs().max() == 0

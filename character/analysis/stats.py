@@ -1159,6 +1159,24 @@ def cusum(
     )
 
 
+def rejudge_se(differences: np.ndarray, span: float) -> float:
+    """SE of the mean change when the same items are judged again (the judge canaries), never 0.
+
+    The paired SE of the differences, pooled with one pseudo-item that moved by half the scale
+    (``span`` = high - low): var = (sum (d_i - mean d)^2 + span^2 / 2) / n, SE = sqrt(var / n).
+    A deterministic judge that repeats itself has SE sqrt(0.5) / n instead of 0 (so z stays
+    finite when every canary flips at once), one flipped canary of 50 is z = 0.8 and five are
+    z = 2.2, close to the plain paired SE.
+    """
+    d = _as_1d_float(differences, "differences")
+    if d.size < 1:
+        raise ValueError("need at least 1 re-judged item")
+    if not (math.isfinite(span) and span > 0):
+        raise ValueError(f"span must be a positive number, got {span}")
+    variance = (float(np.sum((d - d.mean()) ** 2)) + span**2 / 2) / d.size
+    return math.sqrt(variance / d.size)
+
+
 # --------------------------------------------------------------------------------------------
 # Judge reliability ("The judge": agreement figures)
 # --------------------------------------------------------------------------------------------
