@@ -193,10 +193,13 @@ def _series_cusum(series: pl.DataFrame, k: float, h: float, limit: float | None,
                            shewhart=bool(result.shewhart[t]) if result.shewhart is not None else False,
                            direction=direction, alarm=alarm, signal=signal, level=level)
             if ack is not None:
-                level = _accepted_level(segment, result, level)
+                if ack.mode == "level":
+                    level = _accepted_level(segment, result, level)
+                    what = f"level {level:+.3f} accepted, sums restart"
+                else:
+                    what = "sums restart at the same level"
                 segment[-1]["acknowledged"] = (
-                    f"acknowledged by {ack.by} at {ack.at}: level {level:+.3f} accepted, sums restart"
-                    + (f" ({ack.note})" if ack.note else "")
+                    f"acknowledged by {ack.by} at {ack.at}: {what}" + (f" ({ack.note})" if ack.note else "")
                 )
         start = end
     return pl.DataFrame(rows, schema=HISTORY_SCHEMA)
@@ -392,7 +395,7 @@ def alarm_messages(tonight: pl.DataFrame) -> tuple[list[str], bool]:
     A canary alarm (either direction) is JUDGE DRIFT. A model alarm is "suspected judge drift"
     when that dimension's canaries alarm tonight or moved the same way by |z| >= ATTRIBUTION_Z
     (tonight's z, not only the canary CUSUM, which needs nights to cross h). Every model alarm
-    names a change of the target since the reference, and how to acknowledge it.
+    names a change of the target since the reference, and the commands that acknowledge it.
     """
     alarming = tonight.filter(pl.col("alarm") & pl.col("gating"))
     canaries = tonight.filter((pl.col("kind") == KIND_CANARY) & pl.col("z").is_not_null())
@@ -404,19 +407,22 @@ def alarm_messages(tonight: pl.DataFrame) -> tuple[list[str], bool]:
         messages.append(
             f"JUDGE DRIFT · {row['rubric']}/{row['dimension']}: re-judged canary transcripts moved "
             f"{row['delta']:+.3f} (z = {row['z']:+.1f} tonight; {_sum(row)}): the judge changed, not the model. "
-            f"Re-judge the canary run with the current judge, or accept: "
-            f"`character nightly ack canaries --dimension {row['rubric']}/{row['dimension']}`."
+            f"Once it is back, restart the sums: `character nightly ack canaries --dimension "
+            f"{row['rubric']}/{row['dimension']} --keep-level`."
         )
     for row in alarming.filter(pl.col("kind") == KIND_MODEL).iter_rows(named=True):
         key = f"{row['rubric']}/{row['dimension']}"
         cause = _cause(row, canary_z.get(key), bool(canary_z))
         judge_moved = judge_moved or cause.startswith("suspected judge drift")
         change = f" The target changed since the reference: {row['target_change']}." if row["target_change"] else ""
+        command = f"character nightly ack {row['target']} --dimension {key}"
+        hint = (f" Once the judge is back, restart the sums: `{command} --keep-level`; to accept the new "
+                f"level: `{command}`." if cause.startswith("suspected judge drift")
+                else f" To accept the new level: `{command}` (a passing glitch: add --keep-level).")
         messages.append(
             f"ALARM · {row['target']} · {key}: {_value(row['reference_mean'], row['scale'])} -> "
             f"{_value(row['mean'], row['scale'])} against reference {row['reference_run_id']} "
-            f"({_z_text(row)}; {_sum(row)}); {cause}.{change} To accept the new level: "
-            f"`character nightly ack {row['target']} --dimension {key}`."
+            f"({_z_text(row)}; {_sum(row)}); {cause}.{change}{hint}"
         )
     return messages, judge_moved
 
@@ -568,16 +574,27 @@ def run_nightly(
         if canary_note:
             notes.append(canary_note)
 
-        tonight = pl.concat(parts) if parts else pl.DataFrame(schema=HISTORY_SCHEMA)
-        history = apply_cusum(merge_night(history, tonight), nightly.cusum_k, nightly.cusum_h,
-                              limit=nightly.shewhart_z, acks=acks)
-        write_history(history_path, history)
-    tonight = history.join(tonight.select("night", "target", "kind").unique(),
-                           on=["night", "target", "kind"], how="semi").filter(pl.col("night") == night)
+        history, tonight = close_night(history_path, history, parts, night, config, acks)
     alarms, judge_drift = alarm_messages(tonight)
     return NightlyResult(night=night, output=output, tonight=tonight, history=history, alarms=alarms,
                          judge_drift=judge_drift, errors=errors, notes=notes, comparisons=comparisons,
                          improvements=improvement_messages(tonight), h=nightly.cusum_h)
+
+
+def close_night(history_path: Path, history: pl.DataFrame, parts: list[pl.DataFrame], night: str,
+                config: Config, acks: Sequence[Ack]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Merge tonight's rows (model and canary) into the history, recompute every CUSUM, write it.
+
+    Returns (history, tonight's rows after CUSUM). The caller holds the history lock.
+    """
+    nightly = config.nightly
+    tonight = pl.concat(parts) if parts else pl.DataFrame(schema=HISTORY_SCHEMA)
+    history = apply_cusum(merge_night(history, tonight), nightly.cusum_k, nightly.cusum_h,
+                          limit=nightly.shewhart_z, acks=acks)
+    write_history(history_path, history)
+    tonight = history.join(tonight.select("night", "target", "kind").unique(),
+                           on=["night", "target", "kind"], how="semi").filter(pl.col("night") == night)
+    return history, tonight
 
 
 def _slug(name: str) -> str:
@@ -641,10 +658,14 @@ def acknowledge(
     by: str,
     dimension: str | None = None,
     new_reference: bool = False,
+    keep_level: bool = False,
     note: str | None = None,
     at: datetime | None = None,
 ) -> tuple[Ack, str]:
     """Record who accepted the new level (or froze a new reference) and restart the sums.
+
+    `keep_level`: the shift was transient (a judge glitch that is over): restart the sums
+    against the level in force instead of accepting the new one.
 
     `target` is a nightly target name, or "canaries" for the judge canaries. Level mode needs
     the target (and `dimension`, rubric/dimension, when given) in the history; reference mode
@@ -652,6 +673,9 @@ def acknowledge(
     so the next page and `character nightly` see the restarted sums. Returns the stored
     acknowledgement and one line saying what it did.
     """
+    if keep_level and new_reference:
+        raise CharacterError("--keep-level and --new-reference exclude each other",
+                             field="--keep-level", remedy="use one of them")
     history_path = history_file(store)
     with exclusive_lock(history_path.parent / ".lock", what=f"nightly history {history_path}"):
         history = read_history(history_path)
@@ -690,12 +714,15 @@ def acknowledge(
                        "sums) start with the next night. To keep it after editing character.toml, pin it: "
                        f'[nightly.reference] {target} = "{latest["run_id"]}".')
         else:
+            mode = "restart" if keep_level else "level"
             ack = Ack(target=name, kind=kind, dimension=dimension, after_night=latest["night"], by=by,
-                      at=stamp, mode="level", reference_run_id=latest["reference_run_id"], note=note)
+                      at=stamp, mode=mode, reference_run_id=latest["reference_run_id"], note=note)
             which = dimension or f"all {len(keys)} dimensions"
-            message = (f"{target} · {which}: the level since the sums last stood at 0 is accepted as of "
-                       f"night {latest['night']} UTC, acknowledged by {by} at {stamp}; the CUSUM sums restart "
-                       "with the next night, measured against that level.")
+            accepted = ("the CUSUM sums restart with the next night, against the same level as before"
+                        if keep_level else "the level since the sums last stood at 0 is accepted and the "
+                        "CUSUM sums restart with the next night, measured against it")
+            message = (f"{target} · {which}: acknowledged by {by} at {stamp} (night {latest['night']} UTC); "
+                       f"{accepted}.")
         append_ack(acks_path, ack)
         nightly = config.nightly
         history = apply_cusum(history, nightly.cusum_k, nightly.cusum_h, limit=nightly.shewhart_z,

@@ -7,6 +7,8 @@ docs/methods.md "Nightly": after an alarm a person decides. `character nightly a
   restarts after that night, and later nights are measured against the accepted level (z =
   (delta - level) / SE) instead of the reference's, so a shift that is now wanted stops alarming
   while a further one is caught as before.
+* mode "restart": the shift was transient (a judge glitch that is over): the sums restart after
+  that night against the same level as before.
 * mode "reference": the target's latest nightly run becomes its frozen reference; new series (and
   sums) start with it. A reference pinned in `[nightly.reference]` is only replaced while the pin
   still names the reference the acknowledgement replaced (edit the pin and it wins again).
@@ -28,7 +30,7 @@ from character.store.files import atomic_write_text
 
 ACKS_FILE = "acks.jsonl"
 
-AckMode = Literal["level", "reference"]
+AckMode = Literal["level", "restart", "reference"]
 
 
 class Ack(BaseModel):
@@ -54,7 +56,7 @@ class Ack(BaseModel):
     def covers(self, target: str, kind: str, key: str, reference: str) -> bool:
         """Whether this acknowledgement applies to the series (target, kind, key, reference)."""
         return (
-            self.mode == "level"
+            self.mode in ("level", "restart")
             and self.target == target
             and self.kind == kind
             and self.reference_run_id == reference

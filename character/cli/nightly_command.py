@@ -92,6 +92,8 @@ def _refuse_generated(suites: list[str], allow: bool) -> None:
 @nightly.command()
 @click.argument("target")
 @click.option("--dimension", metavar="RUBRIC/DIMENSION", help="Only this dimension (default: every dimension of TARGET).")
+@click.option("--keep-level", is_flag=True,
+              help="The shift was transient (e.g. a judge glitch that is over): restart the sums at the old level.")
 @click.option("--new-reference", is_flag=True,
               help="Freeze TARGET's latest nightly run as its new reference instead of accepting a level.")
 @click.option("--by", "by", help="Who accepts it (default: $CHARACTER_USER, else the login name).")
@@ -99,9 +101,10 @@ def _refuse_generated(suites: list[str], allow: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help=CONFIG_HELP)
 @click.pass_context
-def ack(ctx: click.Context, target: str, dimension: str | None, new_reference: bool, by: str | None,
-        note: str | None, config_path: Path | None) -> None:
-    """Acknowledge an alarm: accept TARGET's new level (its CUSUM sums restart) or a new reference.
+def ack(ctx: click.Context, target: str, dimension: str | None, keep_level: bool, new_reference: bool,
+        by: str | None, note: str | None, config_path: Path | None) -> None:
+    """Acknowledge an alarm: accept TARGET's new level (its CUSUM sums restart), restart the sums at
+    the old level (--keep-level), or freeze a new reference (--new-reference).
 
     TARGET is a nightly target name, or "canaries" for the judge canaries. Who and when are
     appended to <store>/_nightly/acks.jsonl; the history is recomputed at once.
@@ -116,7 +119,7 @@ def ack(ctx: click.Context, target: str, dimension: str | None, new_reference: b
     config = load_config(config_path)
     store = _store(ctx, config)
     _ack, message = acknowledge(config, store, target, by=by or _user(), dimension=dimension,
-                                new_reference=new_reference, note=note)
+                                new_reference=new_reference, keep_level=keep_level, note=note)
     click.echo(message)
     index = write_index(config, store)
     if index is not None:
