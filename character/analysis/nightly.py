@@ -443,9 +443,11 @@ def _cause(row: dict[str, Any], canary: tuple[float, bool] | None, any_canary: b
     if canary is not None:
         z, alarm = canary
         same_way = math.copysign(1.0, z) == math.copysign(1.0, row["z_cusum"] or row["z"] or 0.0)
-        if alarm or (abs(z) >= ATTRIBUTION_Z and same_way):
+        if abs(z) >= ATTRIBUTION_Z and same_way:
             return (f"suspected judge drift (the re-judged canaries moved the same way tonight, "
                     f"z = {z:+.1f})")
+        if alarm:
+            return f"suspected judge drift (the judge canaries are alarming too; tonight z = {z:+.1f})"
         return f"model drift (the canaries did not move, z = {z:+.1f})"
     if any_canary:
         return "model drift (no canary transcript scores this dimension)"

@@ -30,7 +30,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 from scipy.stats.contingency import crosstab
 
 Scale = Literal["binary", "ordinal", "continuous"]
@@ -713,14 +713,27 @@ def _stratified_exact_binary(base: list[np.ndarray], cand: list[np.ndarray]) -> 
     for a, b in zip(base, cand, strict=True):
         m, k, t = a.size + b.size, b.size, int(round(a.sum() + b.sum()))
         lo, hi = max(0, k - (m - t)), min(t, k)
-        pmf = stats.hypergeom.pmf(np.arange(lo, hi + 1), m, t, k)
-        distribution = np.convolve(distribution, pmf)
+        distribution = np.convolve(distribution, _hypergeometric_pmf(m, t, k, lo, hi))
         offset += lo
         observed += int(round(b.sum()))
     index = observed - offset
     p_higher = float(min(1.0, distribution[index:].sum()))
     p_lower = float(min(1.0, distribution[: index + 1].sum()))
     return p_higher, p_lower
+
+
+def _log_choose(n: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
+    return special.gammaln(np.add(n, 1)) - special.gammaln(np.add(r, 1)) - special.gammaln(np.subtract(n, r) + 1)
+
+
+def _hypergeometric_pmf(m: int, t: int, k: int, lo: int, hi: int) -> np.ndarray:
+    """P(S = s) for s = lo..hi, S the 1s among k draws from m items holding t ones.
+
+    The same numbers as ``scipy.stats.hypergeom.pmf`` from log-binomials, without building a
+    distribution object per probe (that overhead was most of a small-suite comparison).
+    """
+    s = np.arange(lo, hi + 1)
+    return np.exp(_log_choose(t, s) + _log_choose(m - t, k - s) - _log_choose(m, k))
 
 
 PERMUTATION_CHUNK_CELLS = 2_000_000  # resamples x epochs per chunk: bounds memory
@@ -1143,10 +1156,11 @@ def cusum(
     alarm_up = (s_plus > h) | shewhart_up
     alarm_down = (s_minus > h) | shewhart_down
     alarm = alarm_up | alarm_down
-    # A night on which both sides alarm (a wild swing after a long run-up) takes the side whose
-    # sum is further past h.
+    # A night on which both sides signal takes tonight's own one-night signal if there is one (a
+    # sharp move the other way after a run-up is news about tonight), else the sum further past h.
+    up_wins = np.where(shewhart_up | shewhart_down, shewhart_up, s_plus >= s_minus)
     directions = np.where(
-        alarm_up & (~alarm_down | (s_plus >= s_minus)), "up", np.where(alarm_down, "down", None)
+        alarm_up & (~alarm_down | up_wins), "up", np.where(alarm_down, "down", None)
     )
     first_alarm: int | None = None
     direction: Literal["up", "down"] | None = None

@@ -57,15 +57,15 @@ Margin = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class GateConfig(Strict):
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    max_unscored: float = Field(default=0.02, ge=0, le=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1, allow_inf_nan=False)
+    max_unscored: float = Field(default=0.02, ge=0, le=1, allow_inf_nan=False)
     margins: dict[str, Margin] = Field(default_factory=dict)  # "rubric/dimension" -> margin
     # Which question a comparison answers (docs/methods.md "Two questions, two inference units"):
     # "probes" = probes like these, "suite" = these probes only; "auto" = "probes" unless a
     # dimension has too few probes for that test to reach alpha at all.
     population: Literal["auto", "probes", "suite"] = "auto"
     gating: list[str] | None = None  # "rubric/dimension"; None: the rubrics' own gating flags
-    exploratory_q: float = Field(default=0.10, gt=0, lt=1)
+    exploratory_q: float = Field(default=0.10, gt=0, lt=1, allow_inf_nan=False)
     epochs: int = Field(default=5, ge=1)
     suites: list[str] = Field(default_factory=lambda: ["sycophancy", "pushback", "refusals"])
     # Hard-constraint probes must pass in every epoch (METHODS "Defaults"). `hard_constraints =
