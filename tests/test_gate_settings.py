@@ -29,7 +29,7 @@ def test_a_rate_margin_above_one_is_an_error_suggesting_the_fraction(tmp_path: P
     with pytest.raises(CharacterError) as caught:
         load_config(path)
     assert caught.value.one_line() == (
-        f'{path}: field \'gate.margins."pushback/capitulation"\': margin 5 is above 1, but '
+        f"{path}: field 'gate.margins.\"pushback/capitulation\"': margin 5 is above 1, but "
         "'pushback/capitulation' is a rate and rate margins are fractions (0.05 = 5 percentage points) "
         "(fix: write 0.05)"
     )
@@ -37,10 +37,12 @@ def test_a_rate_margin_above_one_is_an_error_suggesting_the_fraction(tmp_path: P
 
 def test_the_rate_check_reaches_the_command_line_with_exit_2(tmp_path: Path) -> None:
     path = _config(tmp_path, '[gate.margins]\n"refusal/under_refusal" = 3\n')
-    result = CliRunner().invoke(cli, ["--store", str(tmp_path / "s"), "compare", "a", "b", "--config", str(path)])
+    result = CliRunner().invoke(
+        cli, ["--store", str(tmp_path / "s"), "compare", "a", "b", "--config", str(path)]
+    )
     assert result.exit_code == 2
     assert result.output.strip() == (
-        f'error: {path}: field \'gate.margins."refusal/under_refusal"\': margin 3 is above 1, but '
+        f"error: {path}: field 'gate.margins.\"refusal/under_refusal\"': margin 3 is above 1, but "
         "'refusal/under_refusal' is a rate and rate margins are fractions (0.05 = 5 percentage points) "
         "(fix: write 0.03)"
     )
@@ -59,9 +61,9 @@ def test_a_scale_margin_may_exceed_one_but_not_the_whole_scale(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("text", "field"),
     [
-        ('[gate.margins]\n"pushback/capitulation" = -0.05\n', 'gate.margins.pushback/capitulation'),
-        ('[gate.margins]\n"pushback/capitulation" = nan\n', 'gate.margins.pushback/capitulation'),
-        ('[gate.margins]\n"pushback/capitulation" = inf\n', 'gate.margins.pushback/capitulation'),
+        ('[gate.margins]\n"pushback/capitulation" = -0.05\n', "gate.margins.pushback/capitulation"),
+        ('[gate.margins]\n"pushback/capitulation" = nan\n', "gate.margins.pushback/capitulation"),
+        ('[gate.margins]\n"pushback/capitulation" = inf\n', "gate.margins.pushback/capitulation"),
         ("[gate]\nalpha = nan\n", "gate.alpha"),
         ("[gate]\nalpha = -0.05\n", "gate.alpha"),
         ("[gate]\nexploratory_q = inf\n", "gate.exploratory_q"),
@@ -74,7 +76,9 @@ def test_a_scale_margin_may_exceed_one_but_not_the_whole_scale(tmp_path: Path) -
         ("[nightly]\nshewhart_z = inf\n", "nightly.shewhart_z"),
     ],
 )
-def test_negative_nan_and_infinite_settings_name_their_key(tmp_path: Path, text: str, field: str) -> None:
+def test_negative_nan_and_infinite_settings_name_their_key(
+    tmp_path: Path, text: str, field: str
+) -> None:
     path = _config(tmp_path, text)
     with pytest.raises(CharacterError) as caught:
         load_config(path)
@@ -88,8 +92,15 @@ def test_a_rate_margin_of_an_uninstalled_rubric_is_caught_where_it_meets_the_sco
     """A rubric not installed here is checked when the comparison sees the dimension is a rate."""
     from test_compare import compare_frames, score_rows
 
-    rows = score_rows([{"probe_id": f"synthetic.p{i}", "dimension": "d", "epoch": 1, "value": 0.0} for i in range(6)])
-    check_margin_units(GateConfig(margins={"synthetic/d": 5}), None)  # unknown rubric: nothing to check yet
+    rows = score_rows(
+        [
+            {"probe_id": f"synthetic.p{i}", "dimension": "d", "epoch": 1, "value": 0.0}
+            for i in range(6)
+        ]
+    )
+    check_margin_units(
+        GateConfig(margins={"synthetic/d": 5}), None
+    )  # unknown rubric: nothing to check yet
     with pytest.raises(CharacterError) as caught:
         compare_frames(rows, rows, GateConfig(margins={"synthetic/d": 5}))
     assert caught.value.field == 'gate.margins."synthetic/d"'

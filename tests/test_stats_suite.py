@@ -27,9 +27,13 @@ def test_design_floors_match_the_issue_numbers() -> None:
 
 def test_exact_stratified_test_on_the_issue_example() -> None:
     """3/10 -> 9/10 on each of 2 probes: S = 18 candidate 1s of 24; P(S >= 18) by convolution."""
-    result = stats.fixed_suite_difference([CAVE_3, CAVE_3], [CAVE_9, CAVE_9], scale="binary", worse="higher")
+    result = stats.fixed_suite_difference(
+        [CAVE_3, CAVE_3], [CAVE_9, CAVE_9], scale="binary", worse="higher"
+    )
     assert result.population == "suite" and result.test_name == stats.TEST_STRATIFIED_EXACT
-    one = [math.comb(12, s) * math.comb(8, 10 - s) / math.comb(20, 10) for s in range(2, 11)]  # S_i = 2..10
+    one = [
+        math.comb(12, s) * math.comb(8, 10 - s) / math.comb(20, 10) for s in range(2, 11)
+    ]  # S_i = 2..10
     tail = sum(one[a - 2] * one[b - 2] for a in range(2, 11) for b in range(2, 11) if a + b >= 18)
     assert result.p_worse_one_sided == pytest.approx(tail, rel=1e-12)
     assert result.diff == pytest.approx(0.6) and result.ci95[1] - result.ci95[0] > 0.4
@@ -47,8 +51,14 @@ def test_one_epoch_per_arm_reduces_to_exact_mcnemar() -> None:
 
 def test_stratified_permutation_is_exact_when_arrangements_are_few() -> None:
     """Ordinal, one probe, baseline (1, 2) vs candidate (3, 4): 1 of C(4, 2) = 6 arrangements is as extreme."""
-    result = stats.fixed_suite_difference([np.array([1.0, 2.0])], [np.array([3.0, 4.0])], scale="ordinal",
-                                          worse="higher", low=1, high=5)
+    result = stats.fixed_suite_difference(
+        [np.array([1.0, 2.0])],
+        [np.array([3.0, 4.0])],
+        scale="ordinal",
+        worse="higher",
+        low=1,
+        high=5,
+    )
     assert result.test_name == stats.TEST_STRATIFIED_PERMUTATION
     assert result.p_worse_one_sided == pytest.approx(1 / 6)
     assert result.p_better_one_sided == pytest.approx(1.0)
@@ -71,13 +81,26 @@ def test_probe_level_interval_is_floored_at_the_within_probe_se() -> None:
     """Six identical d_i of +0.6: the probe-level CI would be +0.6 to +0.6; floored, it is not."""
     base, cand = [CAVE_3] * 6, [CAVE_9] * 6
     within = stats.within_probe_se(base, cand, low=0, high=1)
-    result = stats.paired_difference(np.full(6, 0.3), np.full(6, 0.9), scale="binary", epochs=10,
-                                     worse="higher", within_se=within)
+    result = stats.paired_difference(
+        np.full(6, 0.3),
+        np.full(6, 0.9),
+        scale="binary",
+        epochs=10,
+        worse="higher",
+        within_se=within,
+    )
     assert result.ci_method == stats.CI_FLOORED
-    assert result.ci95 == pytest.approx((0.6 - 1.959964 * within, 0.6 + 1.959964 * within), abs=1e-6)
+    assert result.ci95 == pytest.approx(
+        (0.6 - 1.959964 * within, 0.6 + 1.959964 * within), abs=1e-6
+    )
     assert stats.result_mde(result) == pytest.approx(2.801585 * within, abs=1e-6)
-    bare = stats.paired_difference(np.full(6, 0.3), np.full(6, 0.9), scale="binary", epochs=10, worse="higher")
-    assert bare.ci95 == (pytest.approx(0.6), pytest.approx(0.6))  # what the issue saw, without the floor
+    bare = stats.paired_difference(
+        np.full(6, 0.3), np.full(6, 0.9), scale="binary", epochs=10, worse="higher"
+    )
+    assert bare.ci95 == (
+        pytest.approx(0.6),
+        pytest.approx(0.6),
+    )  # what the issue saw, without the floor
 
 
 def test_fixed_suite_test_holds_alpha_on_aa_draws() -> None:
@@ -89,7 +112,12 @@ def test_fixed_suite_test_holds_alpha_on_aa_draws() -> None:
         p = rng.uniform(0.0, 0.4, size=6)
         base = list((rng.random((6, 10)) < p[:, None]).astype(float))
         cand = list((rng.random((6, 10)) < p[:, None]).astype(float))
-        rejected += stats.fixed_suite_difference(base, cand, scale="binary", worse="higher").p_worse_one_sided < 0.05
+        rejected += (
+            stats.fixed_suite_difference(
+                base, cand, scale="binary", worse="higher"
+            ).p_worse_one_sided
+            < 0.05
+        )
     assert rejected / draws <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / draws)
 
 
@@ -104,15 +132,23 @@ def test_combined_shewhart_cusum() -> None:
     """A 4.8-SE night alarms at once; the sums add z winsorised at L = 4; 3 glitch nights leave S+ at 3 x 3.5."""
     one_night = stats.cusum(np.array([0.1, 4.8]), k=0.5, h=5.0, limit=4.0)
     assert one_night.alarm.tolist() == [False, True] and one_night.first_alarm == 1
-    assert one_night.shewhart.tolist() == [False, True] and one_night.s_plus[1] == pytest.approx(3.5)
+    assert one_night.shewhart.tolist() == [False, True] and one_night.s_plus[1] == pytest.approx(
+        3.5
+    )
     plain = stats.cusum(np.array([0.1, 4.8]), k=0.5, h=5.0)
     assert not plain.alarm.any()  # without the one-night limit a 4.8-SE jump takes two nights
     glitch = stats.cusum(np.array([0.0, 50.0, 50.0, 50.0, 0.0, 0.0]), k=0.5, h=5.0, limit=4.0)
     assert glitch.s_plus.tolist() == pytest.approx([0.0, 3.5, 7.0, 10.5, 10.0, 9.5])
     assert glitch.directions.tolist() == [None, "up", "up", "up", "up", "up"]
     swing = stats.cusum(np.array([50.0, 50.0, -50.0]), k=0.5, h=5.0, limit=4.0)
-    assert swing.s_plus[-1] == pytest.approx(2.5) and swing.directions.tolist() == ["up", "up", "down"]
+    assert swing.s_plus[-1] == pytest.approx(2.5) and swing.directions.tolist() == [
+        "up",
+        "up",
+        "down",
+    ]
     lingering = stats.cusum(np.array([50.0, 50.0, 50.0, -50.0]), k=0.5, h=5.0, limit=4.0)
-    assert lingering.s_plus[-1] > 5.0 and lingering.directions[-1] == "down"  # tonight's own signal wins
+    assert (
+        lingering.s_plus[-1] > 5.0 and lingering.directions[-1] == "down"
+    )  # tonight's own signal wins
     with pytest.raises(ValueError, match="finite"):
         stats.cusum(np.array([0.0]), k=0.5, h=math.inf)

@@ -78,14 +78,22 @@ def decide(
     regressions = gating.filter(pl.col("class") == DriftClass.REGRESSION.value)
     broken = hard_constraints.filter(pl.col("enforced") & ~pl.col("passed"))
     inconclusive = gating.filter(pl.col("class") == DriftClass.INCONCLUSIVE.value)
-    cannot = gating.filter(~pl.col("can_fail").fill_null(False)) if "can_fail" in gating.columns else gating.clear()
+    cannot = (
+        gating.filter(~pl.col("can_fail").fill_null(False))
+        if "can_fail" in gating.columns
+        else gating.clear()
+    )
     cannot_lines = cannot["sentence"].to_list()
     if regressions.height or broken.height:
         reasons = regressions["sentence"].to_list() + broken["sentence"].to_list() + cannot_lines
         return GateDecision("FAIL", reasons + coverage, invalid=False)
     if gating.height == 0 and not hard_constraints.filter(pl.col("enforced")).height:
         found = list(findings or [])
-        count = f"{len(found)} exploratory finding{'' if len(found) == 1 else 's'}" if found else "No exploratory finding"
+        count = (
+            f"{len(found)} exploratory finding{'' if len(found) == 1 else 's'}"
+            if found
+            else "No exploratory finding"
+        )
         lead = (
             "NOT GATED · no dimension gates this comparison, so it can neither pass nor fail (to "
             "gate, list dimensions in [gate] gating as rubric/dimension, or use rubrics whose "

@@ -82,7 +82,8 @@ def read_acks(path: Path) -> list[Ack]:
         except (json.JSONDecodeError, ValidationError) as exc:
             raise CharacterError(
                 f"line {number} is not an acknowledgement ({str(exc).splitlines()[0]})",
-                file=path, remedy="fix or delete that line (the file is written by `character nightly ack`)",
+                file=path,
+                remedy="fix or delete that line (the file is written by `character nightly ack`)",
             ) from None
     return acks
 

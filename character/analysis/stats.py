@@ -499,17 +499,20 @@ def paired_difference(
     common["p_floor"] = probe_level_floor(n)
     bound = 1.0 if scale == "binary" else span
     if not d.any():  # every d_i is 0: nothing moved, report exactly that
-        return _floor_interval(PairedResult(
-            **{**common, "diff": 0.0},
-            ci95=(0.0, 0.0),
-            ci90=(0.0, 0.0),
-            ci_method=CI_DEGENERATE,
-            p_two_sided=1.0,
-            p_worse_one_sided=1.0,
-            p_better_one_sided=1.0,
-            test_name=test_name,
-            check_p=1.0 if check_name else None,
-        ), bound)
+        return _floor_interval(
+            PairedResult(
+                **{**common, "diff": 0.0},
+                ci95=(0.0, 0.0),
+                ci90=(0.0, 0.0),
+                ci_method=CI_DEGENERATE,
+                p_two_sided=1.0,
+                p_worse_one_sided=1.0,
+                p_better_one_sided=1.0,
+                test_name=test_name,
+                check_p=1.0 if check_name else None,
+            ),
+            bound,
+        )
 
     if sd_diff == 0.0 and test_name == TEST_PAIRED_T:
         test_name = TEST_SIGN_FLIP  # constant non-zero shift: t undefined, sign-flip is exact
@@ -543,17 +546,20 @@ def paired_difference(
     check_p = float(stats.wilcoxon(d, zero_method="pratt").pvalue) if check_name else None
 
     p_worse, p_better = (p_higher, p_lower) if worse == "higher" else (p_lower, p_higher)
-    return _floor_interval(PairedResult(
-        **common,
-        ci95=ci95,
-        ci90=ci90,
-        ci_method=ci_method,
-        p_two_sided=p_two,
-        p_worse_one_sided=p_worse,
-        p_better_one_sided=p_better,
-        test_name=test_name,
-        check_p=check_p,
-    ), bound)
+    return _floor_interval(
+        PairedResult(
+            **common,
+            ci95=ci95,
+            ci90=ci90,
+            ci_method=ci_method,
+            p_two_sided=p_two,
+            p_worse_one_sided=p_worse,
+            p_better_one_sided=p_better,
+            test_name=test_name,
+            check_p=check_p,
+        ),
+        bound,
+    )
 
 
 def _normal_interval(
@@ -577,7 +583,9 @@ def _floor_interval(result: PairedResult, bound: float | None) -> PairedResult:
     if math.isfinite(lo) and math.isfinite(hi) and hi - lo >= floor95[1] - floor95[0]:
         return result
     return dataclasses.replace(
-        result, ci95=floor95, ci90=_normal_interval(result.diff, floor, 0.90, bound),
+        result,
+        ci95=floor95,
+        ci90=_normal_interval(result.diff, floor, 0.90, bound),
         ci_method=CI_FLOORED,
     )
 
@@ -634,7 +642,9 @@ def _arm_prior(units: list[np.ndarray]) -> float:
     """
     pooled = np.concatenate(units)
     level = (pooled.sum() + 2.0) / (pooled.size + 4.0)
-    return float((np.sum((pooled - level) ** 2) + 2 * level**2 + 2 * (1 - level) ** 2) / (pooled.size + 4.0))
+    return float(
+        (np.sum((pooled - level) ** 2) + 2 * level**2 + 2 * (1 - level) ** 2) / (pooled.size + 4.0)
+    )
 
 
 def _pooled_variance(squares: float, freedom: int, prior: float | None) -> float:
@@ -673,7 +683,9 @@ def within_probe_se(
     base = _epoch_lists(baseline, "baseline")
     cand = _epoch_lists(candidate, "candidate")
     if len(base) != len(cand):
-        raise ValueError(f"baseline and candidate must list the same probes ({len(base)} vs {len(cand)})")
+        raise ValueError(
+            f"baseline and candidate must list the same probes ({len(base)} vs {len(cand)})"
+        )
     if not base:
         raise ValueError("need at least 1 probe")
     bounded = low is not None and high is not None and high > low
@@ -723,7 +735,11 @@ def _stratified_exact_binary(base: list[np.ndarray], cand: list[np.ndarray]) -> 
 
 
 def _log_choose(n: np.ndarray | float, r: np.ndarray | float) -> np.ndarray:
-    return special.gammaln(np.add(n, 1)) - special.gammaln(np.add(r, 1)) - special.gammaln(np.subtract(n, r) + 1)
+    return (
+        special.gammaln(np.add(n, 1))
+        - special.gammaln(np.add(r, 1))
+        - special.gammaln(np.subtract(n, r) + 1)
+    )
 
 
 def _hypergeometric_pmf(m: int, t: int, k: int, lo: int, hi: int) -> np.ndarray:
@@ -765,8 +781,10 @@ def _stratified_permutation(
         null = np.array([constant]) if n else np.array([0.0])
         for w, sums in zip(weights, sums_per_probe, strict=True):
             null = (null[:, None] + w * sums[None, :]).ravel()
-        return (float(np.mean(null >= observed - tolerance)),
-                float(np.mean(null <= observed + tolerance)))
+        return (
+            float(np.mean(null >= observed - tolerance)),
+            float(np.mean(null <= observed + tolerance)),
+        )
     rng = np.random.default_rng(seed)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, (p, k) in enumerate(zip(pooled, k_cand, strict=True)):
@@ -822,7 +840,9 @@ def fixed_suite_difference(
     base = _epoch_lists(baseline, "baseline")
     cand = _epoch_lists(candidate, "candidate")
     if len(base) != len(cand):
-        raise ValueError(f"baseline and candidate must list the same probes ({len(base)} vs {len(cand)})")
+        raise ValueError(
+            f"baseline and candidate must list the same probes ({len(base)} vs {len(cand)})"
+        )
     if not base:
         raise ValueError("need at least 1 probe")
     if scale == "binary":
@@ -845,7 +865,10 @@ def fixed_suite_difference(
         p_higher, p_lower = _stratified_permutation(base, cand, n_resamples=n_resamples, seed=seed)
     if se > 0:
         bound = high - low if low is not None and high is not None else None
-        ci95, ci90 = _normal_interval(diff, se, 0.95, bound), _normal_interval(diff, se, 0.90, bound)
+        ci95, ci90 = (
+            _normal_interval(diff, se, 0.95, bound),
+            _normal_interval(diff, se, 0.90, bound),
+        )
         ci_method = CI_WITHIN
     else:
         ci95 = ci90 = (diff, diff)
@@ -1168,8 +1191,16 @@ def cusum(
         first_alarm = int(np.argmax(alarm))
         direction = directions[first_alarm]
     return CusumResult(
-        s_plus, s_minus, alarm, first_alarm, direction, float(k), float(h),
-        limit=limit, shewhart=shewhart_up | shewhart_down, directions=directions,
+        s_plus,
+        s_minus,
+        alarm,
+        first_alarm,
+        direction,
+        float(k),
+        float(h),
+        limit=limit,
+        shewhart=shewhart_up | shewhart_down,
+        directions=directions,
     )
 
 
