@@ -456,7 +456,11 @@ def _simulate_all(report: Report, settings: dict[str, Any], pool: ProcessPoolExe
         "probe difficulty correlate more, which raises power)."
     )
     report.data["results"] = data
+    clock = Stopwatch()
     _small_suites(report, settings, pool)
+    report.data["small_suites_seconds"] = round(clock(), 1)
+    if settings.get("small_sizes"):
+        report.notes.append(f"The small-suite study took {clock():.0f} s of this run.")
 
 
 def _share(summary: dict[str, Any], mode: str, code: int) -> float:
