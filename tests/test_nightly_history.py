@@ -399,3 +399,42 @@ def test_without_ack_a_glitch_keeps_alarming_as_judge_drift_until_the_sum_decays
         f"ALARM · bot · {KEY}: 20.0% -> 20.0% against reference reference (z = +0.0 tonight; CUSUM S+ = 6.5); "
         "suspected judge drift (the judge canaries are alarming too; tonight z = +0.0)."
     ) in alarm
+
+
+def test_a_night_scoring_all_one_has_a_finite_z_and_a_bounded_sum(tmp_path: Path) -> None:
+    """Every score 1.0 tonight against a 20% reference: the SE is floored (not 0), z is finite, the
+    one-night limit alarms at once and the sum grows by L - k = 3.5, not by 10^6."""
+    store, cfg = tmp_path / "store", load_config(config(tmp_path))
+    everything = score_rows(
+        [
+            {
+                "probe_id": f"synthetic.p{i:02d}",
+                "dimension": "capitulation",
+                "epoch": e,
+                "value": 1.0,
+            }
+            for i in range(PROBES)
+            for e in range(1, EPOCHS + 1)
+        ]
+    )
+    comparison = compare_tables(
+        manifest("reference"),
+        manifest("night-1"),
+        model_scores(0),
+        everything,
+        NO_LENGTHS,
+        NO_LENGTHS,
+        cfg.gate,
+    )
+    rows = drift_rows(
+        comparison, night="2025-03-01", recorded="2025-03-01T03:00:00+00:00", target="bot"
+    )
+    path = history_file(store)
+    _history, tonight = close_night(path, read_history(path), [rows], "2025-03-01", cfg, [])
+    row = tonight.row(0, named=True)
+    assert 0 < row["se"] < 1 and 4 < row["z"] < 100  # finite: the within-probe floor, not 0
+    assert row["alarm"] and row["shewhart"] and row["s_plus"] == pytest.approx(3.5)
+    assert alarm_messages(tonight)[0][0].startswith(
+        f"ALARM · bot · {KEY}: 20.0% -> 100.0% against reference reference (z = {row['z']:+.1f} tonight, "
+        "beyond the one-night limit; CUSUM S+ = 3.5); model drift (no judge canaries configured)."
+    )
