@@ -257,17 +257,9 @@ def simulate_small(scenario: Scenario, replicate: int) -> dict[str, Any]:
     return outcome
 
 
-def _small_batch(args: tuple[Scenario, list[int]]) -> list[dict[str, Any]]:
-    scenario, replicates = args
-    return [simulate_small(scenario, r) for r in replicates]
-
-
 def simulate_small_suite(scenario: Scenario, replicates: int, pool: ProcessPoolExecutor | None) -> dict[str, Any]:
     """Per mode, the share of replicates that exit 1 (FAIL), 2 (cannot fail) and 0 (pass)."""
-    chunks = [list(range(i, replicates, 8)) for i in range(8)]
-    jobs = [(scenario, chunk) for chunk in chunks if chunk]
-    batches = pool.map(_small_batch, jobs) if pool is not None else map(_small_batch, jobs)
-    results = [r for batch in batches for r in batch]
+    results = _replicates("small", scenario, replicates, pool)
     summary: dict[str, Any] = {
         mode: {str(code): float(np.mean([r[mode] == code for r in results])) for code in (0, 1, 2)}
         for mode in MODES
@@ -291,17 +283,24 @@ def suite_calibration(probes: int, epochs: int, replicates: int) -> float:
     return rejected / replicates
 
 
-def _batch(args: tuple[Scenario, list[int]]) -> list[dict[str, Any]]:
-    scenario, replicates = args
-    return [simulate_one(scenario, r) for r in replicates]
+def _batch(args: tuple[str, Scenario, list[int]]) -> list[dict[str, Any]]:
+    """One worker's share of replicates: the gate study's (`simulate_one`) or the small suites'."""
+    kind, scenario, replicates = args
+    simulate_pair = simulate_small if kind == "small" else simulate_one
+    return [simulate_pair(scenario, r) for r in replicates]
+
+
+def _replicates(kind: str, scenario: Scenario, replicates: int, pool: ProcessPoolExecutor | None) -> list[dict[str, Any]]:
+    """Every replicate's outcome, in 8 interleaved chunks spread over `pool` if given."""
+    chunks = [list(range(i, replicates, 8)) for i in range(8)]
+    jobs = [(kind, scenario, chunk) for chunk in chunks if chunk]
+    batches = pool.map(_batch, jobs) if pool is not None else map(_batch, jobs)
+    return [r for batch in batches for r in batch]
 
 
 def simulate(scenario: Scenario, replicates: int, pool: ProcessPoolExecutor | None) -> dict[str, float]:
     """Share of replicates each rule FAILs, over `replicates` runs (spread over `pool` if given)."""
-    chunks = [list(range(i, replicates, 8)) for i in range(8)]
-    jobs = [(scenario, chunk) for chunk in chunks if chunk]
-    batches = pool.map(_batch, jobs) if pool is not None else map(_batch, jobs)
-    results = [r for batch in batches for r in batch]
+    results = _replicates("gate", scenario, replicates, pool)
     return {key: float(np.mean([r[key] for r in results])) for key in results[0]}
 
 
@@ -422,7 +421,8 @@ def _simulate_all(report: Report, settings: dict[str, Any], pool: ProcessPoolExe
     check = int(settings.get("resample_check") or 0)
     if check:
         probes = headline_size
-        jobs = [(Scenario(probes, RISE, False, resamples), list(range(check))) for resamples in (settings["resamples"], 9999)]
+        jobs = [("gate", Scenario(probes, RISE, False, resamples), list(range(check)))
+                for resamples in (settings["resamples"], 9999)]
         fast, slow = pool.map(_batch, jobs) if pool is not None else map(_batch, jobs)
         same = sum(a["gate"] == b["gate"] and a["gate_warn"] == b["gate_warn"] for a, b in zip(fast, slow, strict=True))
         data.append({"resample_check": {"replicates": check, "same_verdict": same}})

@@ -430,28 +430,18 @@ def per_probe(rows: pl.DataFrame) -> pl.DataFrame:
     Rows of one epoch (several imported judges, say) are averaged first, so an epoch counts once;
     `values` keeps the epoch values in epoch order for the fixed-suite test, `epochs` counts them.
     """
+    same = [pl.col(name).first() for name in ("parent", "scale", "worse", "gating", "category")]
     epoch_values = (
         rows.filter(pl.col("status") == "scored")
         .group_by(*KEY, "probe_id", "epoch")
-        .agg(
-            pl.col("parent").first(),
-            pl.col("scale").first(),
-            pl.col("worse").first(),
-            pl.col("gating").first(),
-            pl.col("category").first(),
-            pl.col("value").mean(),
-        )
+        .agg(*same, pl.col("value").mean())
     )
     return (
         epoch_values.join(_clusters(rows), on="probe_id", how="left")
         .sort("epoch")
         .group_by(*KEY, "probe_id")
         .agg(
-            pl.col("parent").first(),
-            pl.col("scale").first(),
-            pl.col("worse").first(),
-            pl.col("gating").first(),
-            pl.col("category").first(),
+            *same,
             pl.col("cluster").first(),
             pl.col("value").mean().alias("value"),
             pl.col("value").alias("values"),
