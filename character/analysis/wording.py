@@ -82,15 +82,15 @@ def cannot_fail_note(row: Mapping[str, Any], *, alpha: float, q: float, gating_d
     add probes or epochs". `setting` is `[gate] population` (auto | probes | suite).
     """
     n, epochs = int(row["n_probes"]), int(row.get("epochs") or 1)
+    floor = f"the smallest p {scope(row)} is {fmt_small_p(row['p_floor'])}"
     if row["gating"]:
         level = f"at alpha {alpha:g}"
         if gating_dimensions > 1:
-            level += (f" (Holm over {gating_dimensions} gating dimensions needs p < "
-                      f"{fmt_small_p(alpha / gating_dimensions)})")
+            floor = (f"Holm over {gating_dimensions} gating dimensions needs p < "
+                     f"{fmt_small_p(alpha / gating_dimensions)}; {floor}")
         verb = "cannot fail"
     else:
         level, verb = f"at q {q:g}", "cannot be flagged"
-    floor = f"the smallest p {scope(row)} is {fmt_small_p(row['p_floor'])}"
     if row.get("population") == "probes" and setting == "probes":
         remedy = 'add probes, or set [gate] population = "suite" to ask about these probes only'
     else:
