@@ -11,10 +11,12 @@ from __future__ import annotations
 import getpass
 import os
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import click
 
+from character.cli.compare_commands import viewer_url_from, viewer_url_option
 from character.domain.config import Config, load_config
 from character.errors import CharacterError
 
@@ -40,9 +42,10 @@ CONFIG_HELP = "character.toml with [targets.*] and [nightly]."
 @click.option("--night", help="UTC date to record (YYYY-MM-DD; default today in UTC). Re-running a night replaces it.")
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
 @click.option("--allow-generated", is_flag=True, help="Allow suites written by `character expand` (refused by default).")
+@viewer_url_option
 @click.pass_context
 def nightly(ctx: click.Context, config_path: Path | None, night: str | None, display: str | None,
-            allow_generated: bool) -> None:
+            allow_generated: bool, viewer_url: str | None) -> None:
     """Run the nightly targets, append to the history, CUSUM each dimension, write the pages.
 
     After an alarm, `character nightly ack TARGET` records who accepted the new level.
@@ -68,15 +71,17 @@ def nightly(ctx: click.Context, config_path: Path | None, night: str | None, dis
     try:
         config = load_config(config_path)
         _refuse_generated(config.nightly.suites, allow_generated)
+        link_base = viewer_url_from(viewer_url, config)
         result = run_nightly(config, _store(ctx, config), night=night, rejudge=default_rejudge(),
-                             display=display or default_display(), write_reports=write_reports)
-        paths = write_nightly_pages(result)
+                             display=display or default_display(),
+                             write_reports=partial(write_reports, viewer_url=link_base))
+        paths = write_nightly_pages(result, viewer_url=link_base)
     except CharacterError:
         raise
     except Exception as exc:  # a scheduled job must tell an error (2) from an alarm (1)
         click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise click.exceptions.Exit(2) from None
-    click.echo(render_nightly_markdown(result))
+    click.echo(render_nightly_markdown(result, viewer_url=link_base))
     click.echo("pages: " + ", ".join(str(p) for p in paths.values()), err=True)
     raise click.exceptions.Exit(result.exit_code)
 
