@@ -620,6 +620,11 @@ def fixed_suite_floor(k_baseline: Sequence[int], k_candidate: Sequence[int]) -> 
         raise ValueError("k_baseline and k_candidate must give one count per probe")
     if not len(k_baseline):
         return 1.0
+    if len(k_baseline) <= 64:  # exact (1/8 prints as 0.125, not 0.12500000000000003)
+        arrangements = math.prod(
+            math.comb(int(a) + int(b), int(b)) for a, b in zip(k_baseline, k_candidate, strict=True)
+        )
+        return 1.0 / arrangements if arrangements < 10**300 else 0.0
     log_p = -sum(
         math.lgamma(a + b + 1) - math.lgamma(a + 1) - math.lgamma(b + 1)
         for a, b in zip(k_baseline, k_candidate, strict=True)

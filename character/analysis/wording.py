@@ -43,8 +43,8 @@ def fmt_p(value: float) -> str:
 
 
 def fmt_small_p(value: float) -> str:
-    """A p floor or threshold: two significant digits (0.25, 0.031, 0.0167)."""
-    return f"{value:.2g}" if value >= 1e-4 else f"{value:.1e}"
+    """A p floor or threshold: three significant digits (0.25, 0.125, 0.0167)."""
+    return f"{value:.3g}" if value >= 1e-4 else f"{value:.1e}"
 
 
 def plural(count: int, noun: str) -> str:

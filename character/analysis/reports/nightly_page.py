@@ -51,7 +51,7 @@ def render_nightly_markdown(result: NightlyResult, *, viewer_url: str | None = N
         rows.append([row["target"], f"{row['rubric']}/{row['dimension']}", "yes" if row["gating"] else "",
                      _num(row["reference_mean"]), _num(row["mean"]), _num(row["delta"]),
                      _num(row["z"], 2), _num(row["s_plus"], 2), _num(row["s_minus"], 2),
-                     (row["signal"] or "").upper() if row["signal"] else "",
+                     "ALARM" if row["alarm"] else "IMPROVEMENT" if row.get("signal") == "improvement" else "",
                      *([_md_link(viewer_url, row)] if viewer_url else [])])
     if rows:
         lines += table(["target", "dimension", "gating", "reference", "tonight", "delta", "z", "S+", "S-",
