@@ -44,6 +44,7 @@ import polars as pl
 from character.analysis import stats
 from character.analysis.gate import Verdict, decide
 from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_constraint_table
+from character.analysis.marker_sets import comparable_markers
 from character.analysis.stats import DriftClass
 from character.analysis.validity import (
     coverage_problems,
@@ -268,7 +269,9 @@ def compare_tables(
     epochs = (coverage["baseline"]["epochs"], coverage["candidate"]["epochs"])
     dimensions = dimension_table(paired, resolved, settings, epochs=epochs)
     categories = category_table(paired, settings, _populations(dimensions))
-    markers = marker_table(baseline_scores, candidate_scores, settings)
+    base_markers, cand_markers, marker_notes = comparable_markers(baseline_scores, candidate_scores)
+    notes += marker_notes
+    markers = marker_table(base_markers, cand_markers, settings)
     dimensions, categories, markers = _exploratory_family(dimensions, categories, markers, settings)
     dimensions = _finish_dimensions(
         dimensions, base_rows, cand_rows, paired, movers, lengths
