@@ -148,6 +148,19 @@ class Dimension(StrictModel):
             raise ValueError("applies_to lists a kind twice; fix: list each kind once")
         return self
 
+    @model_validator(mode="after")
+    def _margin_in_score_units(self) -> Dimension:
+        # A margin is in score units: a rate's is a fraction (0.05 = 5 pp), a scale's is points.
+        if self.margin is None:
+            return self
+        if self.scale.type != "ordinal" and not 0 < self.margin <= 1:
+            raise ValueError(f"margin {self.margin:g} is not a rate margin in (0, 1]; fix: write a "
+                             "fraction, e.g. 0.05 for 5 percentage points")
+        if self.scale.type == "ordinal" and not 0 < self.margin < self.scale.high - self.scale.low:
+            raise ValueError(f"margin {self.margin:g} is not within the scale's span; fix: use scale "
+                             "points, e.g. 0.5")
+        return self
+
     def applies(self, kind: str) -> bool:
         return self.applies_to is None or kind in self.applies_to
 
