@@ -37,6 +37,7 @@ from character.analysis import stats
 from character.analysis.gate import decide
 from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_constraint_table
 from character.analysis.stats import DriftClass
+from character.analysis.survival import SurvivalComparison, survival_for_runs
 from character.analysis.validity import unscored_counts, validity_problems, verdict_rows
 from character.analysis.wording import sentence
 from character.domain.config import GateConfig
@@ -165,6 +166,8 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     """Non-fatal caveats: simulated runs, self-judging, differing epochs, rubric files."""
     created: str = ""
+    survival: list[SurvivalComparison] = field(default_factory=list)
+    """Long conversations: still holding by turn, per per-turn dimension (survival.py)."""
 
     @property
     def simulated(self) -> bool:
@@ -188,9 +191,13 @@ def compare_runs(
     base_manifest, cand_manifest = read_manifest(baseline_dir), read_manifest(candidate_dir)
     base_scores, cand_scores = _read_scores(baseline_dir), _read_scores(candidate_dir)
     base_lengths, cand_lengths = _read_lengths(baseline_dir), _read_lengths(candidate_dir)
-    return compare_tables(
+    comparison = compare_tables(
         base_manifest, cand_manifest, base_scores, cand_scores, base_lengths, cand_lengths, settings
     )
+    if not comparison.valid:
+        return comparison
+    survival = survival_for_runs(baseline_dir, candidate_dir, base_manifest)
+    return dataclasses.replace(comparison, survival=survival)
 
 
 def compare_tables(

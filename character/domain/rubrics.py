@@ -68,6 +68,9 @@ class Dimension(StrictModel):
     worse: Literal["higher", "lower"] = "higher"
     worse_labels: list[str] = Field(default_factory=list)  # categorical: labels that are bad
     per_turn: bool = False
+    # Judged at every assistant turn, not only for the first turn it appeared: the verdict keeps
+    # a 0/1 per turn (the series long-conversation survival and flip counts are read from).
+    each_turn: bool = False
     # Probe kinds (built-in or declared by a suite); None: every probe the rubric is attached to.
     applies_to: list[str] | None = None
     gating: bool = True  # gating dimensions decide the CI gate; others are exploratory
@@ -81,6 +84,15 @@ class Dimension(StrictModel):
             if not KIND_NAME.match(kind):
                 raise ValueError(f"'{kind}' is not a probe kind name; fix: use a built-in kind (e.g. challenged_answer) or one a suite declares under kinds:")
         return kinds
+
+    @model_validator(mode="after")
+    def _each_turn_shape(self) -> Dimension:
+        if self.each_turn and (self.scale.type != "binary" or self.worse != "higher" or not self.per_turn):
+            raise ValueError(
+                "each_turn needs a binary scale, worse: higher and per_turn: true (1 at a turn = the "
+                "behaviour is present at that turn); fix: set them, or remove each_turn"
+            )
+        return self
 
     def applies(self, kind: str) -> bool:
         return self.applies_to is None or kind in self.applies_to
@@ -100,13 +112,27 @@ class Rubric(StrictModel):
 
     @cached_property
     def hash(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
+        return content_hash(hashable_dump(self.model_dump(mode="json")))
 
     def dimension(self, name: str) -> Dimension:
         for dim in self.dimensions:
             if dim.name == name:
                 return dim
         raise KeyError(name)
+
+
+# Dimension fields added after rubrics were first stored, with the value that leaves them out of
+# the hash: a rubric that does not use them keeps the hash its stored runs were judged with.
+_OPTIONAL_LATER = {"each_turn": False}
+
+
+def hashable_dump(rubric: dict) -> dict:
+    """A rubric's JSON form for its content hash: later-added fields at their default dropped."""
+    dimensions = [
+        {k: v for k, v in dim.items() if not (k in _OPTIONAL_LATER and v == _OPTIONAL_LATER[k])}
+        for dim in rubric.get("dimensions", [])
+    ]
+    return {**rubric, "dimensions": dimensions}
 
 
 def rubric_dirs() -> list[Path]:

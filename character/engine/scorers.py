@@ -22,6 +22,7 @@ from character.engine.lexical_judge import (
 )
 from character.engine.model_judge import judge_rubric
 from character.engine.transcript import exchanges_from_messages
+from character.engine.turn_series import with_rule_series
 from character.engine.verdicts import Verdict, score_metadata, score_value, unscored
 
 JudgeChoice = Literal["model", "lexical"]
@@ -63,6 +64,7 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
             judge_id = LEXICAL_JUDGE if judge == "lexical" else str(get_model(role="judge", required=True))
         elif judge == "lexical":
             verdicts, unsupported = lexical_verdicts(probe, exchanges, rubrics)
+            verdicts = with_rule_series(verdicts, lexical_verdicts, probe, exchanges, rubrics)
             judge_id = LEXICAL_JUDGE
         else:
             model = get_model(role="judge", required=True)

@@ -1,10 +1,15 @@
-"""The scripted user: plays a probe's turns in order and keeps every assistant reply."""
+"""The scripted user: plays a probe's turns in order and keeps every assistant reply.
+
+An adaptive probe (`user:`) continues after its scripted turns with a model playing the user
+(adaptive_user.py).
+"""
 
 from __future__ import annotations
 
 from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
+from character.engine.adaptive_user import play_adaptive_user
 from character.engine.dataset import probe_from_metadata
 from character.engine.transcript import SCRIPTED_KEY
 
@@ -24,6 +29,7 @@ def scripted_conversation(system_prompt: str | None = None) -> Solver:
             "facts": probe.facts.model_dump(mode="json"),
             "hard_constraint": probe.hard_constraint,
             "epoch": state.epoch,
+            "turns": probe.planned_turns,
         }
         for index, turn in enumerate(probe.turns):
             if turn.role == "assistant":
@@ -38,6 +44,8 @@ def scripted_conversation(system_prompt: str | None = None) -> Solver:
                 state = await generate(state, tool_calls="none")
                 if state.output.error or state.completed:
                     break
+        if probe.user is not None and not (state.output.error or state.completed):
+            state = await play_adaptive_user(state, generate, probe)
         return state
 
     return solve

@@ -20,10 +20,11 @@ from inspect_ai.log import EvalSample, read_eval_log_sample_summaries, read_eval
 
 from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
+from character.engine.adaptive_user import STATE_KEY as USER_STATE_KEY
 from character.engine.dataset import PROBE_KEY
 from character.engine.lexical_judge import applicable_dimensions
 from character.engine.scorers import dimension_info
-from character.engine.transcript import SCRIPTED_KEY
+from character.engine.transcript import SCRIPTED_KEY, SIMULATED_USER_KEY
 from character.engine.verdicts import (
     Marker,
     Verdict,
@@ -56,6 +57,7 @@ SCORE_SCHEMA: dict[str, Any] = {
     "value": pl.Float64,
     "label": pl.String,
     "turn": pl.Int32,
+    "by_turn": pl.String,  # per-turn 0/1 dimensions: JSON list of [turn, value] (value may be null)
     "reason": pl.String,
     "cause": pl.String,
     "judge": pl.String,
@@ -82,8 +84,10 @@ TRANSCRIPT_SCHEMA: dict[str, Any] = {
     "retries": pl.Int32,  # API retries inspect made inside those calls (429, 529, 5xx, timeouts)
     "failed_calls": pl.Int32,  # calls that ended in an error (a dropped stream, a malformed body)
     "sample_retries": pl.Int32,  # times the whole conversation was replayed after an error
-    "messages": pl.String,  # JSON list of {role, content, scripted}
+    "messages": pl.String,  # JSON list of {role, content, scripted, simulated}
     "text": pl.String,  # lower-cased conversation, for full-text search
+    "planned_turns": pl.Int32,  # user turns the probe plays at most (adaptive: user.max_turns)
+    "user_stop": pl.String,  # adaptive probes: why the simulated user ended (simulated_user.py)
 }
 
 
@@ -130,6 +134,7 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
             "role": m.role,
             "content": m.text,
             "scripted": bool((m.metadata or {}).get(SCRIPTED_KEY)),
+            "simulated": bool((m.metadata or {}).get(SIMULATED_USER_KEY)),
         }
         for m in sample.messages
     ]
@@ -151,6 +156,8 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
         "sample_retries": len(sample.error_retries or []),
         "messages": json.dumps(messages, ensure_ascii=False),
         "text": "\n".join(m["content"] for m in messages).lower(),
+        "planned_turns": probe.planned_turns,
+        "user_stop": (sample.metadata.get(USER_STATE_KEY) or {}).get("stop"),
     }
     return rows, transcript
 
@@ -222,6 +229,7 @@ def verdict_row(
         "value": verdict.value,
         "label": verdict.label,
         "turn": verdict.turn,
+        "by_turn": json.dumps([[t.turn, t.value] for t in verdict.by_turn]) if verdict.by_turn else None,
         "reason": verdict.reason,
         "cause": verdict.cause,
         "judge": judge,

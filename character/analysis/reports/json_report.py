@@ -3,8 +3,10 @@
 Schema version 1 (bump on any breaking change; adding a key is not breaking):
 {schema_version, kind: "character.comparison", created, verdict, valid, exit_code, simulated,
  problems[], reasons[], notes[], settings{}, baseline{}, candidate{}, unscored{baseline, candidate},
- dimensions[], hard_constraints[], categories[], movers[], markers[]}; table rows use the column
-names of `compare.DIMENSION_SCHEMA` etc. Non-finite numbers are written as null.
+ dimensions[], hard_constraints[], categories[], movers[], markers[], survival[]}; table rows use the column
+names of `compare.DIMENSION_SCHEMA` etc.; `survival` entries are `SurvivalComparison.as_dict()`
+(long conversations: curves by turn, RMST difference and test). Non-finite numbers are written
+as null.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
         "categories": _rows(comparison.categories),
         "movers": _rows(comparison.movers),
         "markers": _rows(comparison.markers),
+        "survival": [s.as_dict() for s in comparison.survival],
     })
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from character.analysis import survival_report
 from character.analysis.compare import Comparison
 from character.analysis.wording import fmt_mean, fmt_signed
 
@@ -111,6 +112,7 @@ def render_markdown(comparison: Comparison) -> str:
     lines += _movers(comparison.movers)
     lines += _markers(comparison.markers)
     lines += _categories(comparison.categories)
+    lines += survival_report.markdown_lines(comparison.survival)
     lines += _runs(comparison)
     return _fit("\n".join(lines) + "\n")
 

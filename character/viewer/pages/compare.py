@@ -10,7 +10,7 @@ import streamlit as st
 from character.analysis.compare import Comparison
 from character.analysis.reports import report_name
 from character.store.layout import check_tables
-from character.viewer import comparing, data, session, widgets
+from character.viewer import comparing, data, session, survival_panel, widgets
 from character.viewer.catalog import listed_run_ids
 from character.viewer.context import run_folder
 from character.viewer.conversation import (
@@ -87,6 +87,7 @@ def drift(comparison: Comparison) -> None:
         st.image(svg, caption=f"{title}: candidate − baseline")
     st.subheader("Top movers")
     st.dataframe(comparison.movers, hide_index=True)
+    survival_panel.show(comparison)
 
 
 def side_by_side(base_dir: Path, cand_dir: Path, comparison: Comparison) -> None:
@@ -127,6 +128,7 @@ def side_by_side(base_dir: Path, cand_dir: Path, comparison: Comparison) -> None
             )
             with st.expander("Scores and reasoning", expanded=True):
                 widgets.verdict_panel(scored, manifest.judge.id)
+            widgets.turn_strips(scored)
     widgets.gave_in_legend()
     talks = [numbered_messages(body.messages) for body in bodies if body is not None]
     quotes = [evidence_by_turn(v) for v in verdicts]
