@@ -8,9 +8,8 @@ and wording that tells the model it is being tested.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import json
+from collections import Counter
 from pathlib import Path
 
 import jsonschema
