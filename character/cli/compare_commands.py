@@ -13,9 +13,9 @@ import click
 
 from character.analysis.compare import Comparison, compare_runs
 from character.analysis.gate import EXIT_INVALID, ArmRun, exit_code, find_or_run
-from character.analysis.reports import RENDERERS, REPORT_FILES, report_name, write_reports
+from character.analysis.reports import RENDERERS, REPORT_FILES, render, report_name, write_reports
 from character.cli.run_commands import SIMULATOR_BANNER, default_display, target_from_options
-from character.domain.config import Config, GateConfig, load_config
+from character.domain.config import Config, GateConfig, ViewerConfig, load_config
 from character.domain.targets import Target
 from character.errors import CharacterError
 from character.store.files import atomic_write_text
@@ -30,6 +30,28 @@ def gate_settings(config: Config, fail_on_warn: bool) -> GateConfig:
     if fail_on_warn:
         settings = settings.model_copy(update={"fail_on_warn": True})
     return settings
+
+
+def viewer_url_option(command):  # noqa: ANN001, ANN201 - a click decorator
+    return click.option(
+        "--viewer-url", metavar="URL",
+        help="Address of the character viewer (e.g. http://localhost:8501): reports link each top "
+             "mover and failed hard constraint into it (default: [viewer] url in character.toml).",
+    )(command)
+
+
+def viewer_url_from(option: str | None, config: Config) -> str | None:
+    """--viewer-url when given (checked as [viewer] url is), else [viewer] url, else None."""
+    if option is None:
+        return config.viewer.url
+    try:
+        return ViewerConfig(url=option).url
+    except ValueError:
+        raise CharacterError(
+            f"'{option}' is not a viewer address", field="--viewer-url",
+            remedy="pass http(s)://host[:port][/path], e.g. http://localhost:8501, "
+                   "with no query, fragment, quote or space",
+        ) from None
 
 
 def report_dir(root: Path, comparison: Comparison) -> Path:
@@ -47,19 +69,21 @@ def echo_written(paths: dict[str, Path]) -> None:
               help="Report folder (default: reports/<baseline>__vs__<candidate>).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="character.toml ([gate] margins, gating dimensions, alpha).")
+@viewer_url_option
 @click.pass_context
 def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path | None,
-            config_path: Path | None) -> None:
+            config_path: Path | None, viewer_url: str | None) -> None:
     """Compare two stored runs (ids, id prefixes or folders): print the verdict, write reports.
 
     Exits 0 whatever the verdict (use `character gate` to fail a CI job), 2 if the runs cannot
     be compared (different suites, rubrics, judge or probes) or on error.
     """
     store = ctx.obj["store"]
-    settings = load_config(config_path).gate
-    comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref), settings)
-    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison))
-    click.echo(RENDERERS["markdown"](comparison))
+    config = load_config(config_path)
+    link_base = viewer_url_from(viewer_url, config)
+    comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref), config.gate)
+    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison), viewer_url=link_base)
+    click.echo(RENDERERS["markdown"](comparison, viewer_url=link_base))
     echo_written(paths)
     if not comparison.valid:
         raise click.exceptions.Exit(EXIT_INVALID)
@@ -73,14 +97,17 @@ def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               default=Path("-"), show_default=True, help="File to write, or - for stdout.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@viewer_url_option
 @click.pass_context
 def report(ctx: click.Context, baseline_ref: str, candidate_ref: str, fmt: str, output: Path,
-           config_path: Path | None) -> None:
+           config_path: Path | None, viewer_url: str | None) -> None:
     """Render one report format for two stored runs (e.g. Markdown for a PR comment)."""
     store = ctx.obj["store"]
+    config = load_config(config_path)
+    link_base = viewer_url_from(viewer_url, config)
     comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref),
-                              load_config(config_path).gate)
-    text = RENDERERS[fmt](comparison)
+                              config.gate)
+    text = render(fmt, comparison, link_base)
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
@@ -143,6 +170,7 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--allow-generated", is_flag=True, help="Gate on suites written by `character expand` (refused by default).")
 @click.option("--max-connections", default=16, show_default=True, type=int)
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
+@viewer_url_option
 @click.option("--user-model", default=None, help="Adaptive probes: provider/model that plays the user in both arms (default: the probes' user.model).")
 @click.pass_context
 def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | None,
@@ -150,7 +178,7 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
          candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
          seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
          fail_on_warn: bool, allow_generated: bool, max_connections: int, display: str | None,
-         user_model: str | None) -> None:
+         viewer_url: str | None, user_model: str | None) -> None:
     """Gate a prompt or model change: run what is missing, compare, write reports, exit 0/1/2.
 
     Each arm is a stored run (--baseline/--candidate) or a target to play; a stored run with the
@@ -162,7 +190,7 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
         code = _gate(ctx, baseline_ref, baseline_target, baseline_prompt, candidate_ref,
                      candidate_target, candidate_prompt, suites, epochs, limit, seed, judge,
                      config_path, reports_dir, fail_on_warn, max_connections, display,
-                     allow_generated, user_model)
+                     allow_generated, viewer_url, user_model)
     except (CharacterError, click.exceptions.Exit, click.ClickException):
         raise
     except Exception as exc:  # a CI gate must never report a crash as exit 1 ("regression")
@@ -176,10 +204,12 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
           candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
           seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
           fail_on_warn: bool, max_connections: int, display: str | None,
-          allow_generated: bool = False, user_model: str | None = None) -> int:
+          allow_generated: bool = False, viewer_url: str | None = None,
+          user_model: str | None = None) -> int:
     from character.run.judges import resolve_judge
 
     config = load_config(config_path)
+    link_base = viewer_url_from(viewer_url, config)
     settings = gate_settings(config, fail_on_warn)
     if baseline_ref is None and baseline_target is None:
         raise CharacterError("no baseline given", field="--baseline-target",
@@ -213,8 +243,8 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
     if stored:
         _generated_check([], stored, allow_generated)
     comparison = compare_runs(baseline.dir, candidate.dir, settings)
-    paths = write_reports(comparison, reports_dir)
-    click.echo(RENDERERS["markdown"](comparison))
+    paths = write_reports(comparison, reports_dir, viewer_url=link_base)
+    click.echo(RENDERERS["markdown"](comparison, viewer_url=link_base))
     echo_written(paths)
     return exit_code(comparison.verdict, invalid=not comparison.valid, fail_on_warn=settings.fail_on_warn)
 

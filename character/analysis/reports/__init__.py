@@ -36,14 +36,27 @@ def report_name(comparison: Comparison) -> str:
     return f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
 
 
-def write_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+# The reports that take `viewer_url=` (links into the viewer); JUnit XML is for CI, not people.
+LINKED = ("markdown", "html", "json")
+
+
+def render(kind: str, comparison: Comparison, viewer_url: str | None = None) -> str:
+    """One report's text; Markdown, HTML and JSON link into the viewer when `viewer_url` is set."""
+    if kind in LINKED:
+        return RENDERERS[kind](comparison, viewer_url=viewer_url)
+    return RENDERERS[kind](comparison)
+
+
+def write_reports(
+    comparison: Comparison, out_dir: Path, *, viewer_url: str | None = None
+) -> dict[str, Path]:
     """Write report.md, report.html, report.json and junit.xml into `out_dir` (and one
     survival-<rubric>-<dimension>.svg per long-conversation survival comparison)."""
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     for kind, name in REPORT_FILES.items():
         path = out_dir / name
-        atomic_write_text(path, RENDERERS[kind](comparison))
+        atomic_write_text(path, render(kind, comparison, viewer_url))
         written[kind] = path
     written.update(
         survival_report.write_svgs(
@@ -61,6 +74,7 @@ __all__ = [
     "RENDERERS",
     "SCHEMA_VERSION",
     "comparison_dict",
+    "render",
     "render_html",
     "render_json",
     "render_junit",

@@ -19,6 +19,7 @@ import polars as pl
 from character.analysis.compare import Comparison
 from character.analysis.gate import exit_code
 from character.analysis.json_values import json_safe
+from character.analysis.viewer_links import ReportLinks
 from character.store.manifest import Manifest
 
 SCHEMA_VERSION = 1
@@ -45,8 +46,15 @@ def _arm(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def comparison_dict(comparison: Comparison) -> dict[str, Any]:
+def comparison_dict(comparison: Comparison, *, viewer_url: str | None = None) -> dict[str, Any]:
+    """The report as a dict; with `viewer_url`, movers and failed hard constraints carry a
+    `viewer_url` key (a link into the viewer; null for a passed constraint)."""
     settings = comparison.settings
+    links = ReportLinks.of(comparison, viewer_url)
+    movers, hard = _rows(comparison.movers), _rows(comparison.hard_constraints)
+    for rows, urls in ((movers, links.movers), (hard, links.hard_constraints)):
+        for row, url in zip(rows, urls or [], strict=False):
+            row["viewer_url"] = url
     return json_safe({
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
@@ -64,13 +72,13 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
         "candidate": _arm(comparison.candidate),
         "unscored": comparison.unscored,
         "dimensions": _rows(comparison.dimensions),
-        "hard_constraints": _rows(comparison.hard_constraints),
+        "hard_constraints": hard,
         "categories": _rows(comparison.categories),
-        "movers": _rows(comparison.movers),
+        "movers": movers,
         "markers": _rows(comparison.markers),
         "survival": [s.as_dict() for s in comparison.survival],
     })
 
 
-def render_json(comparison: Comparison) -> str:
-    return json.dumps(comparison_dict(comparison), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def render_json(comparison: Comparison, *, viewer_url: str | None = None) -> str:
+    return json.dumps(comparison_dict(comparison, viewer_url=viewer_url), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
