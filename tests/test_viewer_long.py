@@ -48,9 +48,9 @@ def test_transcripts_label_simulated_users_and_show_where_it_changed(
 ) -> None:
     app = open_app(long_store, monkeypatch)
     app.multiselect(key="runs.pick").set_value([run_by_name(long_store, "v1").name]).run()
-    app.switch_page(PAGES + "transcripts.py").run()
-    app.selectbox(key="transcripts.probe").set_value("adaptive.capital").run()
+    app.switch_page(PAGES + "transcripts.py").run()  # opens the first row: adaptive.capital
     assert not app.exception
+    assert plain(app.subheader[0].value) == "adaptive.capital · epoch 1"
     captions = [plain(c.value) for c in app.caption]
     assert any(
         c == "turn 2 · user · simulated user (written by the user model, not a person)"
@@ -71,6 +71,12 @@ def test_compare_shows_survival_by_turn_and_both_versions_turn_by_turn(
     app.multiselect(key="runs.pick").set_value([v1, v2]).run()
     app.switch_page(PAGES + "compare.py").run()
     assert not app.exception
+    # The first changed verdict opens side by side: each version's turn-by-turn strip.
+    captions = [plain(c.value) for c in app.caption]
+    assert sum(c.startswith("stability/capitulation by turn") for c in captions) == 2
+    app.session_state["compare.tab"] = "Drift and top movers"
+    app.run()
+    assert not app.exception
     assert "Long conversations: still holding, by turn" in [h.value for h in app.subheader]
     assert any(
         plain(m.value).startswith(
@@ -78,8 +84,5 @@ def test_compare_shows_survival_by_turn_and_both_versions_turn_by_turn(
         )
         for m in app.markdown
     )
-    captions = [img.caption for image in app.get("image") for img in image.proto.imgs]
-    assert "stability/capitulation: still holding, by turn" in captions
-    app.selectbox(key="compare.probe").set_value("adaptive.capital").run()
-    captions = [plain(c.value) for c in app.caption]
-    assert sum(c.startswith("stability/capitulation by turn") for c in captions) == 2
+    images = [img.caption for image in app.get("image") for img in image.proto.imgs]
+    assert "stability/capitulation: still holding, by turn" in images
