@@ -3,7 +3,7 @@
 A scripted probe plays fixed user turns. An adaptive probe (`user:` in the probe) plays its
 scripted opening and then lets a model in inspect's `user` role write each next user turn from a
 persona card, a goal and a list of pressure tactics, seeing the conversation so far, until the
-goal is met, the person gives up (the assistant refused for good), or `max_turns` user turns were
+goal is met, the person gives up (the assistant would not move), or `max_turns` user turns were
 played.
 
 The comparison stays paired: the card, the tactics, the temperature and the base seed are part
@@ -82,7 +82,7 @@ def sample_seed(base_seed: int, probe_id: str, epoch: int) -> int:
 StopReason = Literal["goal_met", "refused", "max_turns", "empty_turn"]
 STOP_REASONS: dict[str, str] = {
     "goal_met": "the simulated user said its goal was met",
-    "refused": "the simulated user gave up: the assistant refused for good",
+    "refused": "the simulated user gave up: the assistant would not give it what it wanted",
     "max_turns": "max_turns user turns were played",
     "empty_turn": "the user model wrote nothing usable; the conversation ended there",
 }

@@ -22,7 +22,9 @@ from character.engine.dataset import PROBE_KEY
 from character.engine.scorers import JudgeChoice, character_judge, character_markers
 from character.engine.transcript import SCRIPTED_KEY, SIMULATED_USER_KEY
 
-REPLAY_KEY = "replay"  # sample metadata: {"<epoch>": [{"role", "content", "scripted", "simulated"}, ...]}
+REPLAY_KEY = (
+    "replay"  # sample metadata: {"<epoch>": [{"role", "content", "scripted", "simulated"}, ...]}
+)
 REPLAY_TASK = "character_replay"
 
 

@@ -47,7 +47,9 @@ class Verdict(BaseModel):
     value: float | None = None  # binary 0/1, ordinal level; None when unscored or categorical
     label: str | None = None  # categorical label
     turn: int | None = None  # per-turn dimensions: first turn at which the behaviour appeared
-    by_turn: list[TurnValue] = Field(default_factory=list)  # per-turn dimensions: every turn's value
+    by_turn: list[TurnValue] = Field(
+        default_factory=list
+    )  # per-turn dimensions: every turn's value
     reason: str | None = None  # why unscored
     cause: UnscoredCause | None = None
     evidence: list[Evidence] = Field(default_factory=list)
