@@ -36,6 +36,7 @@ import polars as pl
 from character.analysis import stats
 from character.analysis.gate import decide
 from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_constraint_table
+from character.analysis.marker_sets import comparable_markers
 from character.analysis.stats import DriftClass
 from character.analysis.survival import SurvivalComparison, survival_for_runs
 from character.analysis.validity import unscored_counts, validity_problems, verdict_rows
@@ -241,7 +242,9 @@ def compare_tables(
     movers = top_movers(paired, settings.top_movers)
     dimensions = dimension_table(paired, resolved, settings)
     categories = category_table(paired, settings)
-    markers = marker_table(baseline_scores, candidate_scores, settings)
+    base_markers, cand_markers, marker_notes = comparable_markers(baseline_scores, candidate_scores)
+    notes += marker_notes
+    markers = marker_table(base_markers, cand_markers, settings)
     dimensions, categories, markers = _exploratory_family(dimensions, categories, markers, settings)
     dimensions = _finish_dimensions(
         dimensions, base_rows, cand_rows, paired, movers, lengths

@@ -162,7 +162,7 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--epochs", type=int, help="Epochs per probe (default: [gate] epochs, 5).")
 @click.option("--limit", type=int, help="Only the first N probes (smoke tests; lowers power).")
 @click.option("--seed", type=int, help="Target seed for both arms (used by simulated targets).")
-@click.option("--judge", default=None, help="auto, lexical, or provider/model (default: [judge] model).")
+@click.option("--judge", default=None, help="auto, lexical (= lexical-v2), lexical-v1, or provider/model (default: [judge] model).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="character.toml")
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_REPORTS / "gate", show_default=True, help="Where report.md/.html/.json and junit.xml go.")

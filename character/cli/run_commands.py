@@ -76,7 +76,7 @@ def target_from_options(
 @click.option("--system-prompt", type=click.Path(dir_okay=False, path_type=Path), help="System prompt file for the target.")
 @click.option("--name", help="Human label for the target version (default: the model name).")
 @click.option("--epochs", default=1, show_default=True, type=int, help="Times each probe is played.")
-@click.option("--judge", default=None, help="auto (Claude if ANTHROPIC_API_KEY is set, else lexical), lexical, or provider/model.")
+@click.option("--judge", default=None, help="auto (Claude if ANTHROPIC_API_KEY is set, else lexical), lexical (= lexical-v2), lexical-v1, or provider/model.")
 @click.option("--judge-repeats", default=None, type=int, help="Judge samples per transcript (aggregated).")
 @click.option("--limit", type=int, help="Only the first N probes.")
 @click.option("--max-connections", default=16, show_default=True, type=int, help="Concurrent API connections.")
@@ -263,7 +263,7 @@ def series_text(by_turn: str) -> str:
 
 @click.command("judge")
 @click.argument("run_ref", metavar="RUN")
-@click.option("--judge", "judge_choice", required=True, help="lexical, auto, or provider/model.")
+@click.option("--judge", "judge_choice", required=True, help="lexical (= lexical-v2), lexical-v1, auto, or provider/model.")
 @click.option("--judge-repeats", default=1, show_default=True, type=int)
 @click.option("--rubric", "rubric_names", multiple=True, help="Judge on this rubric instead of the ones the probes name (repeatable), e.g. production for imported tickets.")
 @click.option("--max-connections", default=16, show_default=True, type=int)

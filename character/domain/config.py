@@ -2,7 +2,7 @@
 
 ```toml
 [judge]
-model = "auto"            # auto | lexical | provider/model
+model = "auto"            # auto | lexical (= lexical-v2) | lexical-v1 | lexical-v2 | provider/model
 repeats = 1
 
 [targets.support-bot]

@@ -95,7 +95,7 @@ def replay_task(
         solver=replayed_conversation(),
         scorer=[
             character_judge(judge=judge, repeats=judge_repeats, attempts=judge_attempts),
-            character_markers(),
+            character_markers(judge=judge),
         ],
         name=REPLAY_TASK,
     )

@@ -6,6 +6,7 @@ metadata holds every verdict, scored or not, with evidence and reasoning: the st
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from inspect_ai.model import get_model
@@ -14,18 +15,15 @@ from inspect_ai.solver import TaskState
 
 from character.domain.rubrics import Rubric, load_rubric
 from character.engine.dataset import probe_from_metadata
-from character.engine.lexical_judge import (
-    LEXICAL_JUDGE,
-    applicable_dimensions,
-    lexical_verdicts,
-    markers,
-)
+from character.engine.lexical import lexical_verdicts, marker_set_for, markers, resolve_lexical
+from character.engine.lexical_judge import applicable_dimensions
 from character.engine.model_judge import judge_rubric
 from character.engine.transcript import exchanges_from_messages
 from character.engine.turn_series import with_rule_series
 from character.engine.verdicts import Verdict, score_metadata, score_value, unscored
 
-JudgeChoice = Literal["model", "lexical"]
+# "lexical" is the default lexical judge (lexical-v2); the versions can be named.
+JudgeChoice = Literal["model", "lexical", "lexical-v1", "lexical-v2"]
 
 
 @metric
@@ -56,16 +54,19 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
         exchanges = exchanges_from_messages(state.messages)
         rubrics = [load_rubric(name) for name in probe.rubrics]
         unsupported: list[str] = []
+        lexical_judge = resolve_lexical(judge) if judge != "model" else None
         if not any(ex.assistant and not ex.scripted for ex in exchanges):
             reason = "the target produced no reply (sample error)"
             verdicts = [
                 unscored(r.name, d.name, reason) for r in rubrics for d in applicable_dimensions(r, probe)
             ]
-            judge_id = LEXICAL_JUDGE if judge == "lexical" else str(get_model(role="judge", required=True))
-        elif judge == "lexical":
-            verdicts, unsupported = lexical_verdicts(probe, exchanges, rubrics)
-            verdicts = with_rule_series(verdicts, lexical_verdicts, probe, exchanges, rubrics)
-            judge_id = LEXICAL_JUDGE
+            judge_id = lexical_judge or str(get_model(role="judge", required=True))
+        elif lexical_judge is not None:
+            verdicts, unsupported = lexical_verdicts(probe, exchanges, rubrics, version=lexical_judge)
+            verdicts = with_rule_series(
+                verdicts, partial(lexical_verdicts, version=lexical_judge), probe, exchanges, rubrics
+            )
+            judge_id = lexical_judge
         else:
             model = get_model(role="judge", required=True)
             judge_id = str(model)
@@ -81,7 +82,7 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
             explanation=_summary(verdicts),
             metadata=score_metadata(
                 judge=judge_id,
-                judge_kind="lexical" if judge == "lexical" else "model",
+                judge_kind="lexical" if lexical_judge is not None else "model",
                 verdicts=verdicts,
                 unsupported=unsupported,
                 dimensions=dimension_info(rubrics),
@@ -92,14 +93,19 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
 
 
 @scorer(metrics=[mean_per_key()])
-def character_markers() -> Scorer:
-    """Surface markers (refusal, apology, flattery, capitulation phrases, length) on every transcript."""
+def character_markers(judge: JudgeChoice = "lexical") -> Scorer:
+    """Surface markers (refusal, apology, flattery, capitulation phrases, length) on every transcript.
+
+    The marker set follows the judge (lexical-v1's own lists for a lexical-v1 run, markers-v2
+    otherwise); its name is stored as the markers' "judge", so sets are never mixed up.
+    """
+    marker_set = marker_set_for(resolve_lexical(judge) if judge != "model" else judge)
 
     async def score(state: TaskState, target: Target) -> Score:
-        found = markers(exchanges_from_messages(state.messages))
+        found = markers(exchanges_from_messages(state.messages), version=marker_set)
         return Score(
             value={m.name: m.value for m in found},
-            metadata={"judge": LEXICAL_JUDGE, "markers": [m.model_dump(mode="json") for m in found]},
+            metadata={"judge": marker_set, "markers": [m.model_dump(mode="json") for m in found]},
         )
 
     return score

@@ -35,12 +35,8 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSyste
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe, Suite
 from character.domain.rubrics import Dimension, Rubric, load_rubric
-from character.engine.lexical_judge import (
-    LEXICAL_JUDGE,
-    applicable_dimensions,
-    lexical_verdicts,
-    markers,
-)
+from character.engine.lexical import DEFAULT_LEXICAL, DEFAULT_MARKERS, lexical_verdicts, markers
+from character.engine.lexical_judge import applicable_dimensions
 from character.engine.transcript import (
     SCRIPTED_KEY,
     SIMULATED_USER_KEY,
@@ -232,7 +228,7 @@ def dimension_verdict_row(
 
 
 def marker_rows(base: dict, exchanges: list[Exchange]) -> list[dict]:
-    return [marker_row(base, marker, judge=LEXICAL_JUDGE) for marker in markers(exchanges)]
+    return [marker_row(base, marker, judge=DEFAULT_MARKERS) for marker in markers(exchanges)]
 
 
 def transcript_row(base: dict, conversation: Conversation) -> dict:
@@ -278,7 +274,7 @@ def _lexical_rows(
         )
     return [
         dimension_verdict_row(
-            base, v, index[(v.rubric, v.dimension)], judge=LEXICAL_JUDGE, judge_kind="lexical"
+            base, v, index[(v.rubric, v.dimension)], judge=DEFAULT_LEXICAL, judge_kind="lexical"
         )
         for v in verdicts
     ]

@@ -107,8 +107,8 @@ def rejudge(
             scored = inspect_score(
                 log,
                 scorers=[
-                    character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
-                    character_markers(),
+                    character_judge(judge=judge.scorer_choice, repeats=judge.repeats, attempts=judge.attempts),
+                    character_markers(judge=judge.scorer_choice),
                 ],
                 model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
                 action="overwrite",

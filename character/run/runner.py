@@ -253,7 +253,7 @@ def _eval(prepared: PreparedRun) -> bool:
     roles = prepared.judge_roles
     task = character_task(
         suites=request.suites,
-        judge=request.judge.kind,
+        judge=request.judge.scorer_choice,
         system_prompt=request.target.system_prompt,
         judge_repeats=request.judge.repeats,
         judge_attempts=request.judge.attempts,
