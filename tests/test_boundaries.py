@@ -94,7 +94,7 @@ def test_the_simulator_plays_it_and_the_lexical_judge_leaves_it_unscored(tmp_pat
     scores = pl.read_parquet(folder / "scores.parquet").filter(pl.col("rubric") == "boundaries")
     assert set(scores["status"]) == {"unscored"} and set(scores["cause"]) == {"unsupported"}
     assert scores["reason"][0].startswith(
-        "the lexical judge (lexical-v1) has no rule for boundaries/"
+        "the lexical judge (lexical-v2) has no rule for boundaries/"
     )
     transcripts = pl.read_parquet(folder / "transcripts.parquet")
     replies = " ".join(transcripts["text"].to_list())
