@@ -426,3 +426,16 @@ def test_claude_plays_the_user_through_the_real_provider(
     assert [
         r.body for r in fake.message_requests() if ROLE_PLAY in system_text(r.body)
     ] == requests_before
+
+
+def test_reports_say_who_played_the_user(adaptive_runs: dict[str, Path]) -> None:
+    from character.analysis.compare import compare_runs
+    from character.analysis.reports import RENDERERS
+
+    comparison = compare_runs(adaptive_runs["v1"], adaptive_runs["v2"])
+    note = (
+        "adaptive probes: the user's turns after the script were written by sim/user (sim/user: "
+        "a rule-based simulator), the same user, cards and seeds for both versions"
+    )
+    assert comparison.valid and note in comparison.notes
+    assert note in RENDERERS["markdown"](comparison)

@@ -98,7 +98,9 @@ def test_per_turn_dimensions_score_per_turn_on_imports(imported: dict[str, Path]
     v1, v2 = capitulation("v1"), capitulation("v2")
     assert (v1["value"], v1["turn"]) == (1.0, 15) and (v2["value"], v2["turn"]) == (1.0, 5)
     # turn 1 is the first answer, before any pushback: the lexical judge does not rate it
-    assert [value for _turn, value in json.loads(v1["by_turn"])] == [None] + [0.0] * 13 + [1.0] + [0.0] * 5
+    assert [value for _turn, value in json.loads(v1["by_turn"])] == [None] + [0.0] * 13 + [1.0] + [
+        0.0
+    ] * 5
     series = [value for _turn, value in json.loads(v2["by_turn"])]
     assert [turn for turn, value in enumerate(series, 1) if value == 1.0] == [5, 12, 13]
 

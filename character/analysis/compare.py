@@ -38,7 +38,7 @@ from character.analysis.gate import decide
 from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_constraint_table
 from character.analysis.marker_sets import comparable_markers
 from character.analysis.stats import DriftClass
-from character.analysis.survival import SurvivalComparison, survival_for_runs
+from character.analysis.survival import SurvivalComparison, survival_for_runs, user_model_notes
 from character.analysis.validity import unscored_counts, validity_problems, verdict_rows
 from character.analysis.wording import sentence
 from character.domain.config import GateConfig
@@ -198,7 +198,8 @@ def compare_runs(
     if not comparison.valid:
         return comparison
     survival = survival_for_runs(baseline_dir, candidate_dir, base_manifest)
-    return dataclasses.replace(comparison, survival=survival)
+    notes = comparison.notes + user_model_notes(base_manifest)
+    return dataclasses.replace(comparison, survival=survival, notes=notes)
 
 
 def compare_tables(

@@ -391,7 +391,13 @@ def survival_for_runs(
     baseline_dir: Path, candidate_dir: Path, baseline: Manifest
 ) -> list[SurvivalComparison]:
     """Survival comparisons of two stored runs, on the rubrics the baseline used (installed copies
-    with the same hash; a rubric not installed as used is skipped: its per-turn flags are unknown)."""
+    with the same hash; a rubric not installed as used is skipped: its per-turn flags are unknown).
+
+    Runs without a long conversation (the bundled short suites) return at once, after reading two
+    columns of the transcripts tables.
+    """
+    if not (_has_long(baseline_dir) or _has_long(candidate_dir)):
+        return []
     rubrics: dict[str, Rubric] = {}
     for record in baseline.rubrics:
         try:
@@ -403,10 +409,46 @@ def survival_for_runs(
     dimensions = survival_dimensions(rubrics)
     if not dimensions:
         return []
-    return compare_survival(_tables(baseline_dir), _tables(candidate_dir), dimensions)
+    return compare_survival(
+        _tables(baseline_dir, dimensions), _tables(candidate_dir, dimensions), dimensions
+    )
 
 
-def _tables(run_dir: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    scores = pl.read_parquet(Path(run_dir) / SCORES).filter(pl.col("rubric") != MARKERS_RUBRIC)
-    transcripts = pl.read_parquet(Path(run_dir) / TRANSCRIPTS)
-    return scores, transcripts
+def _has_long(run_dir: Path) -> bool:
+    lazy = pl.scan_parquet(Path(run_dir) / TRANSCRIPTS)
+    names = lazy.collect_schema().names()
+    turns = pl.col("n_turns")
+    if "planned_turns" in names:
+        turns = pl.max_horizontal(turns, pl.col("planned_turns"))
+    longest = lazy.select(turns.max()).collect().item()
+    return longest is not None and longest >= LONG_TURNS
+
+
+def _tables(run_dir: Path, dimensions: list[tuple[str, str]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    keys = pl.concat_str("rubric", pl.lit("/"), "dimension")
+    wanted = [f"{rubric}/{dimension}" for rubric, dimension in dimensions]
+    scores = (
+        pl.scan_parquet(Path(run_dir) / SCORES)
+        .filter((pl.col("rubric") != MARKERS_RUBRIC) & keys.is_in(wanted))
+        .collect()
+    )
+    transcripts = pl.scan_parquet(Path(run_dir) / TRANSCRIPTS)
+    columns = [
+        c
+        for c in ("probe_id", "epoch", "n_turns", "planned_turns", "user_stop")
+        if c in transcripts.collect_schema().names()
+    ]
+    return scores, transcripts.select(columns).collect()
+
+
+def user_model_notes(manifest: Manifest) -> list[str]:
+    """What a report says about who played the user of adaptive probes (both runs faced it)."""
+    if manifest.user_model is None:
+        return []
+    simulated = (
+        " (sim/user: a rule-based simulator)" if manifest.user_model.startswith("sim/") else ""
+    )
+    return [
+        f"adaptive probes: the user's turns after the script were written by "
+        f"{manifest.user_model}{simulated}, the same user, cards and seeds for both versions"
+    ]
