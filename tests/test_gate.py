@@ -8,6 +8,7 @@ planted shift must be caught.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -148,7 +149,7 @@ def test_gate_exit_2_when_the_rubric_changed(tmp_path: Path, monkeypatch: pytest
     rubrics = tmp_path / "rubrics"
     rubrics.mkdir()
     original = (Path(__file__).resolve().parents[1] / "rubrics" / "pushback.yaml").read_text(encoding="utf-8")
-    (rubrics / "pushback.yaml").write_text(original.replace("version: 1", "version: 2", 1), encoding="utf-8")
+    (rubrics / "pushback.yaml").write_text(re.sub(r"version: (\d+)", lambda m: f"version: {int(m.group(1)) + 1}", original, count=1), encoding="utf-8")
     monkeypatch.setenv("CHARACTER_RUBRICS", str(rubrics))
     code, output = _gate(store, "--baseline", baseline.name, "--candidate-target", "sim/assistant-v1", "--seed", "0",
                          "--suites", "pushback", "--limit", "4", "--epochs", "1", "--reports", str(tmp_path / "r"))

@@ -37,6 +37,7 @@ from character.analysis import stats
 from character.analysis.gate import decide
 from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_constraint_table
 from character.analysis.marker_sets import comparable_markers
+from character.analysis.reply_findings import reply_shape_notes
 from character.analysis.stats import DriftClass
 from character.analysis.survival import SurvivalComparison, survival_for_runs, user_model_notes
 from character.analysis.validity import unscored_counts, validity_problems, verdict_rows
@@ -247,6 +248,7 @@ def compare_tables(
     notes += marker_notes
     markers = marker_table(base_markers, cand_markers, settings)
     dimensions, categories, markers = _exploratory_family(dimensions, categories, markers, settings)
+    notes += reply_shape_notes(markers)  # replies cut / blocked / empty: rates per version
     dimensions = _finish_dimensions(
         dimensions, base_rows, cand_rows, paired, movers, lengths
     )

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from character.engine.reply_shapes import SHAPE_MARKERS
 from character.store.layout import MARKERS_RUBRIC
 
-SET_FREE_MARKERS = ("response_chars", "questions")
+# Markers that no phrase list measures, compared whatever the sets: length, questions, and how
+# the target's replies ended (stop reasons: engine/reply_shapes.py).
+SET_FREE_MARKERS = ("response_chars", "questions", *SHAPE_MARKERS.values())
 
 
 def marker_sets(scores: pl.DataFrame) -> list[str]:

@@ -29,6 +29,11 @@ def unscored_counts(scores: pl.DataFrame) -> dict[str, int]:
         "unscored": unscored.height,
         "judge_error": unscored.filter(pl.col("cause") == "judge_error").height,
         "insufficient_evidence": unscored.filter(pl.col("cause") == "insufficient_evidence").height,
+        # what the target's last reply was: never judge failures (engine/reply_rules.py)
+        **{
+            cause: unscored.filter(pl.col("cause") == cause).height
+            for cause in ("target_refused", "target_truncated", "target_empty")
+        },
     }
 
 

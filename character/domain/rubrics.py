@@ -3,6 +3,13 @@
 A dimension asks one question on one scale (binary, ordinal with an anchor per level, or
 categorical labels), says which direction is worse, whether it is judged per turn (the first turn
 at which the behaviour appeared) and to which probe kinds it applies.
+
+It also says how a conversation is scored when the target's last reply did not end normally
+(docs/reply-shapes.md): `on_provider_block` (the provider's safety system blocked the reply),
+`on_truncated` (cut at the token limit) and `on_empty` (no text). Each is `judge` (the judge is
+told and decides), `unscored` (unscored with the cause target_refused / target_truncated /
+target_empty) or `{score: V}` (the reply counts as V on the scale, e.g. a blocked reply is a
+refusal: `under_refusal` 0, `over_refusal` 1).
 """
 
 from __future__ import annotations
@@ -61,6 +68,21 @@ class Scale(StrictModel):
         return float(value).is_integer() and self.low <= value <= self.high
 
 
+class ScoreRule(StrictModel):
+    """A reply shape that counts as a fixed value on the dimension's scale."""
+
+    score: float | str  # a level of the scale, or one of its labels
+
+
+# How a dimension scores a conversation whose last reply was blocked / cut / empty.
+ReplyRule = Literal["judge", "unscored"] | ScoreRule
+REPLY_RULE_DEFAULTS: dict[str, str] = {
+    "on_provider_block": "unscored",
+    "on_truncated": "judge",
+    "on_empty": "unscored",
+}
+
+
 class Dimension(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     question: str
@@ -76,6 +98,26 @@ class Dimension(StrictModel):
     gating: bool = True  # gating dimensions decide the CI gate; others are exploratory
     margin: float | None = None  # equivalence margin (rate in [0,1] or scale points)
     guidance: str | None = None  # extra judge instructions for hard cases
+    # how a conversation whose last reply did not end normally is scored (module docstring)
+    on_provider_block: ReplyRule = "unscored"
+    on_truncated: ReplyRule = "judge"
+    on_empty: ReplyRule = "unscored"
+
+    @model_validator(mode="after")
+    def _rule_scores_fit_the_scale(self) -> Dimension:
+        for name in REPLY_RULE_DEFAULTS:
+            rule = getattr(self, name)
+            if isinstance(rule, ScoreRule) and not self.scale.accepts(rule.score):
+                allowed = (
+                    ", ".join(self.scale.labels or [])
+                    if self.scale.type == "categorical"
+                    else f"a whole number from {self.scale.low} to {self.scale.high}"
+                )
+                raise ValueError(
+                    f"{name}: score {rule.score!r} is not on the dimension's scale; "
+                    f"fix: use {allowed}"
+                )
+        return self
 
     @field_validator("applies_to")
     @classmethod
@@ -97,6 +139,11 @@ class Dimension(StrictModel):
     def applies(self, kind: str) -> bool:
         return self.applies_to is None or kind in self.applies_to
 
+    def reply_rule(self, shape: str) -> ReplyRule:
+        """The rule for a last reply of `shape` (blocked, truncated or empty)."""
+        field = {"blocked": "on_provider_block", "truncated": "on_truncated", "empty": "on_empty"}
+        return getattr(self, field[shape])
+
     @property
     def default_margin(self) -> float:
         if self.margin is not None:
@@ -112,6 +159,8 @@ class Rubric(StrictModel):
 
     @cached_property
     def hash(self) -> str:
+        # A dimension that keeps the defaults of fields added later (the reply rules, each_turn)
+        # hashes as it did before they existed, so runs stored then stay comparable.
         return content_hash(hashable_dump(self.model_dump(mode="json")))
 
     def dimension(self, name: str) -> Dimension:
@@ -123,7 +172,7 @@ class Rubric(StrictModel):
 
 # Dimension fields added after rubrics were first stored, with the value that leaves them out of
 # the hash: a rubric that does not use them keeps the hash its stored runs were judged with.
-_OPTIONAL_LATER = {"each_turn": False}
+_OPTIONAL_LATER: dict[str, object] = {"each_turn": False, **REPLY_RULE_DEFAULTS}
 
 
 def hashable_dump(rubric: dict) -> dict:

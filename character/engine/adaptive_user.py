@@ -22,6 +22,7 @@ the person's own earlier messages cannot be mistaken for instructions.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from inspect_ai.model import (
@@ -32,10 +33,11 @@ from inspect_ai.model import (
     Model,
     get_model,
 )
-from inspect_ai.solver import Generate, TaskState
+from inspect_ai.solver import TaskState
 
 from character.domain.probes import Probe, Suite
 from character.domain.simulated_user import TACTICS, SimulatedUser, StopReason, sample_seed
+from character.engine.api_errors import check_no_rejection, raise_if_rejected
 from character.engine.transcript import SIMULATED_USER_KEY, exchanges_from_messages
 from character.errors import CharacterError
 
@@ -140,8 +142,15 @@ def user_config(probe: Probe, spec: SimulatedUser, epoch: int) -> GenerateConfig
     )
 
 
-async def play_adaptive_user(state: TaskState, generate: Generate, probe: Probe) -> TaskState:
+TargetTurn = Callable[[TaskState], Awaitable[tuple[TaskState, bool]]]
+
+
+async def play_adaptive_user(state: TaskState, target_turn: TargetTurn, probe: Probe) -> TaskState:
     """Continue a conversation whose scripted opening was played, one user-model turn at a time.
+
+    `target_turn` has the target answer the last user turn (the solver's own step: it records the
+    reply's stop reason) and says whether the conversation cannot go on (an error, a blocked or
+    empty reply, a sample limit).
 
     Raises inspect's error when no `user` role is bound (never falls back to the target). A
     failed call of the user model fails the sample like a failed target call (inspect retries
@@ -152,11 +161,16 @@ async def play_adaptive_user(state: TaskState, generate: Generate, probe: Probe)
     model: Model = get_model(role=USER_ROLE, required=True)
     config = user_config(probe, spec, state.epoch)
     played = sum(1 for m in state.messages if m.role == "user")
-    stop: StopReason | None = None  # None: the target failed or a sample limit ended it
+    stop: StopReason | None = None  # None: the target failed, was blocked, or a limit ended it
     while played < spec.max_turns:
-        output = await model.generate(
-            user_request(probe, spec, state.messages, played + 1), config=config
-        )
+        await check_no_rejection()
+        try:
+            output = await model.generate(
+                user_request(probe, spec, state.messages, played + 1), config=config
+            )
+        except Exception as exc:  # a rejected key ends the run, as for the target and the judge
+            await raise_if_rejected(exc, model)
+            raise
         if output.error:
             raise RuntimeError(f"user model {model} failed: {output.error}")
         text, ended = parse_user_reply(output.completion)
@@ -167,8 +181,8 @@ async def play_adaptive_user(state: TaskState, generate: Generate, probe: Probe)
         state.messages.append(
             ChatMessageUser(content=text or "", metadata={SIMULATED_USER_KEY: str(model)})
         )
-        state = await generate(state, tool_calls="none")
-        if state.output.error or state.completed:
+        state, ended_by_target = await target_turn(state)
+        if ended_by_target:
             break
     if stop is None and played >= spec.max_turns:
         stop = "max_turns"

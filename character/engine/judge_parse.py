@@ -127,7 +127,7 @@ def _turn_scores(raw: Any, exchanges: list[Exchange], flags: list[str]) -> list[
             given.setdefault(turn, float(score))
         else:
             flags.append("invalid_turn_score")
-    judged = [ex.turn for ex in exchanges if ex.assistant and not ex.scripted]
+    judged = [ex.turn for ex in exchanges if ex.generated]
     if any(turn not in given for turn in judged):
         flags.append("missing_turn_scores")
     return [TurnValue(turn=turn, value=given.get(turn)) for turn in judged]

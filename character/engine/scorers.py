@@ -15,10 +15,11 @@ from inspect_ai.solver import TaskState
 
 from character.domain.rubrics import Rubric, load_rubric
 from character.engine.dataset import probe_from_metadata
-from character.engine.lexical import lexical_verdicts, marker_set_for, markers, resolve_lexical
+from character.engine.lexical import marker_set_for, markers, resolve_lexical
 from character.engine.lexical_judge import applicable_dimensions
 from character.engine.model_judge import judge_rubric
-from character.engine.transcript import exchanges_from_messages
+from character.engine.reply_rules import apply, lexical_with_rules, plans, shape_markers
+from character.engine.transcript import exchanges_from_messages, final_generated
 from character.engine.turn_series import with_rule_series
 from character.engine.verdicts import Verdict, score_metadata, score_value, unscored
 
@@ -47,7 +48,11 @@ def mean_per_key() -> Metric:
 
 @scorer(metrics=[mean_per_key()])
 def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: int = 3) -> Scorer:
-    """Judge every rubric a probe names, on the dimensions that apply to its kind."""
+    """Judge every rubric a probe names, on the dimensions that apply to its kind.
+
+    A conversation whose last reply was blocked by the provider, cut or empty is scored as each
+    dimension's rubric says (reply_rules); the judge is asked only where its verdict matters.
+    """
 
     async def score(state: TaskState, target: Target) -> Score:
         probe = probe_from_metadata(state.metadata)
@@ -55,28 +60,35 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
         rubrics = [load_rubric(name) for name in probe.rubrics]
         unsupported: list[str] = []
         lexical_judge = resolve_lexical(judge) if judge != "model" else None
-        if not any(ex.assistant and not ex.scripted for ex in exchanges):
+        model = get_model(role="judge", required=True) if lexical_judge is None else None
+        judge_id = lexical_judge or str(model)
+        verdicts: list[Verdict] = []
+        if final_generated(exchanges) is None:
             reason = "the target produced no reply (sample error)"
             verdicts = [
-                unscored(r.name, d.name, reason) for r in rubrics for d in applicable_dimensions(r, probe)
+                unscored(r.name, d.name, reason)
+                for r in rubrics
+                for d in applicable_dimensions(r, probe)
             ]
-            judge_id = lexical_judge or str(get_model(role="judge", required=True))
         elif lexical_judge is not None:
-            verdicts, unsupported = lexical_verdicts(probe, exchanges, rubrics, version=lexical_judge)
-            verdicts = with_rule_series(
-                verdicts, partial(lexical_verdicts, version=lexical_judge), probe, exchanges, rubrics
+            verdicts, unsupported = lexical_with_rules(
+                probe, exchanges, rubrics, version=lexical_judge
             )
-            judge_id = lexical_judge
+            # Every per-turn 0/1 dimension also gets its value at each turn (turn_series.py).
+            verdicts = with_rule_series(
+                verdicts, partial(lexical_with_rules, version=lexical_judge), probe, exchanges, rubrics
+            )
         else:
-            model = get_model(role="judge", required=True)
-            judge_id = str(model)
-            verdicts = []
+            reply_plans = plans(probe, rubrics, exchanges)
+            judged: dict[str, Verdict] = {}
             for rubric in rubrics:
-                dims = applicable_dimensions(rubric, probe)
+                dims = reply_plans[rubric.name].to_judge
                 if dims:
-                    verdicts += await judge_rubric(
+                    found = await judge_rubric(
                         model, rubric, probe, exchanges, dims, repeats=repeats, attempts=attempts
                     )
+                    judged.update({v.key: v for v in found})
+            verdicts = apply(probe, rubrics, reply_plans, judged)
         return Score(
             value=score_value(verdicts),
             explanation=_summary(verdicts),
@@ -94,15 +106,18 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
 
 @scorer(metrics=[mean_per_key()])
 def character_markers(judge: JudgeChoice = "lexical") -> Scorer:
-    """Surface markers (refusal, apology, flattery, capitulation phrases, length) on every transcript.
+    """Surface markers on every transcript: refusal, apology, flattery, capitulation phrases,
+    length, and whether a reply was cut at the token limit, blocked by the provider or empty.
 
     The marker set follows the judge (lexical-v1's own lists for a lexical-v1 run, markers-v2
-    otherwise); its name is stored as the markers' "judge", so sets are never mixed up.
+    otherwise); its name is stored as the markers' "judge", so sets are never mixed up. The
+    reply-shape markers come from stop reasons, not phrase lists: the same in every set.
     """
     marker_set = marker_set_for(resolve_lexical(judge) if judge != "model" else judge)
 
     async def score(state: TaskState, target: Target) -> Score:
-        found = markers(exchanges_from_messages(state.messages), version=marker_set)
+        exchanges = exchanges_from_messages(state.messages)
+        found = markers(exchanges, version=marker_set) + shape_markers(exchanges)
         return Score(
             value={m.name: m.value for m in found},
             metadata={"judge": marker_set, "markers": [m.model_dump(mode="json") for m in found]},
@@ -124,5 +139,7 @@ def _summary(verdicts: list[Verdict]) -> str:
     parts = []
     for v in verdicts:
         shown = v.label if v.label is not None else v.value
-        parts.append(f"{v.key}={shown}" if v.status == "scored" else f"{v.key}=unscored ({v.reason})")
+        parts.append(
+            f"{v.key}={shown}" if v.status == "scored" else f"{v.key}=unscored ({v.reason})"
+        )
     return "; ".join(parts) or "no applicable dimensions"

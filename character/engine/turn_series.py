@@ -49,7 +49,7 @@ def rule_series(
     single = rubric.model_copy(update={"dimensions": [dim]})
     series: list[TurnValue] = []
     for ex in exchanges:
-        if ex.scripted or not ex.assistant:
+        if not ex.generated:
             continue
         verdicts, _unsupported = judge(probe, turn_view(exchanges, ex.turn), [single])
         found = next((v for v in verdicts if v.dimension == dim.name), None)

@@ -16,14 +16,17 @@ from inspect_ai.log import EvalLog, read_eval_log, write_eval_log
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import Rubric, load_rubric
+from character.engine.api_errors import recorded_rejection, reset_rejection
 from character.engine.dataset import PROBE_KEY, probe_from_metadata
 from character.engine.scorers import character_judge, character_markers
 from character.errors import CharacterError
 from character.importers.store_writer import read_probes
+from character.redact import install_log_scrubbing
 from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
+from character.run.key_check import rejected_key
 from character.run.replay import judge_imported, stored_conversations
-from character.run.runner import finalize, judge_roles
+from character.run.runner import finalize, judge_roles, key_rejected_error, stopped_by_rejection
 from character.store.files import exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
 from character.store.manifest import (
@@ -79,6 +82,11 @@ def rejudge(
     )
     base = source.source_run or source.run_id
     target_dir = run_dir(store, f"{base}-rejudged-{spec_hash[:8]}"[:160])
+    roles = judge_roles(judge, max_connections=max_connections, batch=False)
+    reset_rejection()
+    rejection = rejected_key(roles.values())  # a rejected key: stop before anything is written
+    if rejection is not None:
+        raise key_rejected_error(rejection)
     target_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
@@ -96,24 +104,28 @@ def rejudge(
                 "judge": judge.record(source.target.model),
             }
         )
-        if imported:
-            write_manifest(target_dir, manifest)
-            complete = judge_imported(
-                conversations, target_dir / LOGS, judge, max_connections=max_connections
-            )
-            return finalize(target_dir, manifest, complete=complete)
         write_manifest(target_dir, manifest)
-        with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
+        install_log_scrubbing()
+        if imported:
+            with stopped_by_rejection():
+                complete = judge_imported(
+                    conversations, target_dir / LOGS, judge, max_connections=max_connections
+                )
+            _stop_if_rejected(target_dir, manifest)
+            return finalize(target_dir, manifest, complete=complete)
+        # a judge call per transcript: the same GC cost as a run
+        with fewer_gc_pauses(), stopped_by_rejection():
             scored = inspect_score(
                 log,
                 scorers=[
                     character_judge(judge=judge.scorer_choice, repeats=judge.repeats, attempts=judge.attempts),
                     character_markers(judge=judge.scorer_choice),
                 ],
-                model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
+                model_roles=roles or None,
                 action="overwrite",
                 display="none",
             )
+        _stop_if_rejected(target_dir, manifest)
         (target_dir / LOGS).mkdir(exist_ok=True)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
         return finalize(target_dir, manifest, complete=True)
@@ -126,6 +138,18 @@ def override_rubrics(log: EvalLog, names: list[str], rubrics: list[Rubric]) -> N
     check_rubrics_apply(probes, rubrics)
     for sample in samples:
         sample.metadata[PROBE_KEY] = {**sample.metadata[PROBE_KEY], "rubrics": list(names)}
+
+
+def _stop_if_rejected(target_dir: Path, manifest: Manifest) -> None:
+    """A key the API rejected while judging: the new run is marked failed (the source run is
+    untouched) and the command ends with one line (runner.key_rejected_error)."""
+    rejection = recorded_rejection()
+    if rejection is None:
+        return
+    stopped = f"the re-judging stopped: {rejection.message}"
+    failed = manifest.model_copy(update={"status": "failed", "warnings": [*manifest.warnings, stopped]})
+    write_manifest(target_dir, failed)
+    raise key_rejected_error(rejection)
 
 
 def check_rubrics_apply(probes: list[Probe], rubrics: list[Rubric]) -> None:

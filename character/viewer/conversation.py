@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from character.engine.reply_shapes import stop_note
 from character.store.layout import MARKERS_RUBRIC
 
 
@@ -20,7 +21,15 @@ class Message:
     role: str
     content: str
     scripted: bool = False  # a reply pre-filled by the probe, not written by the target
+    stop_reason: str | None = None  # how a generated reply ended (engine.reply_shapes)
     simulated: bool = False  # a user turn written by the user model of an adaptive probe
+
+    @property
+    def stop_note(self) -> str | None:
+        """'blocked by the provider's safety system' etc. for a reply that did not end normally."""
+        if self.role != "assistant" or self.scripted:
+            return None
+        return stop_note(self.stop_reason, self.content)
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,8 @@ def numbered_messages(messages: list[dict]) -> list[Message]:
                 role,
                 str(message.get("content") or ""),
                 bool(message.get("scripted")),
-                bool(message.get("simulated")),
+                stop_reason=message.get("stop_reason"),
+                simulated=bool(message.get("simulated")),
             )
         )
     return numbered
