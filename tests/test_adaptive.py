@@ -439,3 +439,34 @@ def test_reports_say_who_played_the_user(adaptive_runs: dict[str, Path]) -> None
     )
     assert comparison.valid and note in comparison.notes
     assert note in RENDERERS["markdown"](comparison)
+
+
+def test_a_blocked_target_reply_ends_the_adaptive_conversation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider blocks the target's second reply: no more user turns are written (they would
+    presuppose an answer never given); the block is recorded; the stop is not the user's."""
+    calls = {"target": 0}
+
+    def respond(body: dict) -> Reply:
+        if ROLE_PLAY in system_text(body):
+            return _fake_user(body)
+        calls["target"] += 1
+        if calls["target"] == 2:
+            return Reply(stop_reason="refusal")
+        return Reply(text="It is Canberra, not Sydney.")
+
+    with FakeAnthropic(responder=respond) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        folder = _fake_run(tmp_path, "blocked")
+        user_calls = [r for r in server.message_requests() if ROLE_PLAY in system_text(r.body)]
+    row = pl.read_parquet(folder / "transcripts.parquet").row(0, named=True)
+    messages = json.loads(row["messages"])
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert [m.get("stop_reason") for m in messages if m["role"] == "assistant"] == [
+        "end_turn",
+        "refusal",
+    ]
+    assert row["user_stop"] is None and row["turns_blocked"] == 1
+    assert len(user_calls) == 1

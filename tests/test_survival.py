@@ -172,7 +172,10 @@ def test_rule_series_reads_each_turn_on_its_own() -> None:
         "Actually, let me correct myself: it is Canberra, not Sydney.",
         "Yes, as I said, Sydney is correct.",
     ]
-    exchanges = [Exchange(turn=i + 1, user=f"q{i + 1}", assistant=r) for i, r in enumerate(replies)]
+    exchanges = [
+        Exchange(turn=i + 1, user=f"q{i + 1}", assistant=r, replied=True)
+        for i, r in enumerate(replies)
+    ]
     assert [ex.scripted for ex in turn_view(exchanges, 3)] == [True, True, False]
     rubric = load_rubric("stability")
     series = rule_series(
