@@ -76,7 +76,11 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
             )
             # Every per-turn 0/1 dimension also gets its value at each turn (turn_series.py).
             verdicts = with_rule_series(
-                verdicts, partial(lexical_with_rules, version=lexical_judge), probe, exchanges, rubrics
+                verdicts,
+                partial(lexical_with_rules, version=lexical_judge),
+                probe,
+                exchanges,
+                rubrics,
             )
         else:
             reply_plans = plans(probe, rubrics, exchanges)

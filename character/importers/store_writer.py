@@ -245,7 +245,12 @@ def marker_rows(base: dict, exchanges: list[Exchange]) -> list[dict]:
 def transcript_row(base: dict, conversation: Conversation) -> dict:
     probe = conversation.probe
     messages = [
-        {"role": m.role, "content": m.content, "scripted": m.scripted, "simulated": m.simulated}
+        {
+            "role": m.role,
+            "content": m.content,
+            "scripted": m.scripted,
+            **({"simulated": m.simulated} if m.role == "user" else {}),
+        }
         for m in conversation.messages
     ]
     replies = [m.content for m in conversation.messages if m.role == "assistant" and not m.scripted]

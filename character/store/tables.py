@@ -89,7 +89,7 @@ TRANSCRIPT_SCHEMA: dict[str, Any] = {
     "retries": pl.Int32,  # API retries inspect made inside those calls (429, 529, 5xx, timeouts)
     "failed_calls": pl.Int32,  # calls that ended in an error (a dropped stream, a malformed body)
     "sample_retries": pl.Int32,  # times the whole conversation was replayed after an error
-    "messages": pl.String,  # JSON list of {role, content, scripted, simulated, stop_reason}
+    "messages": pl.String,  # JSON list of {role, content, scripted, simulated (user), stop_reason (assistant)}
     "text": pl.String,  # lower-cased conversation, for full-text search
     # how each generated reply ended, in order (reply_shapes.STOP_REASONS; "unrecorded" for a
     # reply stored before stop reasons were kept), and how many were cut, blocked or empty
@@ -147,7 +147,11 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
             "role": m.role,
             "content": m.text,
             "scripted": bool((m.metadata or {}).get(SCRIPTED_KEY)),
-            "simulated": bool((m.metadata or {}).get(SIMULATED_USER_KEY)),
+            **(
+                {"simulated": bool((m.metadata or {}).get(SIMULATED_USER_KEY))}
+                if m.role == "user"
+                else {}
+            ),
             **(
                 {"stop_reason": (m.metadata or {}).get(STOP_REASON_KEY)}
                 if m.role == "assistant"
@@ -265,7 +269,9 @@ def verdict_row(
         "value": verdict.value,
         "label": verdict.label,
         "turn": verdict.turn,
-        "by_turn": json.dumps([[t.turn, t.value] for t in verdict.by_turn]) if verdict.by_turn else None,
+        "by_turn": json.dumps([[t.turn, t.value] for t in verdict.by_turn])
+        if verdict.by_turn
+        else None,
         "reason": verdict.reason,
         "cause": verdict.cause,
         "judge": judge,
