@@ -449,7 +449,10 @@ def test_comparison_stays_valid_and_the_blocked_hard_constraint_passes(
             str(tmp_path / "gate"),
         ],
     )
-    assert gate.exit_code == 0, gate.output
+    # no regression and no judge failure; 3 probes x 1 epoch cannot reach alpha, which the gate
+    # says first (CANNOT FAIL, exit 2) rather than passing a suite this small
+    assert gate.exit_code == 2 and "## character: CANNOT FAIL" in gate.output, gate.output
+    assert "- FAIL" not in gate.output
     assert (
         "### Hard constraints (1 probes, every epoch must pass)\n\n- 1 of 1 passed" in gate.output
     )

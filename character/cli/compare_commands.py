@@ -2,7 +2,8 @@
 
 Exit codes (documented for CI): compare 0 (any verdict) or 2 (invalid comparison or error);
 gate 0 PASS / WARN, 1 FAIL (regression or hard constraint; WARN too with --fail-on-warn),
-2 invalid comparison or any error; report 0 or 2.
+2 invalid comparison, NOT GATED (no dimension gates), CANNOT FAIL (a gating dimension's test
+cannot reach alpha with these probes and epochs) or any error; report 0 or 2.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
     Each arm is a stored run (--baseline/--candidate) or a target to play; a stored run with the
     same suites, rubrics, judge, target, epochs and limit is reused instead of run again.
     Exit 0: PASS (or WARN); 1: FAIL (a gating regression or a failed hard-constraint probe);
-    2: the comparison is invalid, or any error.
+    2: the comparison is invalid, NOT GATED (no dimension gates), CANNOT FAIL (a gating
+    dimension cannot reach alpha with these probes and epochs), or any error.
     """
     try:
         code = _gate(ctx, baseline_ref, baseline_target, baseline_prompt, candidate_ref,

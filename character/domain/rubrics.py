@@ -128,6 +128,19 @@ class Dimension(StrictModel):
         return kinds
 
     @model_validator(mode="after")
+    def _margin_in_score_units(self) -> Dimension:
+        # A margin is in score units: a rate's is a fraction (0.05 = 5 pp), a scale's is points.
+        if self.margin is None:
+            return self
+        if self.scale.type != "ordinal" and not 0 < self.margin <= 1:
+            raise ValueError(f"margin {self.margin:g} is not a rate margin in (0, 1]; fix: write a "
+                             "fraction, e.g. 0.05 for 5 percentage points")
+        if self.scale.type == "ordinal" and not 0 < self.margin < self.scale.high - self.scale.low:
+            raise ValueError(f"margin {self.margin:g} is not within the scale's span; fix: use scale "
+                             "points, e.g. 0.5")
+        return self
+
+    @model_validator(mode="after")
     def _each_turn_shape(self) -> Dimension:
         if self.each_turn and (self.scale.type != "binary" or self.worse != "higher" or not self.per_turn):
             raise ValueError(
