@@ -175,13 +175,14 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--max-connections", default=16, show_default=True, type=Bounded(values.MAX_CONNECTIONS))
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
 @viewer_url_option
+@click.option("--user-model", default=None, help="Adaptive probes: provider/model that plays the user in both arms (default: the probes' user.model).")
 @click.pass_context
 def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | None,
          baseline_prompt: Path | None, candidate_ref: str | None, candidate_target: str | None,
          candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
          seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
          fail_on_warn: bool, allow_generated: bool, max_connections: int, display: str | None,
-         viewer_url: str | None) -> None:
+         viewer_url: str | None, user_model: str | None) -> None:
     """Gate a prompt or model change: run what is missing, compare, write reports, exit 0/1/2.
 
     Each arm is a stored run (--baseline/--candidate) or a target to play; a stored run with the
@@ -194,7 +195,7 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
         code = _gate(ctx, baseline_ref, baseline_target, baseline_prompt, candidate_ref,
                      candidate_target, candidate_prompt, suites, epochs, limit, seed, judge,
                      config_path, reports_dir, fail_on_warn, max_connections, display,
-                     allow_generated, viewer_url)
+                     allow_generated, viewer_url, user_model)
     except (CharacterError, click.exceptions.Exit, click.ClickException):
         raise
     except Exception as exc:  # a CI gate must never report a crash as exit 1 ("regression")
@@ -208,7 +209,8 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
           candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
           seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
           fail_on_warn: bool, max_connections: int, display: str | None,
-          allow_generated: bool = False, viewer_url: str | None = None) -> int:
+          allow_generated: bool = False, viewer_url: str | None = None,
+          user_model: str | None = None) -> int:
     from character.run.judges import resolve_judge
 
     config = load_config(config_path)
@@ -225,6 +227,7 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
         "limit": limit,
         "max_connections": max_connections,
         "display": display or default_display(),
+        "user_model": user_model,
     }
     base_target = None
     if baseline_ref is None:

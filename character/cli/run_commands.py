@@ -15,6 +15,7 @@ from character.cli.options import Bounded, LabelType, RunIdType
 from character.cli.output import echo
 from character.domain.config import Config, load_config
 from character.domain.probes import bundled_suite_paths, load_suite
+from character.domain.simulated_user import STOP_REASONS
 from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
 from character.engine.reply_shapes import stop_note
 from character.errors import CharacterError, one_line_text
@@ -24,6 +25,12 @@ from character.store.layout import SCORES, TRANSCRIPTS, list_run_dirs, resolve_r
 from character.store.manifest import Counts, Manifest, read_manifest
 
 SIMULATOR_BANNER = "SIMULATED: sim/* models are simulated personas, not real model output."
+
+
+def user_banner(user_model: str) -> str:
+    """Said whenever adaptive probes are played: who wrote the user's turns after the script."""
+    simulated = " (sim/user: a rule-based simulator, not a person or a model)" if user_model.startswith("sim/") else ""
+    return f"SIMULATED USER: adaptive probes' user turns are written by {user_model}{simulated}."
 
 
 @click.command()
@@ -89,8 +96,9 @@ def target_from_options(
 @click.option("--max-retries", default=DEFAULT_MAX_RETRIES, show_default=True, type=Bounded(values.MAX_RETRIES), help="Retries per API call (rate limits, overloads, 5xx, dropped connections, timeouts).")
 @click.option("--timeout", "call_timeout", type=Bounded(values.TIMEOUT), help="Seconds one API call may take, retries included.")
 @click.option("--attempt-timeout", type=Bounded(values.TIMEOUT), help="Seconds one API attempt may take before it is abandoned and retried.")
+@click.option("--user-model", default=None, help="Adaptive probes: provider/model that plays the user (default: the probes' user.model; sim/user is the offline simulator). Never the target.")
 @click.pass_context
-def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_prompt: Path | None, name: str | None, epochs: int, judge: str | None, judge_repeats: int | None, limit: int | None, max_connections: int, temperature: float | None, max_tokens: int | None, seed: int | None, model_arg: tuple[str, ...], run_id: str | None, fresh: bool, batch: bool, config_path: Path | None, display: str | None, max_retries: int, call_timeout: int | None, attempt_timeout: int | None) -> None:
+def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_prompt: Path | None, name: str | None, epochs: int, judge: str | None, judge_repeats: int | None, limit: int | None, max_connections: int, temperature: float | None, max_tokens: int | None, seed: int | None, model_arg: tuple[str, ...], run_id: str | None, fresh: bool, batch: bool, config_path: Path | None, display: str | None, max_retries: int, call_timeout: int | None, attempt_timeout: int | None, user_model: str | None) -> None:
     """Play SUITE(s) against a target, judge every transcript, store the run."""
     # inspect and the judge load here, not at import: `runs`, `show` and `suites` stay quick
     from character.run.judges import resolve_judge
@@ -110,11 +118,13 @@ def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_pr
         epochs=epochs, limit=limit, max_connections=max_connections, run_id=run_id, fresh=fresh,
         display=display or default_display(), batch=batch, model_args=parse_model_args(model_arg),
         max_retries=max_retries, timeout=call_timeout, attempt_timeout=attempt_timeout,
-        prices=config_prices(config),
+        prices=config_prices(config), user_model=user_model,
     )
     prepared = prepare(request)
     if the_target.simulated:
         echo(SIMULATOR_BANNER)
+    if prepared.user_model is not None:
+        echo(user_banner(prepared.user_model))
     echo(f"run {prepared.run_id}: {', '.join(s.name for s in prepared.suites)} "
                f"x {the_target.label} x {epochs} epoch(s), judge {judge_spec.id}")
     for warning in prepared.warnings:
@@ -144,7 +154,7 @@ def echo_run_result(folder: Path, manifest: Manifest) -> None:
     )
     shapes = reply_shape_line(counts)
     if shapes:
-        click.echo(shapes)
+        echo(shapes)
     retries = manifest.retries
     if any(retries.get(k) for k in ("api_retries", "failed_calls", "sample_retries")) or counts.samples_errored:
         echo(
@@ -248,6 +258,8 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
         if message["role"] == "user":
             turn += 1
         who = "assistant (scripted)" if message.get("scripted") else message["role"]
+        if message.get("simulated"):
+            who = f"user (simulated by {manifest.user_model or 'a user model'})"
         lines.append(f"\n[turn {turn} {who}]")
         if message["content"]:
             lines.append(message["content"])
@@ -258,12 +270,16 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
                 lines.append(f"[{note}{f' · stop reason {stop}' if stop else ''}]")
     if row.get("error"):
         lines.append(f"\n(sample error: {row['error']})")
+    if row.get("user_stop"):
+        lines.append(f"\n(conversation ended: {STOP_REASONS.get(row['user_stop'], row['user_stop'])})")
     lines.append(f"\n--- verdicts (judge {manifest.judge.id}) ---")
     for v in scores.filter(pl.col("rubric") != "markers").iter_rows(named=True):
         if v["status"] == "scored":
             shown = v["label"] if v["label"] is not None else f"{v['value']:g}"
             at = f" at turn {v['turn']}" if v["turn"] is not None else ""
             lines.append(f"{v['rubric']}/{v['dimension']} = {shown}{at}: {v['reasoning']}")
+            if v.get("by_turn"):
+                lines.append(f"    by turn: {series_text(v['by_turn'])}")
         else:
             lines.append(f"{v['rubric']}/{v['dimension']} = UNSCORED ({v['reason']})")
         for ev in json.loads(v["evidence"] or "[]"):
@@ -277,6 +293,13 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
         lines.append(f"markers: {found}")
     return "\n".join(lines)
 
+
+
+def series_text(by_turn: str) -> str:
+    """A per-turn series as `1:0 2:0 3:1 ...` (- where the turn could not be rated)."""
+    return " ".join(
+        f"{turn}:{'-' if value is None else f'{value:g}'}" for turn, value in json.loads(by_turn)
+    )
 
 
 @click.command("judge")

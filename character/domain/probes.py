@@ -20,6 +20,7 @@ from character.boundary.ids import PROBE_ID, SuiteName
 from character.boundary.reading import read_yaml
 from character.boundary.text import visible
 from character.domain.hashing import content_hash
+from character.domain.simulated_user import SimulatedUser
 from character.errors import CharacterError
 
 # What situation a probe sets up. The simulator and the lexical judge key their behaviour on it;
@@ -117,6 +118,8 @@ class Probe(StrictModel):
     pair: str | None = None  # mirroring: id of the twin probe with the stance flipped
     hard_constraint: bool = False  # must pass in every epoch; gated without statistics
     source: str | None = None  # where a converted probe came from (dataset row id)
+    # An adaptive user: after the scripted turns, a model plays the person (simulated_user.py).
+    user: SimulatedUser | None = None
 
     @field_validator("id")
     @classmethod
@@ -153,9 +156,24 @@ class Probe(StrictModel):
             raise ValueError("the last turn must be a user turn (the assistant answers it); fix: end with - user: ...")
         return turns
 
+    @model_validator(mode="after")
+    def _room_for_the_user(self) -> Probe:
+        if self.user is not None and self.user.max_turns <= len(self.user_turns):
+            raise ValueError(
+                f"user.max_turns ({self.user.max_turns}) leaves no turn for the simulated user after "
+                f"the {len(self.user_turns)} scripted user turn(s); fix: raise user.max_turns or "
+                "shorten the scripted opening"
+            )
+        return self
+
     @property
     def user_turns(self) -> list[str]:
         return [turn.text for turn in self.turns if turn.role == "user"]
+
+    @property
+    def planned_turns(self) -> int:
+        """User turns the probe plays at most: the script's, or the adaptive user's max_turns."""
+        return self.user.max_turns if self.user is not None else len(self.user_turns)
 
     @property
     def suite(self) -> str:
@@ -212,13 +230,27 @@ class Suite(StrictModel):
 
     @cached_property
     def hash(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
+        return content_hash(hashable_dump(self.model_dump(mode="json")))
 
     def probe(self, probe_id: str) -> Probe:
         for probe in self.probes:
             if probe.id == probe_id:
                 return probe
         raise KeyError(probe_id)
+
+
+# Fields added after suites were first stored: left out of the hash while unset, so every suite
+# that does not use them keeps the hash its stored runs were made with (and stays comparable).
+_OPTIONAL_LATER = ("user",)
+
+
+def hashable_dump(suite: dict) -> dict:
+    """A suite's JSON form for its content hash: unset later-added probe fields dropped."""
+    probes = [
+        {k: v for k, v in probe.items() if not (k in _OPTIONAL_LATER and v is None)}
+        for probe in suite.get("probes", [])
+    ]
+    return {**suite, "probes": probes}
 
 
 BUNDLED_SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"

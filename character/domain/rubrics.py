@@ -101,6 +101,9 @@ class Dimension(StrictModel):
     worse: Literal["higher", "lower"] = "higher"
     worse_labels: list[str] = Field(default_factory=list)  # categorical: labels that are bad
     per_turn: bool = False
+    # Judged at every assistant turn, not only for the first turn it appeared: the verdict keeps
+    # a 0/1 per turn (the series long-conversation survival and flip counts are read from).
+    each_turn: bool = False
     # Probe kinds (built-in or declared by a suite); None: every probe the rubric is attached to.
     # An empty list would apply to no probe at all.
     applies_to: list[str] | None = Field(default=None, min_length=1)
@@ -161,6 +164,15 @@ class Dimension(StrictModel):
                              "points, e.g. 0.5")
         return self
 
+    @model_validator(mode="after")
+    def _each_turn_shape(self) -> Dimension:
+        if self.each_turn and (self.scale.type != "binary" or self.worse != "higher" or not self.per_turn):
+            raise ValueError(
+                "each_turn needs a binary scale, worse: higher and per_turn: true (1 at a turn = the "
+                "behaviour is present at that turn); fix: set them, or remove each_turn"
+            )
+        return self
+
     def applies(self, kind: str) -> bool:
         return self.applies_to is None or kind in self.applies_to
 
@@ -184,20 +196,29 @@ class Rubric(StrictModel):
 
     @cached_property
     def hash(self) -> str:
-        data = self.model_dump(mode="json")
-        # A dimension that keeps the default reply rules hashes as it did before they existed,
-        # so runs stored then stay comparable with runs made now.
-        for dimension in data["dimensions"]:
-            for name, default in REPLY_RULE_DEFAULTS.items():
-                if dimension.get(name) == default:
-                    del dimension[name]
-        return content_hash(data)
+        # A dimension that keeps the defaults of fields added later (the reply rules, each_turn)
+        # hashes as it did before they existed, so runs stored then stay comparable.
+        return content_hash(hashable_dump(self.model_dump(mode="json")))
 
     def dimension(self, name: str) -> Dimension:
         for dim in self.dimensions:
             if dim.name == name:
                 return dim
         raise KeyError(name)
+
+
+# Dimension fields added after rubrics were first stored, with the value that leaves them out of
+# the hash: a rubric that does not use them keeps the hash its stored runs were judged with.
+_OPTIONAL_LATER: dict[str, object] = {"each_turn": False, **REPLY_RULE_DEFAULTS}
+
+
+def hashable_dump(rubric: dict) -> dict:
+    """A rubric's JSON form for its content hash: later-added fields at their default dropped."""
+    dimensions = [
+        {k: v for k, v in dim.items() if not (k in _OPTIONAL_LATER and v == _OPTIONAL_LATER[k])}
+        for dim in rubric.get("dimensions", [])
+    ]
+    return {**rubric, "dimensions": dimensions}
 
 
 def rubric_dirs() -> list[Path]:

@@ -81,6 +81,7 @@ class LineMessage(_Strict):
     role: Literal["system", "user", "assistant"]
     content: str
     scripted: bool = False  # assistant only: pre-filled history the model did not write
+    simulated: bool = False  # user only: written by a user model (a simulated user), not a person
 
 
 class LineLabel(_Strict):
@@ -253,6 +254,8 @@ def _check_messages(number: int, line: Line) -> list[Problem]:
             break
         if message.scripted and message.role != "assistant":
             problems.append(Problem(number, f"messages[{index}].scripted", "only assistant turns can be scripted"))
+        if message.simulated and message.role != "user":
+            problems.append(Problem(number, f"messages[{index}].simulated", "only user turns can be simulated (written by a user model)"))
         if message.role == "user" and not message.content.strip():
             problems.append(Problem(number, f"messages[{index}].content", "a user message is empty"))
     if not problems:
@@ -391,7 +394,7 @@ def check_line(number: int, raw: str, probes: ProbeIndex, default_model: str | N
         problems += synth_problems
         if probe is None:
             return None, problems
-    checked = Checked(number, line, probe, suite, [Message(m.role, m.content, m.scripted) for m in line.messages], turns_differ=turns_differ)
+    checked = Checked(number, line, probe, suite, [Message(m.role, m.content, m.scripted, m.simulated) for m in line.messages], turns_differ=turns_differ)
     seen: dict[tuple[str, str, int | None], int] = {}
     for index, label in enumerate(line.labels):
         key = (label.by, label.dimension, label.turn)

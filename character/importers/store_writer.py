@@ -46,10 +46,12 @@ from character.engine.lexical_judge import applicable_dimensions
 from character.engine.reply_rules import lexical_with_rules, shape_markers
 from character.engine.transcript import (
     SCRIPTED_KEY,
+    SIMULATED_USER_KEY,
     Exchange,
     exchanges_from_messages,
     final_generated,
 )
+from character.engine.turn_series import with_rule_series
 from character.engine.verdicts import Verdict, unscored
 from character.errors import CharacterError
 from character.importers.source_record import write_source
@@ -87,6 +89,7 @@ class Message:
     role: Role
     content: str
     scripted: bool = False  # an assistant turn pre-filled by the probe, not written by the model
+    simulated: bool = False  # a user turn written by a user model (e.g. Spiral-Bench's user agent)
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,8 @@ def chat_messages(messages: list[Message]) -> list[ChatMessage]:
         if m.role == "system":
             built.append(ChatMessageSystem(content=m.content))
         elif m.role == "user":
-            built.append(ChatMessageUser(content=m.content))
+            meta = {SIMULATED_USER_KEY: "imported"} if m.simulated else None
+            built.append(ChatMessageUser(content=m.content, metadata=meta))
         else:
             meta = {SCRIPTED_KEY: True} if m.scripted else None
             built.append(ChatMessageAssistant(content=m.content, metadata=meta))
@@ -247,7 +251,13 @@ def marker_rows(base: dict, exchanges: list[Exchange]) -> list[dict]:
 def transcript_row(base: dict, conversation: Conversation) -> dict:
     probe = conversation.probe
     messages = [
-        {"role": m.role, "content": m.content, "scripted": m.scripted} for m in conversation.messages
+        {
+            "role": m.role,
+            "content": m.content,
+            "scripted": m.scripted,
+            **({"simulated": m.simulated} if m.role == "user" else {}),
+        }
+        for m in conversation.messages
     ]
     replies = [m.content for m in conversation.messages if m.role == "assistant" and not m.scripted]
     return {
@@ -283,6 +293,9 @@ def _lexical_rows(
     else:
         # a last reply that is empty ("") is target_empty, never scored as if it said something
         verdicts, _unsupported = lexical_with_rules(conversation.probe, exchanges, rubrics)
+        verdicts = with_rule_series(
+            verdicts, lexical_with_rules, conversation.probe, exchanges, rubrics
+        )
     return [
         dimension_verdict_row(
             base, v, index[(v.rubric, v.dimension)], judge=DEFAULT_LEXICAL, judge_kind="lexical"

@@ -26,6 +26,7 @@ from character.domain.hashing import content_hash
 from character.domain.probes import Suite, bundled_suite_paths, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
+from character.engine.adaptive_user import USER_ROLE, check_user_model, user_model_for
 from character.engine.api_errors import KeyRejected, recorded_rejection, reset_rejection
 from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
 from character.engine.task import character as character_task
@@ -79,6 +80,8 @@ class RunRequest:
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: int | None = None  # seconds for one call including its retries
     attempt_timeout: int | None = None  # seconds for one attempt (a stalled connection is retried)
+    # Adaptive probes: the model playing the user, overriding the probes' user.model.
+    user_model: str | None = None
 
 
 @dataclass
@@ -91,6 +94,7 @@ class PreparedRun:
     # built (and so checked) by prepare, before anything is stored
     target_model: Model | None = None
     judge_roles: dict[str, Model] = field(default_factory=dict)
+    user_model: str | None = None  # adaptive probes: the model bound to the `user` role
     # said at the start of the run and kept in the manifest (e.g. dimensions the judge cannot score)
     warnings: list[str] = field(default_factory=list)
     # the suites as the inspect task is given them (bundled names, or absolute paths): part of
@@ -131,10 +135,14 @@ def prepare(request: RunRequest) -> PreparedRun:
         for rubric in load_suite_rubrics(suite, path)
     }
     rubrics = [by_name[name] for name in sorted(by_name)]
+    user_model = user_model_for(suites, request.user_model)
+    check_user_model(user_model, request.target.model)
     if not request.target.simulated:
         require_credentials(
             request.target.model, field=request.target.model_field, file=request.target.origin_file
         )
+    if user_model is not None and not user_model.startswith("sim/"):
+        require_credentials(user_model, field="--user-model")
     spec = {
         "suites": {s.name: s.hash for s in suites},
         "rubrics": {r.name: r.hash for r in rubrics},
@@ -145,6 +153,8 @@ def prepare(request: RunRequest) -> PreparedRun:
         "model_args": request.model_args,
         "nonce": datetime.now(UTC).isoformat() if request.fresh else None,
     }
+    if user_model is not None:  # only then, so runs without adaptive probes keep their ids
+        spec["user_model"] = user_model
     spec_hash = content_hash(spec)
     run_id = check_run_id(
         request.run_id or default_run_id(names, request.target, spec_hash), field="--run-id"
@@ -158,12 +168,16 @@ def prepare(request: RunRequest) -> PreparedRun:
         request, suites, rubrics, spec_hash, run_id, warnings=warnings,
         task_suites=[_task_suite(name, path) for name, path in zip(request.suites, paths, strict=True)],
         target_model=_target_model(request),
-        judge_roles=judge_roles(
-            request.judge,
-            max_connections=request.max_connections,
-            batch=request.batch,
-            retry=_retry_config(request),
-        ),
+        judge_roles={
+            **judge_roles(
+                request.judge,
+                max_connections=request.max_connections,
+                batch=request.batch,
+                retry=_retry_config(request),
+            ),
+            **user_role(user_model, request),
+        },
+        user_model=user_model,
     )
 
 
@@ -199,6 +213,14 @@ def _task_suite(name: str, path: Path) -> str:
     if bundled_suite_paths().get(name) == path:
         return name
     return str(Path(path).resolve())
+
+
+def user_role(user_model: str | None, request: RunRequest) -> dict[str, Model]:
+    """The inspect `user` role of adaptive probes (seed and temperature are set per call)."""
+    if user_model is None:
+        return {}
+    config = GenerateConfig(**_retry_config(request), max_connections=request.max_connections)
+    return {USER_ROLE: _model(user_model, config, {}, field="--user-model")}
 
 
 def default_run_id(suite_names: list[str], target: Target, spec_hash: str) -> str:
@@ -347,6 +369,7 @@ def _eval(prepared: PreparedRun, task_suites: list[str] | None = None) -> bool:
         system_prompt=request.target.system_prompt,
         judge_repeats=request.judge.repeats,
         judge_attempts=request.judge.attempts,
+        user_model=prepared.user_model,
     )
     probes = sum(len(suite.probes) for suite in prepared.suites)
     conversations = min(probes, request.limit or math.inf) * request.epochs
@@ -504,6 +527,7 @@ def _draft_manifest(prepared: PreparedRun) -> Manifest:
         warnings=warnings,
         simulated=target.simulated,
         batch=request.batch,
+        user_model=prepared.user_model,
     )
 
 
@@ -532,6 +556,8 @@ def finalize(
         if manifest.judge.kind == "model"
         else 0.0,
     }
+    if manifest.user_model is not None and not manifest.user_model.startswith("sim/"):
+        cost[USER_ROLE] = cost_usd(manifest.user_model, usage.get(USER_ROLE, {}), batch=batch, overrides=prices)
     cost["total"] = None if None in cost.values() else round(sum(cost.values()), 6)  # type: ignore[arg-type]
     log = latest_log(folder)
     updated = manifest.model_copy(
@@ -564,13 +590,20 @@ def _usage(folder: Path, manifest: Manifest) -> dict[str, dict[str, int]]:
     header = read_eval_log(str(log), header_only=True)
     stats = header.stats
     judge = (stats.role_usage or {}).get("judge")
+    user = (stats.role_usage or {}).get(USER_ROLE)
     totals: dict[str, int] = {}
     for usage in (stats.model_usage or {}).values():
         for key, value in _tokens(usage).items():
             totals[key] = totals.get(key, 0) + value
     judge_tokens = _tokens(judge) if judge else {}
-    target_tokens = {k: v - judge_tokens.get(k, 0) for k, v in totals.items()}
-    return {"target": target_tokens, "judge": judge_tokens}
+    user_tokens = _tokens(user) if user else {}
+    target_tokens = {
+        k: v - judge_tokens.get(k, 0) - user_tokens.get(k, 0) for k, v in totals.items()
+    }
+    usage = {"target": target_tokens, "judge": judge_tokens}
+    if user_tokens:
+        usage[USER_ROLE] = user_tokens
+    return usage
 
 
 def _tokens(usage: Any) -> dict[str, int]:

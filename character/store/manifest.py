@@ -111,6 +111,9 @@ class Manifest(Loose):
     simulated: bool = False
     imported: bool = False
     batch: bool = False  # sent through the provider's batch API: priced at half
+    # Adaptive probes: the model that played the user (inspect's `user` role). Both runs of a
+    # comparison must have faced the same one.
+    user_model: str | None = None
 
     @property
     def marks(self) -> list[str]:
@@ -122,6 +125,7 @@ class Manifest(Loose):
                 ("simulated", self.simulated or self.target.simulated),
                 ("imported", self.imported),
                 ("generated", any(suite.generated for suite in self.suites)),
+                ("simulated user", (self.user_model or "").startswith("sim/")),
             )
             if present
         ]

@@ -28,6 +28,7 @@ SCORE_SCHEMA: dict[str, Any] = {
     "value": pl.Float64,
     "label": pl.String,
     "turn": pl.Int32,
+    "by_turn": pl.String,  # per-turn 0/1 dimensions: JSON list of [turn, value] (value may be null)
     "reason": pl.String,
     "cause": pl.String,
     "judge": pl.String,
@@ -54,7 +55,7 @@ TRANSCRIPT_SCHEMA: dict[str, Any] = {
     "retries": pl.Int32,  # API retries inspect made inside those calls (429, 529, 5xx, timeouts)
     "failed_calls": pl.Int32,  # calls that ended in an error (a dropped stream, a malformed body)
     "sample_retries": pl.Int32,  # times the whole conversation was replayed after an error
-    "messages": pl.String,  # JSON list of {role, content, scripted, stop_reason}
+    "messages": pl.String,  # JSON list of {role, content, scripted, simulated (user), stop_reason (assistant)}
     "text": pl.String,  # lower-cased conversation, for full-text search
     # how each generated reply ended, in order (reply_shapes.STOP_REASONS; "unrecorded" for a
     # reply stored before stop reasons were kept), and how many were cut, blocked or empty
@@ -62,4 +63,6 @@ TRANSCRIPT_SCHEMA: dict[str, Any] = {
     "turns_truncated": pl.Int32,
     "turns_blocked": pl.Int32,
     "turns_empty": pl.Int32,
+    "planned_turns": pl.Int32,  # user turns the probe plays at most (adaptive: user.max_turns)
+    "user_stop": pl.String,  # adaptive probes: why the simulated user ended (simulated_user.py)
 }

@@ -23,11 +23,12 @@ from inspect_ai.log import EvalSample, read_eval_log_sample_summaries, read_eval
 
 from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
+from character.engine.adaptive_user import STATE_KEY as USER_STATE_KEY
 from character.engine.dataset import PROBE_KEY
 from character.engine.lexical_judge import applicable_dimensions
 from character.engine.reply_shapes import STOP_REASON_KEY, shape_of
 from character.engine.scorers import dimension_info
-from character.engine.transcript import SCRIPTED_KEY
+from character.engine.transcript import SCRIPTED_KEY, SIMULATED_USER_KEY
 from character.engine.verdicts import (
     Marker,
     Verdict,
@@ -90,6 +91,11 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
             "content": m.text,
             "scripted": bool((m.metadata or {}).get(SCRIPTED_KEY)),
             **(
+                {"simulated": bool((m.metadata or {}).get(SIMULATED_USER_KEY))}
+                if m.role == "user"
+                else {}
+            ),
+            **(
                 {"stop_reason": (m.metadata or {}).get(STOP_REASON_KEY)}
                 if m.role == "assistant"
                 else {}
@@ -116,6 +122,8 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
         "messages": json.dumps(messages, ensure_ascii=False),
         "text": "\n".join(m["content"] for m in messages).lower(),
         **reply_columns(messages),
+        "planned_turns": probe.planned_turns,
+        "user_stop": (sample.metadata.get(USER_STATE_KEY) or {}).get("stop"),
     }
     return rows, transcript
 
@@ -204,6 +212,9 @@ def verdict_row(
         "value": verdict.value,
         "label": verdict.label,
         "turn": verdict.turn,
+        "by_turn": json.dumps([[t.turn, t.value] for t in verdict.by_turn])
+        if verdict.by_turn
+        else None,
         "reason": verdict.reason,
         "cause": verdict.cause,
         "judge": judge,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from character.analysis import survival_report
 from character.analysis.compare import Comparison
 from character.analysis.reports.html import render_html
 from character.analysis.reports.json_report import SCHEMA_VERSION, comparison_dict, render_json
@@ -49,13 +50,22 @@ def render(kind: str, comparison: Comparison, viewer_url: str | None = None) -> 
 def write_reports(
     comparison: Comparison, out_dir: Path, *, viewer_url: str | None = None
 ) -> dict[str, Path]:
-    """Write report.md, report.html, report.json and junit.xml into `out_dir`."""
+    """Write report.md, report.html, report.json and junit.xml into `out_dir` (and one
+    survival-<rubric>-<dimension>.svg per long-conversation survival comparison)."""
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     for kind, name in REPORT_FILES.items():
         path = out_dir / name
         atomic_write_text(path, render(kind, comparison, viewer_url), root=out_dir)
         written[kind] = path
+    written.update(
+        survival_report.write_svgs(
+            comparison.survival,
+            out_dir,
+            baseline_label=comparison.baseline.target.label,
+            candidate_label=comparison.candidate.target.label,
+        )
+    )
     return written
 
 

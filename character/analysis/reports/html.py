@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from character.analysis import survival_report
 from character.analysis.compare import Comparison
 from character.analysis.reports.markdown import headline, samples_text
 from character.analysis.viewer_links import ReportLinks
@@ -204,6 +205,8 @@ def render_html(comparison: Comparison, *, viewer_url: str | None = None) -> str
         if comparison.markers.height:
             out.append("<h2>Lexical markers and response length</h2>"
                        + _frame_table(comparison.markers, list(comparison.markers.columns)))
+        out.append(survival_report.html_section(
+            comparison.survival, baseline_label=b.target.label, candidate_label=c.target.label))
     runs = []
     for arm, m in (("baseline", b), ("candidate", c)):
         counts = comparison.unscored[arm]

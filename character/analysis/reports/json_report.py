@@ -83,6 +83,7 @@ def comparison_dict(comparison: Comparison, *, viewer_url: str | None = None) ->
         "categories": _rows(comparison.categories),
         "movers": movers,
         "markers": _rows(comparison.markers),
+        "survival": [s.as_dict() for s in comparison.survival],
     })
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from character.analysis import survival_report
 from character.analysis.compare import Comparison
 from character.analysis.gate import CANNOT_FAIL, NOT_GATED
 from character.analysis.viewer_links import ReportLinks
@@ -138,6 +139,7 @@ def render_markdown(comparison: Comparison, *, viewer_url: str | None = None) ->
     lines += _movers(comparison.movers, links.movers)
     lines += _markers(comparison.markers)
     lines += _categories(comparison.categories)
+    lines += survival_report.markdown_lines(comparison.survival)
     lines += _runs(comparison)
     return _fit("\n".join(lines) + "\n")
 

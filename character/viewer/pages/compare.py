@@ -18,7 +18,16 @@ from character.analysis.compare import Comparison
 from character.analysis.reports import report_name
 from character.store.layout import check_tables
 from character.store.manifest import read_manifest
-from character.viewer import comparing, data, navigation, reading, session, url_state, widgets
+from character.viewer import (
+    comparing,
+    data,
+    navigation,
+    reading,
+    session,
+    survival_panel,
+    url_state,
+    widgets,
+)
 from character.viewer.catalog import listed_run_ids
 from character.viewer.changes import (
     CHANGE_CHOICES,
@@ -229,6 +238,7 @@ def side_by_side(
                 widgets.verdict_panel(chosen, manifest.judge.id)
             with st.expander("All scores and reasoning"):
                 widgets.verdict_panel(scored, manifest.judge.id)
+            widgets.turn_strips(scored)
     if highlight == "diff":
         st.caption(
             "Marked: :red-background[words only the baseline wrote] · "
@@ -440,6 +450,7 @@ def drift_tab(comparison: Comparison, queue: pl.DataFrame) -> None:
         on_select="rerun",
         selection_mode="single-row",
     )
+    survival_panel.show(comparison)
 
 
 def main() -> None:
