@@ -225,3 +225,17 @@ def test_local_judge_runs_the_model_judge_path_offline(tmp_path):
         assert row["value"] in (0.0, 1.0)
     else:  # a judge failure is never a number, and always says why
         assert row["value"] is None and row["reason"]
+
+
+def test_bench_local_compares_the_same_conversations(tmp_path):
+    """`python -m bench local` at toy size: both arms play the same requests and give the same replies."""
+    from bench import local
+
+    local.run(quick=True, out_dir=tmp_path, probes=1, max_tokens=8)
+    payload = json.loads((tmp_path / "local.json").read_text())
+    raw, arms = payload["data"]["raw"], payload["data"]["character"]
+    assert raw["requests"] == 4 and raw["same_replies"] == raw["replies"] == 4
+    for arm in arms.values():
+        assert arm["requests"] == 4 and arm["output_tokens"] == raw["output_tokens"] > 0
+    assert any("tokens per CPU second" in h["figure"] for h in payload["headline"])
+    assert raw["cpu_run_s"] > 0 and all(arm["cpu_run_s"] > 0 for arm in arms.values())
