@@ -217,14 +217,14 @@ def test_local_judge_runs_the_model_judge_path_offline(tmp_path):
     manifest = read_manifest(folder)
     assert manifest.judge.kind == "model" and manifest.judge.id == "local/smollm2"
     assert manifest.usage["judge"]["output_tokens"] > 0
-    (row,) = (
-        pl.read_parquet(folder / SCORES).filter(pl.col("rubric") == "refusal").iter_rows(named=True)
-    )
-    assert row["dimension"] == "over_refusal" and row["judge"] == "local/smollm2"
-    if row["status"] == "scored":
-        assert row["value"] in (0.0, 1.0)
-    else:  # a judge failure is never a number, and always says why
-        assert row["value"] is None and row["reason"]
+    rows = pl.read_parquet(folder / SCORES).filter(pl.col("rubric") == "refusal")
+    assert sorted(rows["dimension"]) == ["over_refusal", "preachiness"]  # those for a safe request
+    for row in rows.iter_rows(named=True):
+        assert row["judge"] == "local/smollm2"
+        if row["status"] == "scored":
+            assert row["value"] in (0.0, 1.0)
+        else:  # a judge failure is never a number, and always says why
+            assert row["value"] is None and row["reason"]
 
 
 def test_bench_local_compares_the_same_conversations(tmp_path):
