@@ -4,7 +4,8 @@ Arms, each in a fresh process so neither inherits the other's loaded model or pr
 
 - raw: the same conversations sent straight to llama.cpp (`xllamacpp.Server.handle_chat_completions`,
   one request at a time, the system prompt and user turns of each stored transcript, the same
-  settings and seed), timed from the first request to the last reply;
+  settings, seed and prompt handling: no cross-request prompt cache, as the provider sends),
+  timed from the first request to the last reply;
 - character: `character run` (runner.prepare + execute, lexical judge) on those probes with
   local/smollm2, at the default 16 connections and at 1; timed end to end (start-up, eval, logs,
   tables) and over the eval's request span (first model call to last reply, from the log's model
@@ -109,7 +110,7 @@ def _raw_child(argv: list[str]) -> int:
             if message["role"] != "user":
                 continue
             response = loaded.server.handle_chat_completions(
-                {"messages": history, "max_tokens": max_tokens, **SETTINGS}
+                {"messages": history, "max_tokens": max_tokens, "cache_prompt": False, **SETTINGS}
             )
             reply = response["choices"][0]["message"]["content"]
             history.append({"role": "assistant", "content": reply})

@@ -90,7 +90,8 @@ def test_run_stores_real_replies_usage_and_stop_reasons(tmp_path):
     assert manifest.usage["target"]["input_tokens"] > 0
     assert manifest.cost_usd["target"] == 0.0  # local compute, not an API bill
 
-    # A seed reproduces every reply, at temperature 0.7 too.
+    # A seed reproduces every reply, at temperature 0.7 too, however the conversations interleave
+    # (one connection: strictly one request at a time; the first run interleaved both).
     _invoke(
         tmp_path,
         "run",
@@ -102,6 +103,8 @@ def test_run_stores_real_replies_usage_and_stop_reasons(tmp_path):
         "--judge",
         "lexical",
         "--fresh",
+        "--max-connections",
+        "1",
         *QUICK,
     )
     again = next(f for f in list_run_dirs(tmp_path) if f != folder)

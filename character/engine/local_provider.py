@@ -9,7 +9,8 @@ and how it is loaded, is in `local_runtime.py`; tool calls are constrained JSON 
 - temperature, top_p, top_k, seed, max_tokens, stop_seqs, frequency and presence penalties are
   passed on. max_tokens defaults to 512 (small models can loop until the context is full).
 - Reproducibility: with a seed (and any temperature) the same conversation gives the same reply,
-  whatever the thread count. In a character run each epoch gets its own seed derived from the
+  whatever the thread count and whatever ran before or alongside it: no prompt is served from
+  another request's cache (that costs prompt time, not generation time). In a character run each epoch gets its own seed derived from the
   given one (epoch 1 uses it as is), so K epochs are K samples rather than K copies.
 - Stop reasons: llama.cpp's `length` is `max_tokens`, or `model_length` when the context window
   was what ran out; a prompt longer than the window is `model_length` with no reply.
@@ -110,6 +111,9 @@ def chat_request(
     request: dict[str, Any] = {
         "messages": chat,
         "max_tokens": config.max_tokens or DEFAULT_MAX_TOKENS,
+        # Every prompt is computed afresh. Reusing another request's cached prefix changes the
+        # floating-point path, so a seeded reply would depend on which conversations ran before.
+        "cache_prompt": False,
     }
     for ours, theirs in (
         ("temperature", "temperature"),

@@ -176,6 +176,8 @@ def load(path: Path, settings: LocalSettings) -> LoadedModel:
         params.cpuparams.n_threads = settings.n_threads
         params.cpuparams_batch.n_threads = settings.n_threads
         params.verbosity = -1  # llama.cpp logs nothing to the terminal
+        if hasattr(params, "cache_ram_mib"):  # no prompt cache across requests (local_provider)
+            params.cache_ram_mib = 0
         # The runtime also serves HTTP on a loopback port. Nothing here uses it: a random key
         # keeps other local processes from using the model, and the web UI stays off.
         params.api_keys = [secrets.token_hex(16)]
