@@ -13,7 +13,7 @@ tools, and the object becomes inspect `ToolCall`s:
 
 The constraint guarantees the shape, not the content: a small model can still fill a field with
 nonsense. It also tends to loop inside a string or an array until max_tokens, so strings without
-a `maxLength` are capped at 300 characters and arrays without a `maxItems` at 8 items (a judge's
+a `maxLength` are capped at 200 characters and arrays without a `maxItems` at 8 items (a judge's
 quote is a sentence, its reasoning a paragraph). A reply that is still not valid JSON (cut off
 at max_tokens) is returned as a tool call with `parse_error` set, so callers see why it is
 unusable.
@@ -118,7 +118,7 @@ def parse_tool_reply(
     ]
 
 
-STRING_LIMIT = 300
+STRING_LIMIT = 200
 ARRAY_LIMIT = 8
 
 
