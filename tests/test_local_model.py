@@ -152,9 +152,9 @@ def test_gate_between_two_system_prompts_matches_the_stored_scores(tmp_path):
     )
     report = json.loads((tmp_path / "reports" / "report.json").read_text())
     assert report["valid"] and not report["simulated"]
-    assert result.exit_code == report["exit_code"] == (1 if report["verdict"] == "FAIL" else 0), (
-        result.output
-    )
+    # the gate's exit code is its verdict's (3 probes x 1 epoch may be too few to fail: exit 2)
+    expected_exit = {"PASS": 0, "WARN": 0, "FAIL": 1, "CANNOT FAIL": 2}[report["verdict"]]
+    assert result.exit_code == report["exit_code"] == expected_exit, result.output
 
     folders = {arm: tmp_path / "store" / report[arm]["run_id"] for arm in ("baseline", "candidate")}
     for arm, prompt in (("baseline", "neutral.md"), ("candidate", "pleasing.md")):
