@@ -205,6 +205,9 @@ def test_local_judge_runs_the_model_judge_path_offline(tmp_path):
     """`--judge local/smollm2`: tool schema as constrained JSON, quotes checked, failures unscored."""
     suite = tmp_path / "one.yaml"
     suite.write_text(ONE_PROBE)
+    # One judge call at most: a 135M judge often fails, and a retry would only repeat the path.
+    config = tmp_path / "character.toml"
+    config.write_text("[judge]\nattempts = 1\n")
     _invoke(
         tmp_path / "store",
         "run",
@@ -213,6 +216,8 @@ def test_local_judge_runs_the_model_judge_path_offline(tmp_path):
         "sim/assistant-v1",
         "--judge",
         "local/smollm2",
+        "--config",
+        str(config),
         "--display",
         "none",
     )
