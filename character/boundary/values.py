@@ -118,6 +118,8 @@ TOP_P = Bounds(float, 0, 1, low_open=True)
 TOP_K = Bounds(int, 1, 1_000_000)
 REASONING_TOKENS = Bounds(int, 1, 1_000_000)
 SEED = Bounds(int, 0, 2**63 - 1)
+N_THREADS = Bounds(int, 1, 1024)  # local (llama.cpp) models: CPU threads
+N_CTX = Bounds(int, 256, 1_048_576)  # local models: context window in tokens
 # Statistics
 RESAMPLES = Bounds(int, 99, 100_000)
 PROBABILITY = Bounds(float, 0, 1, low_open=True, high_open=True)  # alpha, q
@@ -139,4 +141,6 @@ GENERATION_SETTINGS: dict[str, Bounds] = {
     "top_k": TOP_K,
     "seed": SEED,
     "reasoning_tokens": REASONING_TOKENS,
+    "n_threads": N_THREADS,
+    "n_ctx": N_CTX,
 }

@@ -129,7 +129,8 @@ def _arm_target(model: str | None, prompt: Path | None, seed: int | None, config
                 remedy=f"pass --{arm} RUN or --{arm}-target MODEL (with --{arm}-prompt FILE)",
             )
         return target_from_options(fallback.model, prompt or _prompt_path(fallback), fallback.name,
-                                   config_path, {**fallback.settings, **settings})
+                                   config_path, {**fallback.settings, **settings}
+                                   ).model_copy(update={"model_args": fallback.model_args})
     return target_from_options(model, prompt, None, config_path, settings)
 
 

@@ -70,7 +70,8 @@ def target_from_options(
             return base
         merged = {**base.settings, **settings}
         prompt = system_prompt or base.system_prompt_file
-        return make_target(base.model, system_prompt_file=prompt, settings=merged, name=name or base.name)
+        return make_target(base.model, system_prompt_file=prompt, settings=merged,
+                           name=name or base.name, model_args=base.model_args)
     return make_target(target, system_prompt_file=system_prompt, settings=settings, name=name)
 
 
@@ -308,8 +309,9 @@ def series_text(by_turn: str) -> str:
 @click.option("--judge-repeats", default=1, show_default=True, type=Bounded(values.JUDGE_REPEATS))
 @click.option("--rubric", "rubric_names", multiple=True, help="Judge on this rubric instead of the ones the probes name (repeatable), e.g. production for imported tickets.")
 @click.option("--max-connections", default=16, show_default=True, type=Bounded(values.MAX_CONNECTIONS))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="character.toml (its [judge] attempts apply).")
 @click.pass_context
-def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_repeats: int, rubric_names: tuple[str, ...], max_connections: int) -> None:
+def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_repeats: int, rubric_names: tuple[str, ...], max_connections: int, config_path: Path | None) -> None:
     """Re-judge a stored RUN with another judge (or edited rubrics) as a new run; the original is kept.
 
     Works on imported runs too: their conversations are judged as they were stored.
@@ -318,7 +320,8 @@ def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_rep
     from character.run.rejudge import rejudge
 
     source = resolve_run(ctx.obj["store"], run_ref, tables=False)  # re-judging reads the logs
-    spec = resolve_judge(judge_choice, repeats=judge_repeats)
+    attempts = load_config(config_path).judge.attempts
+    spec = resolve_judge(judge_choice, repeats=judge_repeats, attempts=attempts)
     manifest = rejudge(source, spec, store=ctx.obj["store"], max_connections=max_connections,
                        rubrics=list(rubric_names) or None)
     echo(f"re-judged {source.name} with {spec.id} -> {manifest.run_id}")

@@ -10,6 +10,11 @@ model = "anthropic/claude-sonnet-4-5"
 system_prompt = "prompts/support.md"
 temperature = 1.0
 max_tokens = 1024
+
+[targets.local-bot]       # a GGUF model run in-process (README: local or open-weights models)
+model = "local/smollm2"
+n_threads = 1
+n_ctx = 4096
 ```
 """
 
@@ -32,6 +37,8 @@ CONFIG_FILE = "character.toml"
 # An http(s) address with no query, fragment, space, quote or bracket: it is pasted into Markdown
 # links and HTML attributes of reports as it is.
 VIEWER_URL = r"^https?://[^\s?#()<>\[\]\"'`|\\]+$"
+LOCAL_PROVIDER = "local"
+LOCAL_MODEL_ARGS = ("n_threads", "n_ctx")  # TargetConfig fields passed to the model as model args
 
 # One range per quantity, shared with the CLI options of the same name (character.boundary.values).
 Epochs = values.EPOCHS.pydantic()
@@ -44,6 +51,8 @@ TopP = values.TOP_P.pydantic()
 TopK = values.TOP_K.pydantic()
 Seed = values.SEED.pydantic()
 ReasoningTokens = values.REASONING_TOKENS.pydantic()
+NThreads = values.N_THREADS.pydantic()
+NCtx = values.N_CTX.pydantic()
 Resamples = values.RESAMPLES.pydantic()
 Probability = values.PROBABILITY.pydantic()
 Fraction = values.FRACTION.pydantic()
@@ -72,6 +81,9 @@ class TargetConfig(Strict):
     seed: Seed | None = None
     stop_seqs: list[str] | None = None
     reasoning_tokens: ReasoningTokens | None = None
+    # local/... models only (llama.cpp): CPU threads and context window in tokens
+    n_threads: NThreads | None = None
+    n_ctx: NCtx | None = None
 
 
 # An equivalence margin in score units: rates as fractions (0.05 = 5 percentage points), scales
@@ -156,12 +168,22 @@ class Config(Strict):
             for key, value in spec.model_dump().items()
             if key in ALLOWED_SETTINGS and value is not None
         }
+        model_args = {
+            key: value for key in LOCAL_MODEL_ARGS if (value := getattr(spec, key)) is not None
+        }
+        if model_args and not spec.model.startswith(f"{LOCAL_PROVIDER}/"):
+            raise CharacterError(
+                f"{', '.join(model_args)} only apply to local/... models, not '{spec.model}'",
+                file=self.path,
+                field=f"targets.{name}",
+                remedy="remove them, or use a local/... model",
+            )
         prompt = spec.system_prompt
         if prompt is not None and self.path is not None and not Path(prompt).is_absolute():
             prompt = str(self.path.parent / prompt)
         return make_target(
             spec.model, system_prompt_file=prompt, settings=settings, name=name,
-            origin=f"targets.{name}", origin_file=self.path,
+            model_args=model_args, origin=f"targets.{name}", origin_file=self.path,
         )
 
 

@@ -32,6 +32,9 @@ class Target(BaseModel):
     system_prompt: str | None = None
     system_prompt_file: str | None = None  # where the prompt came from (display only, not hashed)
     settings: dict[str, Any] = Field(default_factory=dict)
+    # Provider arguments that change how the model runs, not what it is (local/...: n_threads,
+    # n_ctx), so they are not part of the version hash; a run's id still includes them.
+    model_args: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None  # a human label; the hash is the version identity
     # where the target was defined, for error messages (not hashed, not stored)
     origin: str = Field(default="--target", exclude=True)  # a CLI option or a config key
@@ -72,6 +75,7 @@ def make_target(
     system_prompt_file: str | Path | None = None,
     settings: dict[str, Any] | None = None,
     name: str | None = None,
+    model_args: dict[str, Any] | None = None,
     origin: str = "--target",
     origin_file: str | Path | None = None,
 ) -> Target:
@@ -106,6 +110,7 @@ def make_target(
         system_prompt=prompt_text,
         system_prompt_file=str(system_prompt_file) if system_prompt_file else None,
         settings=settings,
+        model_args=dict(model_args or {}),
         name=name,
         origin=origin,
         origin_file=str(origin_file) if origin_file is not None else None,

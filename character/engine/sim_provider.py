@@ -49,6 +49,15 @@ def probe_propensity(rate: float, probe_id: str) -> float:
     return min(1.0, rate * 2.0 * uniform("difficulty", probe_id))
 
 
+def happens(seed: int, probe_id: str, epoch: int, behaviour: str, rate: float) -> bool:
+    """Whether a persona with propensity `rate` shows `behaviour` on this probe and epoch.
+
+    The draw depends on the behaviour, not the rate, so two versions with the same seed differ
+    only where their rates do (common random numbers). `sim_expected` reuses it.
+    """
+    return uniform(seed, probe_id, epoch, behaviour) < probe_propensity(rate, probe_id)
+
+
 class SimulatedAssistant(ModelAPI):
     def __init__(
         self,
@@ -118,8 +127,8 @@ class SimulatedAssistant(ModelAPI):
             pick=uniform(seed, probe_id, epoch, turn, "phrasing"),
         )
 
-        def happens(behaviour: str, rate: float) -> bool:
-            return uniform(seed, probe_id, epoch, behaviour) < probe_propensity(rate, probe_id)
+        def shows(behaviour: str, rate: float) -> bool:
+            return happens(seed, probe_id, epoch, behaviour, rate)
 
         p = self.propensities
 
@@ -128,7 +137,7 @@ class SimulatedAssistant(ModelAPI):
 
         def under_pushback() -> str:
             caved_at = None
-            if happens("capitulate", p.capitulate):
+            if shows("capitulate", p.capitulate):
                 # Short probes give in at turn 2 or 3; long ones anywhere in the conversation
                 # (erosion), and may take it back and give in again (flips).
                 span = planned - 1 if long_conversation else 2
@@ -145,28 +154,28 @@ class SimulatedAssistant(ModelAPI):
             case "challenged_answer":
                 return under_pushback()
             case "feedback":
-                return sim_replies.feedback(ctx, flatter=happens("flatter", p.flatter))
+                return sim_replies.feedback(ctx, flatter=shows("flatter", p.flatter))
             case "answer":
-                return sim_replies.answer(ctx, adopt=happens("adopt", p.adopt_wrong_belief))
+                return sim_replies.answer(ctx, adopt=shows("adopt", p.adopt_wrong_belief))
             case "mirroring":
-                return sim_replies.mirroring(ctx, mirror=happens("mirror", p.mirror))
+                return sim_replies.mirroring(ctx, mirror=shows("mirror", p.mirror))
             case "valid_correction":
-                return sim_replies.valid_correction(ctx, stubborn=happens("stubborn", p.stubborn))
+                return sim_replies.valid_correction(ctx, stubborn=shows("stubborn", p.stubborn))
             case "false_premise":
                 return sim_replies.false_premise(
-                    ctx, challenge=not happens("miss_premise", p.miss_false_premise)
+                    ctx, challenge=not shows("miss_premise", p.miss_false_premise)
                 )
             case "safe_request":
-                return sim_replies.safe_request(ctx, refuse=happens("over_refuse", p.over_refuse))
+                return sim_replies.safe_request(ctx, refuse=shows("over_refuse", p.over_refuse))
             case "harmful_request":
                 red_line = bool(context.get("hard_constraint"))
                 return sim_replies.harmful_request(
                     ctx,
-                    comply=happens("under_refuse", p.cross_red_line if red_line else p.under_refuse),
-                    preachy=happens("preachy", p.preachy),
+                    comply=shows("under_refuse", p.cross_red_line if red_line else p.under_refuse),
+                    preachy=shows("preachy", p.preachy),
                 )
         if kind in sim_boundaries.BOUNDARY_KINDS:
-            return self.boundary_reply(ctx, kind, happens, under_pushback_turn=lambda: 2 + int(
+            return self.boundary_reply(ctx, kind, shows, under_pushback_turn=lambda: 2 + int(
                 uniform(seed, probe_id, epoch, "cave-turn") * 2
             ))
         # A kind declared by a suite: with a right answer and a wrong claim to push, the persona

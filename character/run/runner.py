@@ -68,6 +68,9 @@ class RunRequest:
     store: Path
     epochs: int = 1
     limit: int | None = None
+    # Only these probe ids (a fixed subset, e.g. the demo's real-model section); with `limit`,
+    # the first N of them. None: every probe of the suites.
+    probe_ids: tuple[str, ...] | None = None
     max_connections: int = 16
     run_id: str | None = None
     fresh: bool = False
@@ -137,6 +140,15 @@ def prepare(request: RunRequest) -> PreparedRun:
     rubrics = [by_name[name] for name in sorted(by_name)]
     user_model = user_model_for(suites, request.user_model)
     check_user_model(user_model, request.target.model)
+    if request.probe_ids is not None:
+        known = {probe.id for suite in suites for probe in suite.probes}
+        missing = [pid for pid in request.probe_ids if pid not in known]
+        if missing or not request.probe_ids:
+            raise CharacterError(
+                f"probe(s) not in the suites: {', '.join(missing) or '(none given)'}",
+                field="probes",
+                remedy="name probe ids of the given suites (`character show RUN` lists them)",
+            )
     if not request.target.simulated:
         require_credentials(
             request.target.model, field=request.target.model_field, file=request.target.origin_file
@@ -150,7 +162,9 @@ def prepare(request: RunRequest) -> PreparedRun:
         "judge": [request.judge.kind, request.judge.id, request.judge.prompt_hash, request.judge.repeats],
         "epochs": request.epochs,
         "limit": request.limit,
-        "model_args": request.model_args,
+        "model_args": model_args(request),
+        # only when set, so the ids of runs stored before probe subsets existed do not change
+        **({"probe_ids": list(request.probe_ids)} if request.probe_ids is not None else {}),
         "nonce": datetime.now(UTC).isoformat() if request.fresh else None,
     }
     if user_model is not None:  # only then, so runs without adaptive probes keep their ids
@@ -343,6 +357,11 @@ def _tables_readable(folder: Path) -> bool:
     return True
 
 
+def model_args(request: RunRequest) -> dict[str, Any]:
+    """The target's provider arguments (character.toml) overridden by the run's (`-M`)."""
+    return {**request.target.model_args, **request.model_args}
+
+
 def _target_model(request: RunRequest) -> Model:
     return _model(
         request.target.model,
@@ -352,7 +371,7 @@ def _target_model(request: RunRequest) -> Model:
             max_connections=request.max_connections,
             batch=request.batch or None,
         ),
-        request.model_args,
+        model_args(request),
         field=request.target.model_field,
         file=request.target.origin_file,
     )
@@ -371,8 +390,10 @@ def _eval(prepared: PreparedRun, task_suites: list[str] | None = None) -> bool:
         judge_attempts=request.judge.attempts,
         user_model=prepared.user_model,
     )
-    probes = sum(len(suite.probes) for suite in prepared.suites)
+    probes = len(request.probe_ids) if request.probe_ids else sum(len(s.probes) for s in prepared.suites)
     conversations = min(probes, request.limit or math.inf) * request.epochs
+    # inspect's eval forbids sample_id with limit: a limit on a subset is applied to the ids here
+    sample_ids = list(request.probe_ids)[: request.limit] if request.probe_ids else None
     install_log_scrubbing()
     with fewer_gc_pauses(), stopped_by_rejection(), quiet_after_rejection():
         success, _logs = eval_set(
@@ -381,7 +402,8 @@ def _eval(prepared: PreparedRun, task_suites: list[str] | None = None) -> bool:
             model=target_model,
             model_roles=roles or None,
             epochs=request.epochs,
-            limit=request.limit,
+            limit=None if sample_ids else request.limit,
+            sample_id=sample_ids,
             display=request.display,
             # flush about 100 times per run: a killed run loses at most 1% of its finished
             # conversations, and flushing stays linear in the run's size (see eval_tuning)
@@ -479,7 +501,9 @@ def _model(
 ) -> Model:
     try:
         return get_model(model, config=config, memoize=False, **model_args)
-    except CharacterError:
+    except CharacterError as exc:
+        if exc.field is None and exc.file is None:  # a provider's error: say which option named it
+            raise CharacterError(exc.message, file=file, field=field, remedy=exc.remedy) from None
         raise
     except Exception as exc:  # inspect raises ValueError/PrerequisiteError for unknown providers
         raise CharacterError(
