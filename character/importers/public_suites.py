@@ -2,7 +2,7 @@
 
 Developers run this after the raw data changes; the product only ever reads the generated YAML:
 
-    python -m character.importers.public_suites --data /work/shared/data --out character/suites
+    python -m character.importers.public_suites --data DATA_DIR --out character/suites
 
 It writes one suite file per converted dataset, `licenses/<suite>.LICENSE` (a byte copy of the
 upstream licence) and `licenses/README.md` (source, licence and conversion method per suite), then
