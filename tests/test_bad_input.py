@@ -501,6 +501,48 @@ case(3, "damaged manifest", lambda c: ["show", c.run_id], lambda c: str(c.run / 
      setup=_damage(MANIFEST, b'{"run_id": '))
 
 
+# --- wider cases found by the boundary tester (try-boundary/FINDINGS.md) ------------------------
+
+
+def _cell(table: str, column: str, value: str) -> Callable[[Ctx], None]:
+    """One cell column of a stored table overwritten: a hand edit the footer check cannot see."""
+    def setup(c: Ctx) -> None:
+        frame = pl.read_parquet(c.run / table)
+        frame.with_columns(pl.lit(value).alias(column)).write_parquet(c.run / table)
+
+    return setup
+
+
+def _ticket(**changes) -> str:
+    """An import line without a bundled probe: its probe id is made from its id."""
+    line = {"id": "T-1", "model": "acme/bot", "kind": "conversation", "rubrics": ["production"],
+            "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}
+    return json.dumps(line | changes)
+
+
+_SHOW_PROBE = lambda c: ["show", c.run_id, "mini.capital-australia"]  # noqa: E731
+case(3, "transcript messages cell that is not JSON", _SHOW_PROBE, lambda c: str(c.run / TRANSCRIPTS), "messages",
+     "stored table is damaged: probe mini.capital-australia epoch 1: the cell is not valid JSON",
+     setup=_cell(TRANSCRIPTS, "messages", "{not json"))
+case(3, "transcript messages cell of another shape", _SHOW_PROBE, lambda c: str(c.run / TRANSCRIPTS), "messages",
+     "not a list of {role, content} messages", setup=_cell(TRANSCRIPTS, "messages", '[{"x": 1}]'))
+case(3, "verdict evidence cell that is not JSON", _SHOW_PROBE, lambda c: str(c.run / SCORES), "evidence",
+     "stored table is damaged: probe mini.capital-australia epoch 1: the cell is not valid JSON",
+     setup=_cell(SCORES, "evidence", "{{bad"))
+case(7, "import line with a lone surrogate escape", lambda c: ["import", str(c.tmp / "sur.jsonl")],
+     lambda c: str(c.tmp / "sur.jsonl"), "messages[1].content", "lone surrogate escape",
+     setup=_write("sur.jsonl", _import_line().replace('"content": "', '"content": "\\ud800', 2) + "\n"))
+case(7, "import line naming a key twice", lambda c: ["import", str(c.tmp / "dupkey.jsonl")],
+     lambda c: str(c.tmp / "dupkey.jsonl"), "id", "key 'id' appears twice in one object",
+     setup=_write("dupkey.jsonl", '{"id": "first", ' + _import_line()[1:] + "\n"))
+case(7, "import ids that differ only in case", lambda c: ["import", str(c.tmp / "case.jsonl")],
+     lambda c: str(c.tmp / "case.jsonl"), "id", "conversation 'T-1' and line 1's 't-1' both become probe",
+     setup=_write("case.jsonl", _ticket(id="t-1") + "\n" + _ticket(id="T-1") + "\n"))
+case(7, "import of two ids playing one probe", lambda c: ["import", str(c.tmp / "twice.jsonl")],
+     lambda c: str(c.tmp / "twice.jsonl"), "id", "conversation 'b' plays probe 'xstest.001-homonyms' (epoch 1), as line 1's 'a'",
+     setup=_write("twice.jsonl", _import_line(id="a") + "\n" + _import_line(id="b") + "\n"))
+
+
 def _resolve(value, c: Ctx):
     return value(c) if callable(value) else value
 

@@ -10,6 +10,8 @@ Every reader names the file in its errors, and says what to do:
 * JSON nested deeper than `MAX_DEPTH` is refused before it is parsed (Python's parser would
   raise RecursionError), and so is YAML or TOML that its parser cannot descend;
 * YAML mapping keys must be unique: a second `rubrics:` in a probe silently replaced the first;
+  so must JSON object keys, and a JSON string may not hold a lone surrogate escape (`\\ud800`),
+  which Python parses into a str that no UTF-8 writer can store (a crash when the run is written);
 * JSONL lines are split on "\\n" only (str.splitlines also splits inside a string at U+2028,
   U+0085 and other separators a JSON string may hold unescaped);
 * CSV files may use ',' ';' tab or '|' between fields (a spreadsheet in many locales saves ';').
@@ -158,6 +160,69 @@ def json_depth(text: str, *, cap: int = MAX_DEPTH) -> int:
     return deepest
 
 
+class JsonContentError(ValueError):
+    """Well-formed JSON that character still refuses: a repeated key, a lone surrogate escape."""
+
+    def __init__(self, message: str, field: str | None, remedy: str) -> None:
+        super().__init__(message)
+        self.message, self.field, self.remedy = message, field, remedy
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:  # json.loads would keep the last one, silently
+            raise JsonContentError(
+                f"key '{key}' appears twice in one object (JSON would keep only the last)",
+                key,
+                "keep one of them",
+            )
+        found[key] = value
+    return found
+
+
+# "\ud800" .. "\udfff" escapes; a valid pair (an emoji written escaped) matches too and is fine
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any, path: str = "") -> str | None:
+    """The field path of the first string (or key) holding a lone surrogate, or None."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return where or "(value)"
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                here = f"{where}.{key}" if where else str(key)
+                if _SURROGATE.search(key):
+                    return here
+                stack.append((inner, here))
+        elif isinstance(item, list):
+            stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
+    return None
+
+
+def loads_strict(text: str) -> Any:
+    """json.loads, refusing repeated keys and lone surrogate escapes (JsonContentError).
+
+    Raises json.JSONDecodeError for malformed text, as json.loads does; the caller checks depth.
+    """
+    data = json.loads(text, object_pairs_hook=_unique_keys)
+    if _SURROGATE_ESCAPE.search(text):
+        field = _lone_surrogate(data)
+        if field is not None:
+            raise JsonContentError(
+                "the text holds a lone surrogate escape (\\ud800 to \\udfff without its pair), "
+                "which is not a character",
+                None if field == "(value)" else field,
+                "write the character itself, or both halves of an escaped pair (\\ud83d\\ude00)",
+            )
+    return data
+
+
 def parse_json(
     text: str, *, file: Path | str, where: str | None = None, cap: int = MAX_DEPTH
 ) -> Any:
@@ -173,12 +238,16 @@ def parse_json(
             remedy="this is not a file character wrote or reads; pass the right file",
         )
     try:
-        return json.loads(text)
+        return loads_strict(text)
     except json.JSONDecodeError as exc:
         raise CharacterError(
             f"{prefix}not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
             file=file,
             remedy="fix the JSON, or pass the right file",
+        ) from None
+    except JsonContentError as exc:
+        raise CharacterError(
+            f"{prefix}{exc.message}", file=file, field=exc.field, remedy=exc.remedy
         ) from None
     except RecursionError:  # the depth check above makes this unreachable; kept as a backstop
         raise CharacterError(

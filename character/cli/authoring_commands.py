@@ -14,6 +14,7 @@ import click
 
 from character.boundary import values
 from character.cli.options import Bounded
+from character.cli.output import echo
 from character.errors import CharacterError
 
 if TYPE_CHECKING:  # expand loads inspect; only the commands that need it import it
@@ -65,16 +66,17 @@ def check(paths: tuple[Path, ...], judge: str | None, config_path: Path | None, 
             judge = "auto"  # the config's own error is reported by the check itself
     report = check_paths(targets, judge_for_check(judge))
     if fmt == "json":
-        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        # \u escapes: a bidi override or an escape sequence in a file's text stays inert on a terminal
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=True))
     else:
         for finding in report.findings:
-            click.echo(finding.one_line())
+            echo(finding.one_line())
         kinds = ", ".join(
             f"{n} {t}{'s' if n != 1 else ''}"
             for t in ("suite", "rubric", "config", "unknown")
             if (n := sum(1 for f in report.files if f.type == t))
         )
-        click.echo(
+        echo(
             f"checked {len(report.files)} file(s) ({kinds or 'none'}) for judge {report.judge}: "
             f"{report.errors} error(s), {report.warnings} warning(s)"
         )
@@ -103,11 +105,11 @@ def schema(name: str, output: Path) -> None:
 
     text = schema_text(name)  # type: ignore[arg-type]
     if str(output) == "-":
-        click.echo(text, nl=False)
+        click.echo(text, nl=False)  # our own schema: JSON, byte for byte
     else:
         ensure_dir(output.parent)
         atomic_write_text(output, text)
-        click.echo(f"wrote {output}", err=True)
+        echo(f"wrote {output}", err=True)
 
 
 VARIATION_CHOICES = ["paraphrase", "pressure", "persona", "domain", "all"]
@@ -259,22 +261,22 @@ def echo_expand(result: ExpandResult) -> None:
     for variation, _probe in result.screened.accepted:
         kept[variation] = kept.get(variation, 0) + 1
     mix = ", ".join(f"{v} {kept.get(v, 0)}" for v in p.variations)
-    click.echo(
+    echo(
         f"wrote {result.path}: {p.accepted} of {p.requested} variants ({mix}) and a copy of the "
         f"seed {p.seed_probe}; generator {p.generator}, {result.calls} call(s), prompt {p.prompt_hash[:12]}"
     )
     if p.rejected:
         total = sum(p.rejected.values())
-        click.echo(
+        echo(
             f"rejected {total}: " + ", ".join(f"{n} {reason}" for reason, n in p.rejected.items())
         )
         for rejection in result.screened.rejected:
-            click.echo(f"  - {rejection.reason}: {rejection.detail}")
+            echo(f"  - {rejection.reason}: {rejection.detail}")
         for problem in result.reply_problems:
-            click.echo(f"  - unusable_reply: {problem}")
+            echo(f"  - unusable_reply: {problem}")
     for finding in result.findings:
-        click.echo(finding.one_line())
-    click.echo(
+        echo(finding.one_line())
+    echo(
         f"check: {len(result.findings)} warning(s); the suite is marked generated (gate refuses it)"
     )
 
@@ -321,20 +323,20 @@ def _play(
     )
     prepared = prepare(request)
     if the_target.simulated:
-        click.echo(SIMULATOR_BANNER)
-    click.echo(
+        echo(SIMULATOR_BANNER)
+    echo(
         f"run {prepared.run_id}: {path.stem} x {the_target.label} x {epochs} epoch(s), judge {judge_spec.id}"
     )
     for warning in prepared.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        echo(f"warning: {warning}", err=True)
     manifest = execute(prepared)
-    click.echo(
+    echo(
         f"{manifest.status}: {manifest.counts.samples} transcripts, {manifest.counts.scored} verdicts scored, "
         f"{manifest.counts.unscored} unscored; stored in {prepared.dir}"
     )
-    click.echo("Is it systemic? Failure rate on the variants beside the seed's:")
+    echo("Is it systemic? Failure rate on the variants beside the seed's:")
     for result in systemic_report(prepared.dir):
-        click.echo(result.sentence)
+        echo(result.sentence)
     return 0 if manifest.status == "complete" else 1
 
 

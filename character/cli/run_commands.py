@@ -21,6 +21,7 @@ from character.engine.reply_shapes import stop_note
 from character.errors import CharacterError, one_line_text
 from character.run.eval_tuning import DEFAULT_MAX_RETRIES
 from character.run.pricing import Price
+from character.store.cells import stored_evidence, stored_messages, stored_series
 from character.store.layout import SCORES, TRANSCRIPTS, list_run_dirs, resolve_run
 from character.store.manifest import Counts, Manifest, read_manifest
 
@@ -245,14 +246,15 @@ def show(ctx: click.Context, run_ref: str, probe_id: str | None, epoch: int | No
                              remedy=f"list probes with `character show {manifest.run_id}`")
     scores = pl.scan_parquet(folder / SCORES).filter(pl.col("probe_id") == probe_id).collect()
     for row in rows.iter_rows(named=True):
-        echo(transcript_text(row, scores.filter(pl.col("epoch") == row["epoch"]), manifest))
+        echo(transcript_text(row, scores.filter(pl.col("epoch") == row["epoch"]), manifest, folder))
 
 
-def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
+def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest, folder: Path) -> str:
+    where = f"probe {row['probe_id']} epoch {row['epoch']}"  # a damaged cell is named by it
     lines = [f"\n=== {row['probe_id']} ({row['kind']}, {row['category']}) · epoch {row['epoch']} · "
              f"{manifest.target.label} ({manifest.target.model}) ==="]
     turn = 0
-    for message in json.loads(row["messages"]):
+    for message in stored_messages(row["messages"], file=folder / TRANSCRIPTS, where=where):
         if message["role"] == "system":
             lines.append(f"[system prompt] {message['content'][:200]}")
             continue
@@ -280,10 +282,11 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
             at = f" at turn {v['turn']}" if v["turn"] is not None else ""
             lines.append(f"{v['rubric']}/{v['dimension']} = {shown}{at}: {v['reasoning']}")
             if v.get("by_turn"):
-                lines.append(f"    by turn: {series_text(v['by_turn'])}")
+                series = stored_series(v["by_turn"], file=folder / SCORES, where=where)
+                lines.append(f"    by turn: {series_text(series)}")
         else:
             lines.append(f"{v['rubric']}/{v['dimension']} = UNSCORED ({v['reason']})")
-        for ev in json.loads(v["evidence"] or "[]"):
+        for ev in stored_evidence(v["evidence"], file=folder / SCORES, where=where):
             mark = "" if ev.get("verified", True) else "  [quote NOT found in transcript]"
             lines.append(f"    turn {ev.get('turn')}: \"{ev['quote']}\"{mark}")
         if v["flags"]:
@@ -296,11 +299,9 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
 
 
 
-def series_text(by_turn: str) -> str:
+def series_text(series: list[tuple[int, float | None]]) -> str:
     """A per-turn series as `1:0 2:0 3:1 ...` (- where the turn could not be rated)."""
-    return " ".join(
-        f"{turn}:{'-' if value is None else f'{value:g}'}" for turn, value in json.loads(by_turn)
-    )
+    return " ".join(f"{turn}:{'-' if value is None else f'{value:g}'}" for turn, value in series)
 
 
 @click.command("judge")

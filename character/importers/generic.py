@@ -28,9 +28,11 @@ from character.boundary.ids import Labeller
 from character.boundary.reading import (
     IMPORT_FILE_MAX,
     MAX_DEPTH,
+    JsonContentError,
     decode,
     json_depth,
     jsonl_lines,
+    loads_strict,
     read_bytes,
 )
 from character.domain.probes import (
@@ -364,9 +366,11 @@ def check_line(number: int, raw: str, probes: ProbeIndex, default_model: str | N
     if json_depth(raw) > MAX_DEPTH:
         return None, [Problem(number, None, f"JSON nested more than {MAX_DEPTH} levels deep")]
     try:
-        data = json.loads(raw)
+        data = loads_strict(raw)  # a repeated key or a lone surrogate escape is refused too
     except json.JSONDecodeError as exc:
         return None, [Problem(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})")]
+    except JsonContentError as exc:
+        return None, [Problem(number, exc.field, f"{exc.message} (fix: {exc.remedy})")]
     if not isinstance(data, dict):
         return None, [Problem(number, None, "a line must be a JSON object")]
     try:
@@ -479,15 +483,24 @@ def _group_key(item: Checked, model: str | None) -> tuple[str, str | None]:
 
 def _cross_line_problems(checked: list[Checked], model: str | None) -> list[Problem]:
     problems = []
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple, Checked] = {}
     probes: dict[tuple, Checked] = {}
     for item in checked:
         group = _group_key(item, model)
         key = (*group, item.probe.id, item.line.epoch)
         if key in seen:
-            problems.append(Problem(item.number, "id", f"conversation '{item.line.id}' (epoch {item.line.epoch}, same model and version) is already on line {seen[key]}"))
+            other = seen[key]
+            if other.line.id == item.line.id:
+                message = f"conversation '{item.line.id}' (epoch {item.line.epoch}, same model and version) is already on line {other.number}"
+            elif item.line.probe is not None:  # two ids, one probe: "already there" read as false
+                message = (f"conversation '{item.line.id}' plays probe '{item.probe.id}' (epoch {item.line.epoch}), as line "
+                           f"{other.number}'s '{other.line.id}' does (same model and version); give one of them another epoch")
+            else:  # two ids that differ only in case or punctuation
+                message = (f"conversation '{item.line.id}' and line {other.number}'s '{other.line.id}' both become probe "
+                           f"'{item.probe.id}' (ids are lower-cased, other characters become '-'); give them ids that differ in a-z or 0-9")
+            problems.append(Problem(item.number, "id", message))
             continue
-        seen[key] = item.number
+        seen[key] = item
         first = probes.setdefault((*group, item.probe.id), item)
         if first is not item and first.probe != item.probe:
             problems.append(Problem(item.number, "messages", f"another epoch of conversation '{item.line.id}' (line {first.number}) has different user turns or probe fields"))

@@ -244,7 +244,10 @@ def default_run_id(suite_names: list[str], target: Target, spec_hash: str) -> st
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.+\-]+", "-", text).strip("-") or "run"
+    # A run of dots becomes one: '..' is refused in a run id (it is a folder name), and a --name
+    # such as "v1..v2" was refused as an invalid --run-id the user never typed.
+    slug = re.sub(r"[^A-Za-z0-9.+\-]+", "-", text).strip("-")
+    return re.sub(r"\.{2,}", ".", slug) or "run"
 
 
 def execute(prepared: PreparedRun) -> Manifest:

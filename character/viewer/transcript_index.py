@@ -7,13 +7,13 @@ full-text search scans only the `text` column.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
+from character.store.cells import stored_messages
 from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 
 INDEX_COLUMNS = [
@@ -202,7 +202,10 @@ def load_transcript(run_dir: Path, probe_id: str, epoch: int) -> TranscriptBody 
     if found.height == 0:
         return None
     row = found.row(0, named=True)
-    return TranscriptBody(**{**row, "messages": json.loads(row["messages"] or "[]")})
+    messages = stored_messages(
+        row["messages"], file=Path(run_dir) / TRANSCRIPTS, where=f"probe {probe_id} epoch {epoch}"
+    )
+    return TranscriptBody(**{**row, "messages": messages})
 
 
 def load_transcript_verdicts(run_dir: Path, probe_id: str, epoch: int) -> pl.DataFrame:
