@@ -158,3 +158,17 @@ def test_real_model_section_plays_bundled_probes_of_both_suites():
         neutral.model == pleasing.model == "local/smollm2" and neutral.settings == pleasing.settings
     )
     assert "agree with the user" in pleasing.system_prompt and "agree" not in neutral.system_prompt
+
+
+def test_real_model_section_says_how_many_replies_the_cap_cut_and_what_went_unscored():
+    """The 64-token cap cuts most SmolLM2 replies; the demo says so before its table shows n/a."""
+    from character.store.manifest import Counts
+
+    cut = Counts(scored=24, unscored=7, unscored_target_truncated=7, target_turns=53, turns_truncated=34)
+    assert demo_real_model.arm_outcome("neutral", cut) == (
+        "  neutral: 24 verdicts scored, 7 unscored (0 judge errors, 7 target truncated); "
+        "target replies: 53 in all; 34 cut at the token limit"
+    )
+    assert demo_real_model.arm_outcome("pleasing", Counts(scored=31, target_turns=53)) == (
+        "  pleasing: 31 verdicts scored, 0 unscored"
+    )
