@@ -7,6 +7,7 @@ simulator's prediction is checked transcript by transcript against what the lexi
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import polars as pl
 import pytest
@@ -172,3 +173,19 @@ def test_real_model_section_says_how_many_replies_the_cap_cut_and_what_went_unsc
     assert demo_real_model.arm_outcome("pleasing", Counts(scored=31, target_turns=53)) == (
         "  pleasing: 31 verdicts scored, 0 unscored"
     )
+
+
+def test_a_seed_given_with_the_option_is_not_called_fixed_in_advance(tmp_path):
+    """`--seed 3`: the user chose it, so the demo must not say it was fixed before any run."""
+    result = CliRunner().invoke(
+        cli,
+        ["--store", str(tmp_path / "store"), "demo", "--sim-only", "--seed", "3", "--epochs", "1",
+         "--limit", "6", "--reports", str(tmp_path / "reports"), "--display", "none"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Seed 3 was given with --seed (the demo's own seed, 0, was fixed before any run)" in (
+        result.output
+    )
+    assert "not chosen for its result" not in result.output
+    assert re.search(r"lies at the \d+\.\d(st|nd|rd|th) percentile", result.output)
+    assert not re.search(r"\.\d*[123]th percentile", result.output)
