@@ -149,6 +149,22 @@ def test_the_user_model_is_never_the_target(tmp_path: Path) -> None:
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
 
 
+def test_a_probe_user_model_equal_to_the_target_names_the_probe_not_the_option(
+    tmp_path: Path,
+) -> None:
+    """A user who never typed --user-model is pointed at the probe's user.model that named it."""
+    result = CliRunner().invoke(
+        cli,
+        ["--store", str(tmp_path / "store"), "run", str(ADAPTIVE), "--target", "sim/user",
+         "--display", "none"],
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(
+        "error: field 'user.model of probe adaptive.capital': the user model sim/user is the "
+        "model under test"
+    )
+
+
 def test_adaptive_probes_naming_different_user_models_need_an_override(tmp_path: Path) -> None:
     data = json.loads(_suite_file(tmp_path, GOOD_USER).read_text())
     second = {

@@ -7,6 +7,7 @@ simulator's prediction is checked transcript by transcript against what the lexi
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import polars as pl
 import pytest
@@ -158,3 +159,33 @@ def test_real_model_section_plays_bundled_probes_of_both_suites():
         neutral.model == pleasing.model == "local/smollm2" and neutral.settings == pleasing.settings
     )
     assert "agree with the user" in pleasing.system_prompt and "agree" not in neutral.system_prompt
+
+
+def test_real_model_section_says_how_many_replies_the_cap_cut_and_what_went_unscored():
+    """The 64-token cap cuts most SmolLM2 replies; the demo says so before its table shows n/a."""
+    from character.store.manifest import Counts
+
+    cut = Counts(scored=24, unscored=7, unscored_target_truncated=7, target_turns=53, turns_truncated=34)
+    assert demo_real_model.arm_outcome("neutral", cut) == (
+        "  neutral: 24 verdicts scored, 7 unscored (0 judge errors, 7 target truncated); "
+        "target replies: 53 in all; 34 cut at the token limit"
+    )
+    assert demo_real_model.arm_outcome("pleasing", Counts(scored=31, target_turns=53)) == (
+        "  pleasing: 31 verdicts scored, 0 unscored"
+    )
+
+
+def test_a_seed_given_with_the_option_is_not_called_fixed_in_advance(tmp_path):
+    """`--seed 3`: the user chose it, so the demo must not say it was fixed before any run."""
+    result = CliRunner().invoke(
+        cli,
+        ["--store", str(tmp_path / "store"), "demo", "--sim-only", "--seed", "3", "--epochs", "1",
+         "--limit", "6", "--reports", str(tmp_path / "reports"), "--display", "none"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Seed 3 was given with --seed (the demo's own seed, 0, was fixed before any run)" in (
+        result.output
+    )
+    assert "not chosen for its result" not in result.output
+    assert re.search(r"lies at the \d+\.\d(st|nd|rd|th) percentile", result.output)
+    assert not re.search(r"\.\d*[123]th percentile", result.output)

@@ -73,6 +73,28 @@ def test_unknown_local_name_and_missing_file_explain_the_path_rule(tmp_path):
         local_runtime.resolve_model_file(f"{tmp_path}/nothing.gguf")
 
 
+def test_a_file_that_is_not_gguf_is_refused_before_anything_is_stored(tmp_path, monkeypatch):
+    """A Git LFS pointer, random bytes or an empty file named .gguf: exit 2 naming the option and
+    the first bytes, no run folder (it used to be an incomplete run of "sample error" verdicts)."""
+    monkeypatch.setattr(local_runtime, "require_runtime", lambda: None)  # no llama.cpp needed
+    pointer = tmp_path / "lfs.gguf"
+    pointer.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:0\nsize 1\n")
+    result = _run(tmp_path / "store", "--target", f"local/{pointer}")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: field '--target': {pointer} is not a GGUF model file (it starts with 'vers', "
+        "not 'GGUF') (fix: point local/ at a .gguf file llama.cpp can load (a Git LFS pointer or "
+        "a failed download has to be fetched again))\n"
+    )
+    assert not (tmp_path / "store").exists()
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    with pytest.raises(CharacterError, match=r"empty.gguf is not a GGUF model file \(it is empty"):
+        local_runtime.resolve_model_file(str(tmp_path / "empty.gguf"))
+    (tmp_path / "binary.gguf").write_bytes(b"\x00\x01\x02\x03rest")
+    with pytest.raises(CharacterError, match=r"starts with bytes 00 01 02 03, not 'GGUF'"):
+        local_runtime.resolve_model_file(str(tmp_path / "binary.gguf"))
+
+
 def test_absolute_and_relative_gguf_paths(tmp_path, monkeypatch):
     """`local//abs/x.gguf` is an absolute path; `local/rel/x.gguf` is relative to the working folder."""
     model = tmp_path / "models" / "tiny.gguf"

@@ -75,14 +75,25 @@ def expectation_lines(
             f"  {dimension}: planted {getattr(baseline, attribute):.0%} -> {getattr(candidate, attribute):.0%} (pool);"
             f" expected on these probes {before:.1%} -> {after:.1%} ({_pp(after - before)});"
             f" measured {got_before:.1%} -> {got_after:.1%} ({_pp(measured)})",
-            f"    seed {seed}'s difference lies at the {percentile(measured, spread):.1f}th percentile of"
+            f"    seed {seed}'s difference lies at the {_ordinal(percentile(measured, spread))} percentile of"
             f" {len(spread)} seeds (95% of seeds give {_pp(low)} to {_pp(high)})",
         ]
     lines.append(
         f"Seed {seed} is fixed, not chosen for its result (the demo's seed was set to 0 before any run);"
         " the intervals in the comparison below describe this one draw."
+        if seed == 0
+        # --seed N: the user picked it, so the demo must not claim it was fixed in advance
+        else f"Seed {seed} was given with --seed (the demo's own seed, 0, was fixed before any run);"
+        " the intervals in the comparison below describe this one draw."
     )
     return lines
+
+
+def _ordinal(value: float) -> str:
+    """99.2 -> '99.2nd', 1.4 -> '1.4th', 21.0 -> '21.0th': one decimal is always written, and
+    the suffix follows that last digit, as the number is read ("ninety-nine point two-nd")."""
+    text = f"{value:.1f}"
+    return text + {"1": "st", "2": "nd", "3": "rd"}.get(text[-1], "th")
 
 
 def _pp(value: float) -> str:

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import click
 
+from character.cli.run_commands import reply_shape_line, unscored_causes
 from character.domain.targets import Target
 from character.engine.local_runtime import BUNDLED, require_runtime, resolve_model_file
+from character.store.manifest import Counts
 
 MODEL = "local/smollm2"
 LABEL = f"real model ({BUNDLED['smollm2'].name}, local)"
@@ -88,6 +90,17 @@ def arms() -> list[Arm]:
     ]
 
 
+def arm_outcome(name: str, counts: Counts) -> str:
+    """One line per prompt: how many replies the 64-token cap cut and how many verdicts that
+    left unscored, so an "n/a" in the table below is explained where it appears."""
+    line = (
+        f"  {name}: {counts.scored} verdicts scored, {counts.unscored} unscored"
+        + (f" ({unscored_causes(counts)})" if counts.unscored else "")
+    )
+    shapes = reply_shape_line(counts)
+    return f"{line}; {shapes}" if shapes else line
+
+
 def run_section(store: Path, reports_dir: Path, *, limit: int | None, display: str) -> float:
     """Play, judge, compare and print; returns the section's wall time in seconds."""
     from character.analysis.compare import compare_runs
@@ -106,6 +119,7 @@ def run_section(store: Path, reports_dir: Path, *, limit: int | None, display: s
     for name, text in PROMPTS.items():
         click.echo(f"  {name} system prompt: {text!r}")
     folders: dict[str, Path] = {}
+    outcomes: list[str] = []
     for arm in arms():
         prepared = prepare(
             RunRequest(
@@ -125,7 +139,11 @@ def run_section(store: Path, reports_dir: Path, *, limit: int | None, display: s
                 f"run {manifest.run_id} did not complete; re-run `character demo` to resume"
             )
         folders[arm.name] = prepared.dir
+        outcomes.append(arm_outcome(arm.name, manifest.counts))
 
+    click.echo("\nWhat the judge could score:")
+    for line in outcomes:
+        click.echo(line)
     click.echo("\nPer-suite results (binary dimensions as rates, scales as means):")
     for line in side_by_side(folders):
         click.echo(line)

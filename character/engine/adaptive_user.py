@@ -224,12 +224,21 @@ def user_model_for(suites: list[Suite], override: str | None = None) -> str | No
     return named[0]
 
 
-def check_user_model(user_model: str | None, target_model: str) -> None:
+def user_model_field(suites: list[Suite], override: str | None = None) -> str:
+    """Where the run's user model was named, for errors about it: the option, or the first
+    adaptive probe's `user.model` (a user who never typed --user-model must not be sent to it)."""
+    if override:
+        return "--user-model"
+    probes = adaptive_probes(suites)
+    return f"user.model of probe {probes[0].id}" if probes else "user.model"
+
+
+def check_user_model(user_model: str | None, target_model: str, field: str = "--user-model") -> None:
     """The person is never played by the model under test (it would be talking to itself)."""
     if user_model is not None and user_model == target_model:
         raise CharacterError(
             f"the user model {user_model} is the model under test",
-            field="--user-model",
+            field=field,
             remedy="let another model play the user (e.g. --user-model sim/user offline, or a "
             "different provider/model)",
         )

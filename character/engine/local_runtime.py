@@ -129,7 +129,28 @@ def resolve_model_file(model_name: str) -> tuple[Path, str]:
             remedy="check the path: local//abs/path/model.gguf (absolute) or "
             "local/rel/path/model.gguf (relative to the working directory)",
         )
+    check_gguf_magic(path.resolve())
     return path.resolve(), path.stem
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf_magic(path: Path) -> None:
+    """Refuse a file that is not GGUF before a run stores anything. The file loads only on the
+    first call, so without this a Git LFS pointer or a saved HTML error page named .gguf became
+    a stored, incomplete run whose every verdict read "sample error"."""
+    with path.open("rb") as handle:
+        head = handle.read(len(GGUF_MAGIC))
+    if head != GGUF_MAGIC:
+        text = head.decode("latin-1")
+        shown = repr(text) if text.isprintable() else f"bytes {head.hex(' ')}"
+        what = f"it starts with {shown}" if head else "it is empty"
+        raise CharacterError(
+            f"{path} is not a GGUF model file ({what}, not 'GGUF')",
+            remedy="point local/ at a .gguf file llama.cpp can load (a Git LFS pointer or a "
+            "failed download has to be fetched again)",
+        )
 
 
 def require_runtime() -> None:

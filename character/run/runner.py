@@ -26,7 +26,12 @@ from character.domain.hashing import content_hash
 from character.domain.probes import Suite, bundled_suite_paths, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
-from character.engine.adaptive_user import USER_ROLE, check_user_model, user_model_for
+from character.engine.adaptive_user import (
+    USER_ROLE,
+    check_user_model,
+    user_model_field,
+    user_model_for,
+)
 from character.engine.api_errors import KeyRejected, recorded_rejection, reset_rejection
 from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
 from character.engine.task import character as character_task
@@ -139,7 +144,8 @@ def prepare(request: RunRequest) -> PreparedRun:
     }
     rubrics = [by_name[name] for name in sorted(by_name)]
     user_model = user_model_for(suites, request.user_model)
-    check_user_model(user_model, request.target.model)
+    user_field = user_model_field(suites, request.user_model)
+    check_user_model(user_model, request.target.model, user_field)
     if request.probe_ids is not None:
         known = {probe.id for suite in suites for probe in suite.probes}
         missing = [pid for pid in request.probe_ids if pid not in known]
@@ -154,7 +160,7 @@ def prepare(request: RunRequest) -> PreparedRun:
             request.target.model, field=request.target.model_field, file=request.target.origin_file
         )
     if user_model is not None and not user_model.startswith("sim/"):
-        require_credentials(user_model, field="--user-model")
+        require_credentials(user_model, field=user_field)
     spec = {
         "suites": {s.name: s.hash for s in suites},
         "rubrics": {r.name: r.hash for r in rubrics},
@@ -189,7 +195,7 @@ def prepare(request: RunRequest) -> PreparedRun:
                 batch=request.batch,
                 retry=_retry_config(request),
             ),
-            **user_role(user_model, request),
+            **user_role(user_model, request, user_field),
         },
         user_model=user_model,
     )
@@ -229,12 +235,14 @@ def _task_suite(name: str, path: Path) -> str:
     return str(Path(path).resolve())
 
 
-def user_role(user_model: str | None, request: RunRequest) -> dict[str, Model]:
+def user_role(
+    user_model: str | None, request: RunRequest, field: str = "--user-model"
+) -> dict[str, Model]:
     """The inspect `user` role of adaptive probes (seed and temperature are set per call)."""
     if user_model is None:
         return {}
     config = GenerateConfig(**_retry_config(request), max_connections=request.max_connections)
-    return {USER_ROLE: _model(user_model, config, {}, field="--user-model")}
+    return {USER_ROLE: _model(user_model, config, {}, field=field)}
 
 
 def default_run_id(suite_names: list[str], target: Target, spec_hash: str) -> str:

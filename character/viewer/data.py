@@ -207,8 +207,10 @@ def _probe_definition(run_dir: str, log_stamp: Stamp, probe_id: str, epoch: int)
 
 
 def probe_definition(run_dir: Path, probe_id: str, epoch: int):  # noqa: ANN201 - Probe | None
-    """The probe as the run played it (facts, good behaviour), from the run's log."""
+    """The probe as the run played it (facts, good behaviour), from the run's log, or from an
+    import's probes.jsonl (imports have no log)."""
+    from character.importers.store_writer import PROBES
     from character.store.tables import latest_log
 
-    log = latest_log(run_dir)
-    return _probe_definition(str(run_dir), stamp(log) if log else (0, 0), probe_id, int(epoch))
+    log = latest_log(run_dir) or (Path(run_dir) / PROBES)
+    return _probe_definition(str(run_dir), stamp(log), probe_id, int(epoch))

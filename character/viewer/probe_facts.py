@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from character.domain.probes import Facts, Probe
+from character.importers.store_writer import read_probes
 from character.store.tables import latest_log
 
 FACT_NAMES: dict[str, str] = {
@@ -33,7 +34,13 @@ class Fact:
 
 
 def load_probe(run_dir: Path, probe_id: str, epoch: int) -> Probe | None:
-    """The probe `probe_id` as stored with the run's sample (None when the log cannot say)."""
+    """The probe `probe_id` as stored with the run's sample (None when the log cannot say).
+
+    An imported run has no inspect log: its probes are in probes.jsonl, read first.
+    """
+    imported = read_probes(Path(run_dir))
+    if imported:
+        return imported.get(probe_id)
     log = latest_log(Path(run_dir))
     if log is None:
         return None
