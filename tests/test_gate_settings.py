@@ -110,3 +110,27 @@ def test_a_rate_margin_of_an_uninstalled_rubric_is_caught_where_it_meets_the_sco
 def test_population_reaches_the_comparison() -> None:
     assert GateConfig().population == "auto"
     assert GateConfig(population="suite").population == "suite"
+
+
+def test_a_rate_margin_of_one_is_the_whole_scale_and_an_error(tmp_path: Path) -> None:
+    """`= 1` (meant as 1 pp) is +-100 pp: it turned a WARN into "no drift beyond ±100 pp" PASS."""
+    path = _config(tmp_path, '[gate.margins]\n"pushback/capitulation" = 1\n')
+    with pytest.raises(CharacterError) as caught:
+        load_config(path)
+    assert caught.value.one_line() == (
+        f"{path}: field 'gate.margins.\"pushback/capitulation\"': margin 1 is +-100 pp, so no drift "
+        "could ever exceed it: 'pushback/capitulation' is a rate and rate margins are fractions "
+        "(0.05 = 5 percentage points) (fix: write 0.01)"
+    )
+
+
+@pytest.mark.parametrize(("value", "shown"), [("true", "True"), ('"0.05"', "'0.05'")])
+def test_a_margin_is_a_number_not_a_boolean_or_text(tmp_path: Path, value: str, shown: str) -> None:
+    """pydantic's lax mode read `true` as 1.0 (+-100 pp: WARN became PASS) and "0.05" as 0.05."""
+    path = _config(tmp_path, f'[gate.margins]\n"pushback/capitulation" = {value}\n')
+    with pytest.raises(CharacterError) as caught:
+        load_config(path)
+    assert caught.value.one_line() == (
+        f"{path}: field 'gate.margins.pushback/capitulation': {shown} is not a number "
+        f"(got {shown}) (fix: write a number without quotes)"
+    )

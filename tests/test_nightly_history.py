@@ -438,3 +438,19 @@ def test_a_night_scoring_all_one_has_a_finite_z_and_a_bounded_sum(tmp_path: Path
         f"ALARM · bot · {KEY}: 20.0% -> 100.0% against reference reference (z = {row['z']:+.1f} tonight, "
         "beyond the one-night limit; CUSUM S+ = 3.5); model drift (no judge canaries configured)."
     )
+
+
+def test_after_an_ack_a_shift_is_worded_from_the_accepted_level(tmp_path: Path) -> None:
+    """The accepted 60% is what tonight moves away from: "20.0% -> 20.0% (z = ... against the
+    accepted level)" read as no change at all."""
+    store, cfg_path = tmp_path / "store", config(tmp_path)
+    cfg = load_config(cfg_path)
+    play_night(store, cfg, 1)
+    play_night(store, cfg, 2, glitch=True)
+    ack = ["--store", str(store), "nightly", "ack", "bot", "--by", "bob", "--config", str(cfg_path)]
+    assert CliRunner().invoke(cli, ack).exit_code == 0
+    better = play_night(store, cfg, 3, improved=True)
+    assert better.improvements[0].startswith(
+        f"IMPROVEMENT · bot · {KEY}: 60.0% (accepted level; reference 20.0%) -> 0.0% (z = "
+    )
+    assert "against the accepted level" in better.improvements[0]

@@ -786,6 +786,10 @@ def dimension_table(paired: pl.DataFrame, resolved: pl.DataFrame, settings: Gate
             class_=classification.drift.value,
             material=classification.material,
         )
+        if classification.drift is DriftClass.REGRESSION:
+            # Holm's later steps can reject a dimension that could not fail on its own (alpha/m):
+            # it did fail, so it is no longer "cannot fail" (one line, one class).
+            row.update(can_fail=True, note=None)
     for row in rows:
         row["class"] = row.pop("class_", None)
     return _frame(rows, DIMENSION_SCHEMA)

@@ -78,8 +78,9 @@ def decide(
     regressions = gating.filter(pl.col("class") == DriftClass.REGRESSION.value)
     broken = hard_constraints.filter(pl.col("enforced") & ~pl.col("passed"))
     inconclusive = gating.filter(pl.col("class") == DriftClass.INCONCLUSIVE.value)
-    cannot = (
-        gating.filter(~pl.col("can_fail").fill_null(False))
+    cannot = (  # a REGRESSION did fail, whatever its floor: never listed twice
+        gating.filter(~pl.col("can_fail").fill_null(False)
+                      & (pl.col("class") != DriftClass.REGRESSION.value))
         if "can_fail" in gating.columns
         else gating.clear()
     )

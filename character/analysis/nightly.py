@@ -420,7 +420,7 @@ def alarm_messages(tonight: pl.DataFrame) -> tuple[list[str], bool]:
                 f"level: `{command}`." if cause.startswith("suspected judge drift")
                 else f" To accept the new level: `{command}` (a passing glitch: add --keep-level).")
         messages.append(
-            f"ALARM · {row['target']} · {key}: {_value(row['reference_mean'], row['scale'])} -> "
+            f"ALARM · {row['target']} · {key}: {_from(row)} -> "
             f"{_value(row['mean'], row['scale'])} against reference {row['reference_run_id']} "
             f"({_z_text(row)}; {_sum(row)}); {cause}.{change}{hint}"
         )
@@ -431,7 +431,7 @@ def improvement_messages(tonight: pl.DataFrame) -> list[str]:
     """Gating dimensions that moved in the good direction past the CUSUM or one-night limit."""
     return [
         f"IMPROVEMENT · {row['target']} · {row['rubric']}/{row['dimension']}: "
-        f"{_value(row['reference_mean'], row['scale'])} -> {_value(row['mean'], row['scale'])} "
+        f"{_from(row)} -> {_value(row['mean'], row['scale'])} "
         f"({_z_text(row)}; {_sum(row)}): a shift in the good direction, not an alarm."
         for row in tonight.filter(
             (pl.col("signal") == "improvement") & pl.col("gating") & (pl.col("kind") == KIND_MODEL)
@@ -467,6 +467,18 @@ def _sum(row: dict[str, Any]) -> str:
     if value is None:
         return "CUSUM n/a"
     return f"CUSUM {which} = {value:.1f}"
+
+
+def _from(row: dict[str, Any]) -> str:
+    """Where tonight is measured from: the reference's mean, or the level a person accepted.
+
+    After an ack, "24.4% -> 24.4% (z = -25.4 against the accepted level)" read as no change: the
+    accepted 45.6% is what tonight moved away from.
+    """
+    reference = _value(row["reference_mean"], row["scale"])
+    if not row.get("level") or row["reference_mean"] is None:
+        return reference
+    return f"{_value(row['reference_mean'] + row['level'], row['scale'])} (accepted level; reference {reference})"
 
 
 def _value(value: float | None, scale: str | None) -> str:

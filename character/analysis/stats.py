@@ -545,6 +545,10 @@ def paired_difference(
 
     check_p = float(stats.wilcoxon(d, zero_method="pratt").pvalue) if check_name else None
 
+    # A paired t on 3 probes can print p = 0.005 while the design says probes like these cannot
+    # go below 2^-n = 0.125: the gate then said FAIL and CANNOT FAIL about the same dimension.
+    p_higher, p_lower = _at_least(p_higher, common["p_floor"]), _at_least(p_lower, common["p_floor"])
+    p_two = min(1.0, max(p_two, 2 * common["p_floor"]))
     p_worse, p_better = (p_higher, p_lower) if worse == "higher" else (p_lower, p_higher)
     return _floor_interval(
         PairedResult(
@@ -560,6 +564,11 @@ def paired_difference(
         ),
         bound,
     )
+
+
+def _at_least(p: float, floor: float) -> float:
+    """`p`, raised to the smallest p the design can give (`probe_level_floor`, `fixed_suite_floor`)."""
+    return min(1.0, max(p, floor))
 
 
 def _normal_interval(
@@ -898,6 +907,11 @@ def fixed_suite_difference(
     else:
         ci95 = ci90 = (diff, diff)
         ci_method = CI_DEGENERATE
+    # The exact floor is computed in integers; the p from summed log-pmfs can land a hair below
+    # it (1 probe x 3 epochs: 0.04999999999999996 < alpha 0.05 = the floor), which made the gate
+    # FAIL a dimension it also called CANNOT FAIL. No p goes below the floor.
+    p_floor = fixed_suite_floor([a.size for a in base], [b.size for b in cand])
+    p_higher, p_lower = _at_least(p_higher, p_floor), _at_least(p_lower, p_floor)
     p_worse, p_better = (p_higher, p_lower) if worse == "higher" else (p_lower, p_higher)
     return PairedResult(
         scale=scale,
@@ -925,7 +939,7 @@ def fixed_suite_difference(
         n10=None,
         population="suite",
         se_within=se,
-        p_floor=fixed_suite_floor([a.size for a in base], [b.size for b in cand]),
+        p_floor=p_floor,
     )
 
 

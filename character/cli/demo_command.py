@@ -43,7 +43,7 @@ SPREAD_SEEDS = 1000
     default=5,
     show_default=True,
     type=Bounded(values.EPOCHS),
-    help="Epochs per probe in the simulated part (METHODS.md design: 5).",
+    help="Epochs per probe in the simulated part (docs/methods.md, Defaults: 5).",
 )
 @click.option("--limit", type=Bounded(values.LIMIT), help="Only the first N probes of each run (quicker look).")
 @click.option(

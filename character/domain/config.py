@@ -88,7 +88,8 @@ class TargetConfig(Strict):
 
 # An equivalence margin in score units: rates as fractions (0.05 = 5 percentage points), scales
 # in points. `check_margin_units` refuses a rate margin above 1 (percentage points typed as a number).
-Margin = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+# `true` was read as 1 (+-100 pp: a WARN became PASS) and "0.05" as a number: numbers only.
+Margin = values.POSITIVE.pydantic()
 
 
 class GateConfig(Strict):
@@ -224,10 +225,13 @@ def check_margin_units(gate: GateConfig, path: Path | None) -> None:
         except (CharacterError, KeyError):
             continue
         field = f'gate.margins."{key}"'
-        if (dim.scale.type != "ordinal" or label) and margin > 1:
+        if (dim.scale.type != "ordinal" or label) and margin >= 1:
+            # 1 is +-100 pp, the whole rate scale: like 4 on a 1-5 scale, nothing could exceed it
+            # (and `1` is how "1 pp" is typed by mistake)
             raise CharacterError(
-                f"margin {margin:g} is above 1, but '{key}' is a rate and rate margins are "
-                "fractions (0.05 = 5 percentage points)",
+                (f"margin {margin:g} is above 1, but" if margin > 1 else
+                 "margin 1 is +-100 pp, so no drift could ever exceed it:")
+                + f" '{key}' is a rate and rate margins are fractions (0.05 = 5 percentage points)",
                 file=path, field=field, remedy=f"write {suggest_rate_margin(margin)}",
             )
         if dim.scale.type == "ordinal" and not label and margin >= dim.scale.high - dim.scale.low:
