@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 
+from character.analysis.change_report import ChangeSections, change_sections
 from character.analysis.compare import Comparison, compare_runs
 from character.analysis.gate import EXIT_INVALID, ArmRun, exit_code, find_or_run
-from character.analysis.reports import RENDERERS, REPORT_FILES, report_name, write_reports
+from character.analysis.reports import REPORT_FILES, render, report_name, write_reports
 from character.cli.run_commands import SIMULATOR_BANNER, default_display, target_from_options
 from character.domain.config import Config, GateConfig, load_config
 from character.domain.targets import Target
@@ -32,6 +33,28 @@ def gate_settings(config: Config, fail_on_warn: bool) -> GateConfig:
     return settings
 
 
+def summariser_model(summarise: bool, summariser: str | None) -> str | None:
+    """The summary model asked for (None: no summary); its API key must be set."""
+    if not (summarise or summariser):
+        return None
+    from character.run.judges import DEFAULT_JUDGE_MODEL, require_credentials
+
+    model = summariser or DEFAULT_JUDGE_MODEL
+    if "/" not in model:
+        raise CharacterError(f"summariser '{model}' is not a provider/model id", field="--summariser",
+                             remedy=f"e.g. --summariser {DEFAULT_JUDGE_MODEL}")
+    require_credentials(model, field="--summariser")
+    return model
+
+
+def what_changed(base_dir: Path, cand_dir: Path, comparison: Comparison, *,
+                 summariser: str | None = None, sample: int = 40) -> ChangeSections:
+    """Distinctive phrases (always; offline) and, with a summariser, its checked summary."""
+    if summariser and comparison.valid:
+        click.echo(f"summarising the change with {summariser} (one call)", err=True)
+    return change_sections(base_dir, cand_dir, comparison, summariser=summariser, summary_sample=sample)
+
+
 def report_dir(root: Path, comparison: Comparison) -> Path:
     return root / report_name(comparison)
 
@@ -47,9 +70,17 @@ def echo_written(paths: dict[str, Path]) -> None:
               help="Report folder (default: reports/<baseline>__vs__<candidate>).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="character.toml ([gate] margins, gating dimensions, alpha).")
+@click.option("--summarise", is_flag=True,
+              help="Add a model's summary of what changed, each finding checked against the data "
+                   "(one call to --summariser; needs its API key).")
+@click.option("--summariser", metavar="MODEL", default=None,
+              help="Model that writes the summary (implies --summarise; default anthropic/claude-sonnet-5-5).")
+@click.option("--summary-sample", default=40, show_default=True, type=click.IntRange(1, 200),
+              help="Changed transcript pairs the summariser reads.")
 @click.pass_context
 def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path | None,
-            config_path: Path | None) -> None:
+            config_path: Path | None, summarise: bool, summariser: str | None,
+            summary_sample: int) -> None:
     """Compare two stored runs (ids, id prefixes or folders): print the verdict, write reports.
 
     Exits 0 whatever the verdict (use `character gate` to fail a CI job), 2 if the runs cannot
@@ -57,9 +88,12 @@ def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path
     """
     store = ctx.obj["store"]
     settings = load_config(config_path).gate
-    comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref), settings)
-    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison))
-    click.echo(RENDERERS["markdown"](comparison))
+    model = summariser_model(summarise, summariser)
+    base_dir, cand_dir = resolve_run(store, baseline_ref), resolve_run(store, candidate_ref)
+    comparison = compare_runs(base_dir, cand_dir, settings)
+    changes = what_changed(base_dir, cand_dir, comparison, summariser=model, sample=summary_sample)
+    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison), changes=changes)
+    click.echo(render("markdown", comparison, changes))
     echo_written(paths)
     if not comparison.valid:
         raise click.exceptions.Exit(EXIT_INVALID)
@@ -78,9 +112,9 @@ def report(ctx: click.Context, baseline_ref: str, candidate_ref: str, fmt: str, 
            config_path: Path | None) -> None:
     """Render one report format for two stored runs (e.g. Markdown for a PR comment)."""
     store = ctx.obj["store"]
-    comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref),
-                              load_config(config_path).gate)
-    text = RENDERERS[fmt](comparison)
+    base_dir, cand_dir = resolve_run(store, baseline_ref), resolve_run(store, candidate_ref)
+    comparison = compare_runs(base_dir, cand_dir, load_config(config_path).gate)
+    text = render(fmt, comparison, what_changed(base_dir, cand_dir, comparison))
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
@@ -202,8 +236,9 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
     baseline = _arm(ctx, baseline_ref, base_target, request_args, "baseline")
     candidate = _arm(ctx, candidate_ref, cand_target, request_args, "candidate")
     comparison = compare_runs(baseline.dir, candidate.dir, settings)
-    paths = write_reports(comparison, reports_dir)
-    click.echo(RENDERERS["markdown"](comparison))
+    changes = what_changed(baseline.dir, candidate.dir, comparison)
+    paths = write_reports(comparison, reports_dir, changes=changes)
+    click.echo(render("markdown", comparison, changes))
     echo_written(paths)
     return exit_code(comparison.verdict, invalid=not comparison.valid, fail_on_warn=settings.fail_on_warn)
 

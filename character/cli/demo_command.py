@@ -28,6 +28,7 @@ VERSIONS = ("assistant-v1", "assistant-v2")
 @click.pass_context
 def demo(ctx: click.Context, epochs: int, limit: int | None, reports_dir: Path, display: str | None) -> None:
     """Run both simulated assistant versions over the bundled suites, compare them, write reports."""
+    from character.analysis.change_report import change_sections, headlines
     from character.analysis.compare import compare_runs
     from character.analysis.reports import report_name, write_reports
 
@@ -64,10 +65,14 @@ def demo(ctx: click.Context, epochs: int, limit: int | None, reports_dir: Path, 
 
     comparison = compare_runs(folders[VERSIONS[0]], folders[VERSIONS[1]])
     out = reports_dir / report_name(comparison)
-    written = write_reports(comparison, out)
+    changes = change_sections(folders[VERSIONS[0]], folders[VERSIONS[1]], comparison)
+    written = write_reports(comparison, out, changes=changes)
     click.echo("\nComparison (assistant-v1 -> assistant-v2):")
     # The verdict section of the Markdown report (everything before the detailed tables).
     click.echo(Path(written["markdown"]).read_text(encoding="utf-8").split("\n### ", 1)[0].rstrip())
+    wording = headlines(changes.phrases)
+    if wording:  # what kind of change, not only how much (exploratory; the reports list examples)
+        click.echo("\nDistinctive phrases (exploratory):\n" + "\n".join(f"- {line}" for line in wording))
     click.echo("\nReports: " + ", ".join(str(p) for p in written.values()))
     click.echo(f"\nDone in {time.monotonic() - started:.0f} s. Next:")
     store_arg = "" if str(store) == "transcripts" else f" {store}"

@@ -7,6 +7,7 @@ renderers are importable one by one for `character report --format`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from character.analysis.compare import Comparison
 from character.analysis.reports.html import render_html
@@ -14,6 +15,9 @@ from character.analysis.reports.json_report import SCHEMA_VERSION, comparison_di
 from character.analysis.reports.junit import render_junit
 from character.analysis.reports.markdown import render_markdown
 from character.store.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 REPORT_FILES = {
     "markdown": "report.md",
@@ -35,13 +39,26 @@ def report_name(comparison: Comparison) -> str:
     return f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
 
 
-def write_reports(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+# The reports that take `changes=` (distinctive phrases, checked summary); JUnit is for CI.
+WITH_CHANGES = ("markdown", "html", "json")
+
+
+def render(kind: str, comparison: Comparison, changes: ChangeSections | None = None) -> str:
+    """One report's text; Markdown, HTML and JSON include the `changes` sections when given."""
+    if changes is not None and kind in WITH_CHANGES:
+        return RENDERERS[kind](comparison, changes=changes)
+    return RENDERERS[kind](comparison)
+
+
+def write_reports(
+    comparison: Comparison, out_dir: Path, *, changes: ChangeSections | None = None
+) -> dict[str, Path]:
     """Write report.md, report.html, report.json and junit.xml into `out_dir`."""
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     for kind, name in REPORT_FILES.items():
         path = out_dir / name
-        atomic_write_text(path, RENDERERS[kind](comparison))
+        atomic_write_text(path, render(kind, comparison, changes))
         written[kind] = path
     return written
 
@@ -51,6 +68,7 @@ __all__ = [
     "RENDERERS",
     "SCHEMA_VERSION",
     "comparison_dict",
+    "render",
     "render_html",
     "render_json",
     "render_junit",

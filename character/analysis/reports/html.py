@@ -11,12 +11,15 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.reports.markdown import headline
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 COLOURS = {
     "REGRESSION": "#c0392b",
@@ -143,7 +146,7 @@ def _category_charts(comparison: Comparison) -> str:
     return "".join(parts)
 
 
-def render_html(comparison: Comparison) -> str:
+def render_html(comparison: Comparison, *, changes: ChangeSections | None = None) -> str:
     b, c = comparison.baseline, comparison.candidate
     title = headline(comparison).lstrip("# ")
     out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -178,6 +181,8 @@ def render_html(comparison: Comparison) -> str:
         if comparison.markers.height:
             out.append("<h2>Lexical markers and response length</h2>"
                        + _frame_table(comparison.markers, list(comparison.markers.columns)))
+        if changes is not None:  # exploratory: distinctive phrases, checked summary
+            out.append(changes.html())
     runs = []
     for arm, m in (("baseline", b), ("candidate", c)):
         counts = comparison.unscored[arm]

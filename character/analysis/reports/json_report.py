@@ -10,7 +10,7 @@ names of `compare.DIMENSION_SCHEMA` etc. Non-finite numbers are written as null.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -18,6 +18,9 @@ from character.analysis.compare import Comparison
 from character.analysis.gate import exit_code
 from character.analysis.json_values import json_safe
 from character.store.manifest import Manifest
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 SCHEMA_VERSION = 1
 KIND = "character.comparison"
@@ -43,7 +46,7 @@ def _arm(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def comparison_dict(comparison: Comparison) -> dict[str, Any]:
+def comparison_dict(comparison: Comparison, *, changes: ChangeSections | None = None) -> dict[str, Any]:
     settings = comparison.settings
     return json_safe({
         "schema_version": SCHEMA_VERSION,
@@ -66,8 +69,9 @@ def comparison_dict(comparison: Comparison) -> dict[str, Any]:
         "categories": _rows(comparison.categories),
         "movers": _rows(comparison.movers),
         "markers": _rows(comparison.markers),
+        **({"changes": changes.as_dict()} if changes is not None else {}),
     })
 
 
-def render_json(comparison: Comparison) -> str:
-    return json.dumps(comparison_dict(comparison), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def render_json(comparison: Comparison, *, changes: ChangeSections | None = None) -> str:
+    return json.dumps(comparison_dict(comparison, changes=changes), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.wording import fmt_mean, fmt_signed
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 MAX_CHARS = 60_000  # below GitHub's 65,536-character comment limit, with room for a header
 MAX_ROWS = 40
@@ -82,7 +85,7 @@ def headline(comparison: Comparison) -> str:
     return f"## character: {comparison.verdict}{simulated}"
 
 
-def render_markdown(comparison: Comparison) -> str:
+def render_markdown(comparison: Comparison, *, changes: ChangeSections | None = None) -> str:
     lines = [headline(comparison), ""]
     b, c = comparison.baseline, comparison.candidate
     lines.append(f"Baseline `{cell(b.target.label)}` ({cell(b.run_id)}) vs candidate "
@@ -111,6 +114,7 @@ def render_markdown(comparison: Comparison) -> str:
     lines += _movers(comparison.movers)
     lines += _markers(comparison.markers)
     lines += _categories(comparison.categories)
+    lines += changes.markdown() if changes is not None else []  # exploratory: phrases, summary
     lines += _runs(comparison)
     return _fit("\n".join(lines) + "\n")
 
