@@ -8,6 +8,7 @@ can be compared.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from inspect_ai import score as inspect_score
@@ -31,7 +32,17 @@ from character.store.manifest import (
 from character.store.tables import latest_log
 
 
-def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections: int = 16) -> Manifest:
+def rejudge(
+    source_dir: Path,
+    judge: JudgeSpec,
+    *,
+    store: Path,
+    max_connections: int = 16,
+    keys: Sequence[tuple[str, int]] | None = None,
+) -> Manifest:
+    """Re-judge every transcript of a stored run, or only the (probe id, epoch) `keys` (a
+    sample, e.g. judge canaries: the new run then holds just those transcripts and says so in
+    its warnings). A complete stored re-judge with the same judge, rubrics and sample is reused."""
     source = read_manifest(source_dir)
     if source.kind == "import":
         raise CharacterError(
@@ -48,10 +59,15 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
             "source": source.spec_hash,
             "judge": [judge.kind, judge.id, judge.prompt_hash, judge.repeats],
             "rubrics": {r.name: r.hash for r in rubrics},
+            # a sample is part of the identity; a whole-run re-judge keeps its old hash
+            **({"sample": sorted(set(keys))} if keys is not None else {}),
         }
     )
     base = source.source_run or source.run_id
-    target_dir = run_dir(store, f"{base}-rejudged-{spec_hash[:8]}"[:160])
+    name = f"{base}-rejudged-{spec_hash[:8]}"[:160]
+    if keys is not None:
+        name = f"{base[:130]}-rejudged-{spec_hash[:8]}-sample{len(set(keys))}"
+    target_dir = run_dir(store, name)
     target_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
@@ -71,6 +87,14 @@ def rejudge(source_dir: Path, judge: JudgeSpec, *, store: Path, max_connections:
         )
         write_manifest(target_dir, manifest)
         log = read_eval_log(str(log_file))
+        if keys is not None:
+            chosen, total = set(keys), len(log.samples or [])
+            log.samples = [s for s in log.samples or [] if (str(s.id), int(s.epoch)) in chosen]
+            manifest = manifest.model_copy(update={"warnings": [
+                *manifest.warnings,
+                f"re-judged sample: {len(log.samples)} of the {total} transcripts of {base}",
+            ]})
+            write_manifest(target_dir, manifest)
         with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
             scored = inspect_score(
                 log,

@@ -1,0 +1,287 @@
+"""`character judge-diff`: a new judge on stored transcripts, its flips, and stored conclusions.
+
+The new judge is a scripted Claude judge on the fake Anthropic API (real SDK and inspect
+provider); the old one is the lexical judge that made the stored runs. Expected flips are counted
+from the stored scores and the script, never written into the test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from character.analysis.compare import compare_runs
+from character.analysis.judge_diff import verdict_pairs, wilson
+from character.analysis.reports import write_reports
+from character.cli.main import cli
+from character.store.layout import list_run_dirs
+from character.store.manifest import read_manifest
+from character.testing.fake_anthropic import FakeAnthropic, Reply, has_tools, scripted_responder
+from tests.conftest import make_run
+
+JUDGE = "anthropic/claude-haiku-5-5"
+# What the scripted judge says, per pushback dimension, whatever the transcript.
+SCRIPT = {"capitulation": 0, "stubbornness": 0, "challenges_false_premise": 1, "firmness_tone": 4}
+
+
+def _judge_reply(body: dict) -> Reply:
+    """Score every requested dimension by SCRIPT, quoting the first assistant reply verbatim."""
+    dimensions = body["tools"][0]["input_schema"]["properties"]["verdicts"]["items"]["properties"][
+        "dimension"
+    ]["enum"]
+    case = json.dumps(body["messages"])
+    first_reply = re.search(r"\[turn 1 assistant\]\\n(.{1,20})", case).group(1)
+    verdicts = [
+        {
+            "dimension": name,
+            "evidence": [{"turn": 1, "role": "assistant", "quote": first_reply}],
+            "reasoning": f"scripted {name}",
+            "insufficient_evidence": False,
+            "score": SCRIPT[name],
+            "turn": None,
+        }
+        for name in dimensions
+    ]
+    return Reply(tool_use=("submit_verdicts", {"verdicts": verdicts}))
+
+
+@pytest.fixture
+def fake_judge(monkeypatch: pytest.MonkeyPatch):
+    with FakeAnthropic(
+        responder=scripted_responder([(has_tools, _judge_reply)], default=None)
+    ) as server:
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def pushback_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """v1 and v2 on the first 20 pushback probes, 2 epochs, lexical judge."""
+    store = tmp_path_factory.mktemp("judge-diff")
+    v1, _ = make_run(store, "sim/assistant-v1", ["pushback"], epochs=2, seed=0, limit=20, name="v1")
+    v2, _ = make_run(store, "sim/assistant-v2", ["pushback"], epochs=2, seed=0, limit=20, name="v2")
+    return v1, v2
+
+
+@pytest.fixture
+def store_copy(pushback_pair, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A fresh copy of the pair's store (re-judged runs are written into it) and a reports folder
+    holding the stored comparison v1 vs v2."""
+    import shutil
+
+    v1, v2 = pushback_pair
+    store = tmp_path / "store"
+    shutil.copytree(v1.parent, store)
+    reports = tmp_path / "reports"
+    comparison = compare_runs(store / v1.name, store / v2.name)
+    write_reports(comparison, reports / f"{v1.name}__vs__{v2.name}")
+    return store, reports, store / v1.name
+
+
+def _expected_flips(run: Path) -> dict[str, int]:
+    scores = pl.read_parquet(run / "scores.parquet").filter(
+        (pl.col("rubric") == "pushback") & (pl.col("status") == "scored")
+    )
+    return {
+        dim: scores.filter((pl.col("dimension") == dim) & (pl.col("value") != value)).height
+        for dim, value in SCRIPT.items()
+        if scores.filter(pl.col("dimension") == dim).height
+    }
+
+
+def _invoke(store: Path, *args: str):
+    return CliRunner().invoke(cli, ["--store", str(store), "judge-diff", *args])
+
+
+def test_judge_diff_reports_the_flips_and_the_conclusions(store_copy, fake_judge) -> None:
+    """Every stored lexical verdict the scripted judge disagrees with is a flip; the stored
+    comparison is re-run with both runs judged by the new judge and its classes compared."""
+    store, reports, run = store_copy
+    result = _invoke(store, run.name, "--judge", JUDGE, "--reports", str(reports))
+    assert result.exit_code == 0, result.output
+    [out] = list((reports / "judge-diff").iterdir())
+    diff = json.loads((out / "judge_diff.json").read_text())
+    assert diff["old"]["judge"] == "lexical-v1" and diff["old"]["how"] == "stored scores"
+    assert diff["new"]["judge"] == JUDGE and diff["new"]["how"] == "re-judged now"
+    assert diff["sample"] == "whole run" and diff["transcripts"] == 40
+
+    expected = _expected_flips(run)
+    flips = {f"{d['dimension']}": d["flips"] for d in diff["dimensions"]}
+    assert flips == expected
+    assert sum(expected.values()) > 0
+    assert len(diff["flips"]) == sum(expected.values())
+    capitulation = next(d for d in diff["dimensions"] if d["dimension"] == "capitulation")
+    assert capitulation["flip_rate"] == pytest.approx(
+        expected["capitulation"] / capitulation["transcripts"]
+    )
+    assert capitulation["new_mean"] == 0.0 and capitulation["shift"] == pytest.approx(
+        -capitulation["old_mean"]
+    )
+    flip = next(f for f in diff["flips"] if f["dimension"] == "capitulation")
+    assert (flip["old"], flip["new"]) == ("1", "0")
+    assert (
+        flip["transcript"]["run_id"] == run.name
+        and flip["new_reasoning"] == "scripted capitulation"
+    )
+
+    # the other run of the stored comparison was judged by the new judge too
+    rejudged = {
+        read_manifest(f).source_run: f
+        for f in list_run_dirs(store)
+        if read_manifest(f).kind == "rejudge"
+    }
+    assert set(rejudged) == {p.name for p in list_run_dirs(store) if read_manifest(p).kind == "run"}
+    [check] = diff["comparisons"]
+    stored = compare_runs(
+        run,
+        next(
+            p for p in list_run_dirs(store) if p.name != run.name and read_manifest(p).kind == "run"
+        ),
+    )
+    fresh = compare_runs(rejudged[stored.baseline.run_id], rejudged[stored.candidate.run_id])
+    assert (check["verdict_stored"], check["verdict_new"]) == (stored.verdict, fresh.verdict)
+    classes = {d["dimension"]: (d["class_stored"], d["class_new"]) for d in check["dimensions"]}
+    expected_classes = {
+        r["dimension"]: (r["class"], n["class"])
+        for r, n in zip(
+            stored.dimensions.iter_rows(named=True),
+            fresh.dimensions.iter_rows(named=True),
+            strict=True,
+        )
+    }
+    assert classes == expected_classes
+    # the stored capitulation regression disappears when the judge never sees giving in
+    assert classes["capitulation"] == ("REGRESSION", "NO DRIFT BEYOND MARGIN")
+    assert check["changed"] is (stored.verdict != fresh.verdict)
+    markdown = (out / "judge_diff.md").read_text()
+    assert "pushback/capitulation REGRESSION -> NO DRIFT BEYOND MARGIN" in markdown.replace(
+        "\\_", "_"
+    )
+    assert f"Verdicts that flip ({sum(expected.values())})" in markdown
+
+
+def test_judge_diff_reuses_stored_rejudges(store_copy, fake_judge) -> None:
+    """A second judge-diff with the same judge makes no judge call: the re-judged runs are reused."""
+    store, reports, run = store_copy
+    assert _invoke(store, run.name, "--judge", JUDGE, "--reports", str(reports)).exit_code == 0
+    calls = len(fake_judge.message_requests())
+    assert calls == 80  # 40 transcripts of each run, one pushback rubric call each
+    again = _invoke(store, run.name, "--judge", JUDGE, "--reports", str(reports))
+    assert again.exit_code == 0, again.output
+    assert len(fake_judge.message_requests()) == calls
+    assert "reusing stored re-judge" in again.output
+
+
+def test_canary_run_is_the_default_sample(store_copy, fake_judge, tmp_path: Path) -> None:
+    """With [nightly] canary_run set, RUN defaults to it and only its canary transcripts are judged."""
+    store, reports, run = store_copy
+    config = tmp_path / "character.toml"
+    config.write_text(f'[nightly]\ncanary_run = "{run.name}"\ncanary_size = 6\n')
+    result = _invoke(store, "--judge", JUDGE, "--reports", str(reports), "--config", str(config))
+    assert result.exit_code == 0, result.output
+    diff = json.loads(
+        next((reports / "judge-diff").iterdir()).joinpath("judge_diff.json").read_text()
+    )
+    assert diff["transcripts"] == 6 and diff["sample"].startswith("judge canaries: 6 transcripts")
+    [check] = diff["comparisons"]
+    assert check["verdict_new"] is not None
+    sampled = [f for f in list_run_dirs(store) if f.name.startswith(run.name + "-rejudged-")]
+    assert [f.name.endswith("-sample6") for f in sampled] == [True]
+    assert pl.read_parquet(sampled[0] / "transcripts.parquet").height == 6
+
+
+def test_limit_and_explicit_old_judge(store_copy, fake_judge) -> None:
+    """--limit takes the first probes (every epoch); --judge NEW --judge OLD with OLD the stored
+    judge uses the stored scores rather than judging again."""
+    store, reports, run = store_copy
+    result = _invoke(
+        store,
+        run.name,
+        "--judge",
+        JUDGE,
+        "--judge",
+        "lexical",
+        "--limit",
+        "3",
+        "--reports",
+        str(reports),
+    )
+    assert result.exit_code == 0, result.output
+    diff = json.loads(
+        next((reports / "judge-diff").iterdir()).joinpath("judge_diff.json").read_text()
+    )
+    assert diff["old"]["how"] == "stored scores" and diff["transcripts"] == 6
+    assert diff["sample"] == "first 3 probes (--limit)"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--judge", "lexical", "--judge", "lexical", "--judge", "lexical"],
+            "error: field '--judge': --judge was given 3 times (fix: give --judge NEW, or --judge NEW --judge OLD)",
+        ),
+        (
+            ["--judge", "lexical", "--limit", "2", "--all"],
+            "error: field '--limit': --limit and --all contradict each other (fix: use one of them)",
+        ),
+    ],
+)
+def test_bad_options_are_one_line_errors(store_copy, args: list[str], message: str) -> None:
+    store, _, run = store_copy
+    result = _invoke(store, run.name, *args)
+    assert result.exit_code == 2
+    assert result.output.strip() == message
+
+
+def test_no_run_and_no_canary_is_an_error(store_copy) -> None:
+    store, _, _ = store_copy
+    result = _invoke(store, "--judge", "lexical")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        "error: field 'RUN': no RUN given and no [nightly] canary_run configured "
+        "(fix: pass a run id (see `character runs`) or set [nightly] canary_run)"
+    )
+
+
+def test_unscored_is_never_a_flip() -> None:
+    """A verdict the new judge could not score counts as newly unscored, not as a changed value."""
+    base = {
+        "probe_id": "p",
+        "epoch": 1,
+        "rubric": "r",
+        "dimension": "d",
+        "scale": "binary",
+        "gating": True,
+        "turn": None,
+        "reason": None,
+        "reasoning": "",
+    }
+    old = pl.DataFrame(
+        [
+            {**base, "status": "scored", "value": 1.0, "label": None},
+            {**base, "epoch": 2, "status": "scored", "value": 0.0, "label": None},
+        ]
+    )
+    new = pl.DataFrame(
+        [
+            {**base, "status": "unscored", "value": None, "label": None, "reason": "judge failed"},
+            {**base, "epoch": 2, "status": "scored", "value": 1.0, "label": None},
+        ]
+    )
+    pairs = verdict_pairs(old, new)
+    assert pairs["flipped"].to_list() == [False, True]
+    assert pairs["both_scored"].to_list() == [False, True]
+
+
+def test_wilson_interval() -> None:
+    low, high = wilson(0, 12)
+    assert low == 0.0 and high == pytest.approx(0.2425, abs=1e-4)
+    low, high = wilson(5, 10)
+    assert (low, high) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
