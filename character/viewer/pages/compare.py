@@ -7,10 +7,12 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from character.analysis.change_report import ChangeSections
 from character.analysis.compare import Comparison
+from character.analysis.phrases import moved_dimensions
 from character.analysis.reports import report_name
 from character.store.layout import check_tables
-from character.viewer import comparing, data, session, widgets
+from character.viewer import changes_panel, comparing, data, session, widgets
 from character.viewer.catalog import listed_run_ids
 from character.viewer.context import run_folder
 from character.viewer.conversation import (
@@ -43,7 +45,7 @@ def pick_arms(runs: pl.DataFrame) -> tuple[str | None, str | None]:
     return baseline, candidate
 
 
-def summary(comparison: Comparison) -> None:
+def summary(comparison: Comparison, changes: ChangeSections | None = None) -> None:
     show = VERDICT_STYLE.get(comparison.verdict, st.info)
     headline = "FAIL — invalid comparison" if not comparison.valid else comparison.verdict
     show(f"**{headline}** · " + escape_markdown(comparison.title))
@@ -56,7 +58,7 @@ def summary(comparison: Comparison) -> None:
         return
     for reason in comparison.verdict_reasons:
         st.markdown("- " + escape_markdown(reason))
-    downloads = comparing.report_downloads(comparison, report_name(comparison))
+    downloads = comparing.report_downloads(comparison, report_name(comparison), changes)
     for column, download in zip(st.columns(3), downloads, strict=True):
         column.download_button(
             download.label, download.data, file_name=download.file_name, mime=download.mime,
@@ -158,10 +160,15 @@ def main() -> None:
     for folder in (base_dir, cand_dir):
         check_tables(folder)  # a run still going has no tables yet: say so (app.py shows the error)
     comparison = data.comparison(base_dir, cand_dir)
-    summary(comparison)
-    if not comparison.valid:
+    # issue 19: the distinctive phrases, as the CLI's reports hold them (valid comparisons only)
+    changes = None
+    if comparison.valid:
+        changes = changes_panel.sections(base_dir, cand_dir, moved_dimensions(comparison.dimensions))
+    summary(comparison, changes)
+    if not comparison.valid or changes is None:
         return
     drift(comparison)
+    changes_panel.panel(changes.phrases, probe_key=KEY + "probe", epoch_key=KEY + "epoch")
     side_by_side(base_dir, cand_dir, comparison)
 
 
