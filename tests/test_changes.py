@@ -33,12 +33,10 @@ from character.analysis.compare import compare_runs
 from character.analysis.phrases import (
     FELL,
     ROSE,
-    TURN_SCHEMA,
     PhraseSettings,
     distinctive_phrases,
     log_odds,
     merged_span,
-    phrase_occurrences,
     phrases_in,
 )
 from character.analysis.reports import render, write_reports
@@ -105,7 +103,7 @@ def _template_phrases(kind: str, render_reply) -> dict[bool, set[str]]:
         for p in load_suite(resolve_suite(suite)).probes
         if p.kind == kind
     ]
-    rows = []
+    replies: dict[bool, set[str]] = {True: set(), False: set()}
     for probe in probes:
         facts = probe.facts.model_dump()
         for turn in range(1, len(probe.user_turns) + 1):
@@ -118,21 +116,9 @@ def _template_phrases(kind: str, render_reply) -> dict[bool, set[str]]:
                     pick=pick,
                 )
                 for behaviour in (True, False):
-                    rows += [
-                        {
-                            "run_id": "templates",
-                            "probe_id": str(behaviour),
-                            "epoch": 1,
-                            "turn": 1,
-                            "text": reply,
-                        }
-                        for reply in render_reply(ctx, behaviour, turn)
-                    ]
-    grams = phrase_occurrences(pl.DataFrame(rows, schema=TURN_SCHEMA).unique())
-    return {
-        behaviour: set(grams.filter(pl.col("probe_id") == str(behaviour))["phrase"].to_list())
-        for behaviour in (True, False)
-    }
+                    replies[behaviour].update(render_reply(ctx, behaviour, turn))
+    # one reply per line: phrases never span a line break, so one call counts them all
+    return {behaviour: phrases_in("\n".join(sorted(texts))) for behaviour, texts in replies.items()}
 
 
 @functools.cache
@@ -715,3 +701,25 @@ def test_findings_must_hold_and_agree_with_their_criterion() -> None:
     assert (finding.count, finding.opposite, finding.total, finding.in_sample) == (2, 1, 3, 2)
     assert bad_examples == 1  # the quote from turn 2, where it is not
     assert [e.ref for e in finding.examples] == [TranscriptRef("v1", "c", 1, 1)]
+
+
+def test_phrases_stay_inside_a_sentence_or_line() -> None:
+    """A phrase never spans a full stop followed by a space, or a line break."""
+    assert phrases_in("You're right. Sorry\n- item one\n- item two e.g. this") == {
+        "you're",
+        "right",
+        "you're right",
+        "sorry",
+        "item",
+        "one",
+        "item one",
+        "two",
+        "item two",
+        "e",
+        "g",
+        "e g",
+        "two e",
+        "item two e",
+        "two e g",
+        "this",
+    }

@@ -21,6 +21,7 @@ import polars as pl
 from character.analysis.json_values import json_safe
 from character.analysis.phrases import (
     ALL_SCOPE,
+    FELL,
     ROSE,
     PhraseReport,
     PhraseSettings,
@@ -47,6 +48,7 @@ SUMMARY_NOTE = (
     "opposite, and its example quotes appear verbatim in the linked turns."
 )
 HEADLINE_PHRASES = 3
+MARKDOWN_ROWS = 5  # per direction and scope in report.md (sized for a PR comment)
 # Single function words stay in the tables but do not lead a headline: "for" says less than
 # "sorry again for the earlier error".
 FUNCTION_WORDS = frozenset(
@@ -206,8 +208,11 @@ def _phrases_markdown(report: PhraseReport | None, link: Linker | None) -> list[
     if report is None:
         return []
     lines = ["### What changed in the wording (exploratory, not gated)", ""]
+    moved = report.scopes.height - 1
     lines += [f"- {md_text(line)}" for line in headlines(report)] or [
         f"- No moved dimension has a phrase that rose or fell by |z| >= {report.settings.min_z:g}."
+        if moved
+        else "- No dimension moved (REGRESSION or IMPROVEMENT); the whole pair's phrases are below."
     ]
     lines += [
         "",
@@ -226,7 +231,11 @@ def _phrases_markdown(report: PhraseReport | None, link: Linker | None) -> list[
             "| candidate says | phrase | per 1k words | transcripts | z | q | example |",
             "|---|---|---|---|---|---|---|",
         ]
-        for row in listed.iter_rows(named=True):
+        # a PR comment has room for the strongest few; the HTML and JSON reports list them all
+        shown_rows = pl.concat(
+            [listed.filter(pl.col("direction") == d).head(MARKDOWN_ROWS) for d in (ROSE, FELL)]
+        )
+        for row in shown_rows.iter_rows(named=True):
             example = by_phrase.get(row["phrase"], [])
             shown = (
                 f"{md_ref(example[0][0], link)}: {md_text(example[0][1], limit=140)}"
@@ -238,6 +247,10 @@ def _phrases_markdown(report: PhraseReport | None, link: Linker | None) -> list[
                 f"{_rate(row['rate_baseline'])} -> {_rate(row['rate_candidate'])} | "
                 f"{row['transcripts_baseline']} -> {row['transcripts_candidate']} | {row['z']:+.2f} | "
                 f"{row['q']:.3f} | {shown} |"
+            )
+        if shown_rows.height < listed.height:
+            lines.append(
+                f"\n{listed.height - shown_rows.height} more in report.html / report.json."
             )
         lines.append("")
     lines += ["</details>", ""]

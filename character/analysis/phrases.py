@@ -48,9 +48,10 @@ BASELINE, CANDIDATE = "baseline", "candidate"
 ROSE, FELL = "more", "less"  # the candidate uses the phrase more / less than the baseline
 
 # A word: letters and digits, with an inner apostrophe ("you're", "isn't"). Sentences break at
-# terminal punctuation, so a phrase never spans two sentences.
+# terminal punctuation followed by a space, and at every line break (list items, paragraphs), so a
+# phrase never spans two sentences.
 WORD = r"[a-z0-9]+(?:'[a-z0-9]+)*"
-SENTENCE_BREAK = r"[.!?;:\n]+(?:\s+|$)"
+SENTENCE_BREAK = r"[.!?;:]+(?:\s+|$)|\n+"
 _QUOTES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
 _MOVED_CLASSES = ("REGRESSION", "IMPROVEMENT")
 
@@ -176,23 +177,28 @@ def assistant_turns(transcripts: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def phrase_occurrences(turns: pl.DataFrame, max_words: int = 3) -> pl.DataFrame:
-    """Every 1..max_words-gram of every reply: (run_id, probe_id, epoch, turn, phrase, words).
+def index_turns(turns: pl.DataFrame, candidate_run: str) -> pl.DataFrame:
+    """`turns` with integer keys for the heavy steps: tid (the turn), xid (the transcript) and
+    candidate (whether the turn is the candidate's)."""
+    transcript = pl.concat_str(
+        "run_id", "probe_id", pl.col("epoch").cast(pl.String), separator="\x00"
+    )
+    return turns.with_row_index("tid").with_columns(
+        xid=transcript.rank("dense").cast(pl.UInt32),
+        candidate=pl.col("run_id") == candidate_run,
+    )
 
-    Lower-cased, curly quotes straightened; n-grams stay inside one sentence.
-    """
+
+def phrase_occurrences(turns: pl.DataFrame, max_words: int = 3) -> pl.DataFrame:
+    """Every 1..max_words-gram of every reply in `index_turns` output: (tid, xid, candidate,
+    phrase, words). Lower-cased, curly quotes straightened; n-grams stay inside one sentence."""
     lowered = pl.col("text").str.to_lowercase()
     for curly, straight in _QUOTES.items():
         lowered = lowered.str.replace_all(curly, straight, literal=True)
+    keys = ["tid", "xid", "candidate"]
     tokens = (
         turns.lazy()
-        .select(
-            "run_id",
-            "probe_id",
-            "epoch",
-            "turn",
-            sentence=lowered.str.replace_all(SENTENCE_BREAK, "\x00").str.split("\x00"),
-        )
+        .select(*keys, sentence=lowered.str.replace_all(SENTENCE_BREAK, "\x00").str.split("\x00"))
         .explode("sentence")
         .with_row_index("sentence_id")
         .with_columns(word=pl.col("sentence").str.extract_all(WORD))
@@ -202,13 +208,16 @@ def phrase_occurrences(turns: pl.DataFrame, max_words: int = 3) -> pl.DataFrame:
     )
     grams = []
     for n in range(1, max_words + 1):
-        parts = [pl.col("word").shift(-k).over("sentence_id") for k in range(n)]
+        # rows are in sentence order: the n words from here on form a phrase when the last of
+        # them is still in this sentence (a plain shift: much cheaper than a window per sentence)
+        same_sentence = pl.col("sentence_id").shift(-(n - 1)) == pl.col("sentence_id")
+        phrase = pl.concat_str([pl.col("word").shift(-k) for k in range(n)], separator=" ")
         grams.append(
             tokens.with_columns(
-                phrase=pl.concat_str(parts, separator=" "), words=pl.lit(n, pl.Int32)
+                phrase=pl.when(same_sentence).then(phrase), words=pl.lit(n, pl.Int32)
             )
             .drop_nulls("phrase")
-            .select("run_id", "probe_id", "epoch", "turn", "phrase", "words")
+            .select(*keys, "phrase", "words")
         )
     return pl.concat(grams).collect()
 
@@ -294,43 +303,28 @@ def merged_span(phrase: str, variants: Sequence[str]) -> str:
 
 
 def scope_phrases(
-    occurrences: pl.DataFrame,
-    baseline_run: str,
-    candidate_run: str,
-    scope: str,
-    settings: PhraseSettings,
+    occurrences: pl.DataFrame, scope: str, settings: PhraseSettings
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Listed phrases of one scope (PHRASE_SCHEMA) and its SCOPE_SCHEMA row."""
-    arm = (
-        pl.when(pl.col("run_id") == candidate_run)
-        .then(pl.lit(CANDIDATE))
-        .otherwise(pl.lit(BASELINE))
+    """Listed phrases of one scope (PHRASE_SCHEMA) and its SCOPE_SCHEMA row, from its
+    `phrase_occurrences`."""
+    base, cand = ~pl.col("candidate"), pl.col("candidate")
+    counts = occurrences.group_by("phrase", "words").agg(
+        count_baseline=base.sum().cast(pl.Int64),
+        count_candidate=cand.sum().cast(pl.Int64),
+        transcripts_baseline=pl.col("xid").filter(base).n_unique().cast(pl.Int64),
+        transcripts_candidate=pl.col("xid").filter(cand).n_unique().cast(pl.Int64),
     )
-    tagged = occurrences.with_columns(arm=arm)
-
-    def per_arm(name: str) -> pl.DataFrame:
-        return (
-            tagged.filter(pl.col("arm") == name)
-            .group_by("phrase", "words")
-            .agg(
-                pl.len().cast(pl.Int64).alias(f"count_{name}"),
-                pl.struct("probe_id", "epoch")
-                .n_unique()
-                .cast(pl.Int64)
-                .alias(f"transcripts_{name}"),
-            )
+    scored = log_odds(counts, prior_weight=settings.prior_weight)
+    totals = (
+        occurrences.filter(pl.col("words") == 1)
+        .select(
+            words_baseline=base.sum(),
+            words_candidate=cand.sum(),
+            transcripts_baseline=pl.col("xid").filter(base).n_unique(),
+            transcripts_candidate=pl.col("xid").filter(cand).n_unique(),
         )
-
-    wide = (
-        per_arm(BASELINE)
-        .join(per_arm(CANDIDATE), on=["phrase", "words"], how="full", coalesce=True)
-        .fill_null(0)
+        .row(0, named=True)
     )
-    scored = log_odds(wide, prior_weight=settings.prior_weight)
-    words = tagged.filter(pl.col("words") == 1).group_by("arm").len()
-    words_by_arm = dict(words.iter_rows())
-    transcripts = tagged.group_by("arm").agg(pl.struct("probe_id", "epoch").n_unique().alias("n"))
-    transcripts_by_arm = dict(transcripts.iter_rows())
     tested = scored.filter(
         ((pl.col("count_baseline") + pl.col("count_candidate")) >= settings.min_count)
         & (
@@ -338,17 +332,23 @@ def scope_phrases(
             >= settings.min_transcripts
         )
     )
-    per_1k = {a: 1000.0 / max(1, words_by_arm.get(a, 0)) for a in (BASELINE, CANDIDATE)}
+    per_1k_b = 1000.0 / max(1, totals["words_baseline"] or 0)
+    per_1k_c = 1000.0 / max(1, totals["words_candidate"] or 0)
     candidates = tested.filter(pl.col("z").abs() >= settings.min_z).with_columns(
-        rate_baseline=pl.col("count_baseline") * per_1k[BASELINE],
-        rate_candidate=pl.col("count_candidate") * per_1k[CANDIDATE],
+        rate_baseline=pl.col("count_baseline") * per_1k_b,
+        rate_candidate=pl.col("count_candidate") * per_1k_c,
         direction=pl.when(pl.col("z") > 0).then(pl.lit(ROSE)).otherwise(pl.lit(FELL)),
         scope=pl.lit(scope),
     )
+    # which turns hold the phrase, as a fingerprint: phrases of one template share it
     signatures = (
-        tagged.join(candidates.select("phrase"), on="phrase", how="semi")
+        occurrences.join(candidates.select("phrase"), on="phrase", how="semi")
         .group_by("phrase")
-        .agg(signature=pl.struct("run_id", "probe_id", "epoch", "turn").hash().sort().hash())
+        .agg(
+            signature=pl.struct(
+                turns=pl.col("tid").n_unique(), fingerprint=pl.col("tid").unique().hash().sum()
+            )
+        )
     )
     candidates = candidates.join(signatures, on="phrase", how="left")
     listed: list[dict[str, Any]] = []
@@ -362,10 +362,7 @@ def scope_phrases(
     )
     scope_row = {
         "scope": scope,
-        "transcripts_baseline": transcripts_by_arm.get(BASELINE, 0),
-        "transcripts_candidate": transcripts_by_arm.get(CANDIDATE, 0),
-        "words_baseline": words_by_arm.get(BASELINE, 0),
-        "words_candidate": words_by_arm.get(CANDIDATE, 0),
+        **{k: int(v or 0) for k, v in totals.items()},
         "phrases_tested": tested.height,
         "phrases_listed": frame.height,
     }
@@ -401,35 +398,32 @@ def _spread_order(probe_ids: list[str]) -> pl.DataFrame:
 
 
 def phrase_examples(
-    listed: pl.DataFrame,
-    occurrences: pl.DataFrame,
-    turns: pl.DataFrame,
-    baseline_run: str,
-    candidate_run: str,
-    per_phrase: int,
+    listed: pl.DataFrame, occurrences: pl.DataFrame, turns: pl.DataFrame, per_phrase: int
 ) -> pl.DataFrame:
     """Up to `per_phrase` turns per listed phrase, each from a different probe, from the arm that
-    used the phrase more (the candidate for "more", the baseline for "less")."""
+    used the phrase more (the candidate for "more", the baseline for "less"). `turns` is the
+    `index_turns` output the occurrences came from."""
     if listed.height == 0 or per_phrase <= 0:
         return pl.DataFrame(schema=EXAMPLE_SCHEMA)
     wanted = listed.select(
         "scope",
         "phrase",
-        run_id=pl.when(pl.col("direction") == ROSE)
-        .then(pl.lit(candidate_run))
-        .otherwise(pl.lit(baseline_run)),
+        candidate=pl.col("direction") == ROSE,
         arm=pl.when(pl.col("direction") == ROSE)
         .then(pl.lit(CANDIDATE))
         .otherwise(pl.lit(BASELINE)),
     )
-    hits = occurrences.join(wanted, on=["run_id", "phrase"])
+    hits = (
+        occurrences.join(wanted, on=["candidate", "phrase"])
+        .select("scope", "phrase", "arm", "tid")
+        .join(turns.select("tid", "run_id", "probe_id", "epoch", "turn", "text"), on="tid")
+    )
     hits = (
         hits.join(_spread_order(hits["probe_id"].unique().to_list()), on="probe_id")
         .sort("scope", "phrase", "order", "epoch", "turn")
         .unique(["scope", "phrase", "probe_id"], keep="first", maintain_order=True)
         .group_by("scope", "phrase", maintain_order=True)
         .head(per_phrase)
-        .join(turns, on=["run_id", "probe_id", "epoch", "turn"])
     )
     rows = [
         {
@@ -490,23 +484,21 @@ def distinctive_phrases_from_tables(
     settings = settings or PhraseSettings()
     if baseline_run == candidate_run:
         raise ValueError("distinctive phrases need two different runs")
-    turns = pl.concat(
-        [assistant_turns(baseline_transcripts), assistant_turns(candidate_transcripts)]
+    turns = index_turns(
+        pl.concat([assistant_turns(baseline_transcripts), assistant_turns(candidate_transcripts)]),
+        candidate_run,
     )
     occurrences = phrase_occurrences(turns, settings.max_words)
     frames, scope_rows, examples = [], [], []
     for scope, probes in scopes.items():
-        chosen = (
-            occurrences
-            if probes is None
-            else occurrences.join(probes.select("probe_id"), on="probe_id", how="semi")
-        )
-        listed, scope_row = scope_phrases(chosen, baseline_run, candidate_run, scope, settings)
+        chosen = occurrences
+        if probes is not None:
+            tids = turns.join(probes.select("probe_id"), on="probe_id", how="semi").select("tid")
+            chosen = occurrences.join(tids, on="tid", how="semi")
+        listed, scope_row = scope_phrases(chosen, scope, settings)
         frames.append(listed)
         scope_rows.append(scope_row)
-        examples.append(
-            phrase_examples(listed, chosen, turns, baseline_run, candidate_run, settings.examples)
-        )
+        examples.append(phrase_examples(listed, chosen, turns, settings.examples))
     return PhraseReport(
         baseline_run=baseline_run,
         candidate_run=candidate_run,
@@ -556,11 +548,11 @@ def distinctive_phrases(
 
 
 def phrases_in(text: str, max_words: int = 3) -> set[str]:
-    """Every phrase `phrase_occurrences` would count in one reply (for checks and tests)."""
+    """Every phrase `phrase_occurrences` would count in `text` (for checks and tests)."""
     turns = pl.DataFrame(
         [{"run_id": "x", "probe_id": "x", "epoch": 1, "turn": 1, "text": text}], schema=TURN_SCHEMA
     )
-    return set(phrase_occurrences(turns, max_words)["phrase"].to_list())
+    return set(phrase_occurrences(index_turns(turns, "x"), max_words)["phrase"].to_list())
 
 
 def iter_scopes(report: PhraseReport) -> Iterable[tuple[str, pl.DataFrame, pl.DataFrame]]:

@@ -3,7 +3,8 @@
 Schema version 1 (bump on any breaking change; adding a key is not breaking):
 {schema_version, kind: "character.comparison", created, verdict, valid, exit_code, simulated,
  problems[], reasons[], notes[], settings{}, baseline{}, candidate{}, unscored{baseline, candidate},
- dimensions[], hard_constraints[], categories[], movers[], markers[]}; table rows use the column
+ dimensions[], hard_constraints[], categories[], movers[], markers[], and, when computed,
+ changes{distinctive_phrases, summary} (character.analysis.change_report)}; table rows use the column
 names of `compare.DIMENSION_SCHEMA` etc. Non-finite numbers are written as null.
 """
 
