@@ -22,7 +22,7 @@ BENCHMARKS = {
     "judge-cost": ("bench.judge_cost", "judge tokens, requests, cacheable prefix, batch savings"),
     "decisions": ("bench.decisions", "gate false-fail rate and power vs naive rules"),
     "scale": ("bench.scale", "load, compare and report synthetic 1k/10k/100k-transcript runs"),
-    "viewer": ("bench.viewer", "Runs and Transcripts page render time on a 10k-transcript run"),
+    "viewer": ("bench.viewer", "Runs, Transcripts and Compare page render time on 10k-transcript runs"),
 }
 
 

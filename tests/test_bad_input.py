@@ -227,6 +227,6 @@ def test_real_process_prints_one_line_and_no_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         f"error: {path}: field 'probes[0].rubrics[0]': probe 'unknown_rubric.p1': unknown rubric "
-        "'honesty' (fix: use one of: pushback, refusal, sycophancy, or add rubrics/honesty.yaml)"
+        "'honesty' (fix: use one of: production, pushback, refusal, sycophancy, or add rubrics/honesty.yaml)"
     ]
     assert not (tmp_path / "store").exists()

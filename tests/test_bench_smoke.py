@@ -85,11 +85,13 @@ def test_scale_compares_and_writes_every_report(tmp_path: Path) -> None:
     assert all(size > 0 for size in compare["report_bytes"].values())
 
 
-def test_viewer_times_both_pages_on_a_synthetic_run(tmp_path: Path) -> None:
+def test_viewer_times_its_pages_on_synthetic_runs(tmp_path: Path) -> None:
     viewer.run(quick=True, out_dir=tmp_path, sizes=[100])
     result = _saved(tmp_path, "viewer")["data"]["results"]["100"]
     assert result["shown"] == "100 of 100 transcripts"
-    assert {"runs (first)", "runs (cached)", "transcripts (first)", "transcripts (cached)"} <= set(result["times"])
+    assert {"runs (first)", "runs (cached)", "transcripts (first)", "transcripts (cached)", "compare (first)",
+            "compare queue + side by side (first)"} <= set(result["times"])
+    assert 0 < result["queue"] <= result["verdicts"] and result["queue_shown"] == result["queue"]
 
 
 def test_command_line_runs_a_benchmark_and_writes_its_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from character.analysis.phrases import distinctive_phrases, moved_dimensions
 from character.analysis.reports import write_reports
 from character.domain.config import GateConfig
 from character.viewer.comparing import report_downloads
+from character.viewer.render import WORD_JOINER
 from tests.conftest import run_by_name
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -38,13 +41,15 @@ def test_downloads_hold_the_phrases_character_compare_writes(
 def test_compare_page_lists_phrases_and_opens_an_example(
     sim_store: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The phrases of each moved dimension are on the page; picking an example points the
-    side-by-side reader at that probe and epoch."""
+    """The phrases of each moved dimension are on the Drift tab; picking an example opens that
+    probe and epoch side by side in the changed-verdicts tab."""
     v1, v2 = run_by_name(sim_store, "v1"), run_by_name(sim_store, "v2")
     monkeypatch.setenv("CHARACTER_STORE", str(sim_store))
     app = AppTest.from_file(str(APP), default_timeout=120).run()
     app.multiselect(key="runs.pick").set_value([v1.name, v2.name]).run()
     app.switch_page("character/viewer/pages/compare.py").run()
+    app.session_state["compare.tab"] = "Drift and top movers"
+    app.run()
     assert not app.exception
     assert "What changed in the wording (exploratory, not gated)" in [
         s.value for s in app.subheader
@@ -58,8 +63,15 @@ def test_compare_page_lists_phrases_and_opens_an_example(
         assert f"{scope}: {listed} phrases" in labels
     scope = next(s for s in moved if report.examples.filter(report.examples["scope"] == s).height)
     example = report.examples.filter(report.examples["scope"] == scope).row(0, named=True)
-    picker = app.selectbox(key=f"compare.changes.{scope}.open")
-    picker.set_value(f"{example['probe_id']} · epoch {example['epoch']}").run()
+    app.selectbox(key=f"compare.changes.{scope}.open").set_value(
+        f"{example['probe_id']} · epoch {example['epoch']}"
+    ).run()
     assert not app.exception
-    assert app.selectbox(key="compare.probe").value == example["probe_id"]
-    assert app.selectbox(key="compare.epoch").value == example["epoch"]
+    assert app.session_state["compare.tab"] == "Verdicts that changed"
+    opened = f"{example['probe_id']} · epoch {example['epoch']} · {scope}"
+    assert any(plain(s.value) == opened for s in app.subheader)
+
+
+def plain(markdown: str) -> str:
+    """What a reader sees of the viewer's escaped Markdown."""
+    return html.unescape(re.sub(r"\\(.)", r"\1", markdown)).replace(WORD_JOINER, "")

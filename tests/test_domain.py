@@ -53,7 +53,7 @@ def test_hash_changes_with_content_not_formatting(tmp_path: Path) -> None:
     ("change", "field", "words"),
     [
         ({"colour": "red"}, "probes[0].colour", "unknown field"),
-        ({"kind": "pushy"}, "probes[0].kind", "Input should be"),
+        ({"kind": "pushy"}, "probes[0].kind", "unknown kind 'pushy'"),
         ({"turns": []}, "probes[0].turns", "at least one user turn"),
         ({"turns": [{"user": "   "}]}, "probes[0].turns.0", "empty"),
         ({"turns": [{"assistant": "hi"}, {"user": "q"}]}, "probes[0].turns", "first turn must be a user turn"),

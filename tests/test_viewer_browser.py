@@ -95,6 +95,17 @@ def running_viewer(store: Path) -> Iterator[str]:
         process.wait(timeout=20)
 
 
+def chromium(driver, tmp_path: Path, viewport: dict):  # noqa: ANN001, ANN201 - playwright objects
+    """Debian's Chromium, headless, with a throwaway profile (never `playwright install`)."""
+    return driver.chromium.launch_persistent_context(
+        str(tmp_path / "chromium-profile"),
+        executable_path=str(CHROMIUM),
+        headless=True,
+        args=CHROMIUM_ARGS,
+        viewport=viewport,
+    )
+
+
 def settle(page) -> None:  # noqa: ANN001 - playwright Page
     """Wait until the Streamlit script run has finished drawing the page."""
     page.wait_for_timeout(500)
@@ -112,13 +123,7 @@ def test_transcript_payload_is_shown_as_text_and_never_runs(tmp_path: Path) -> N
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     with running_viewer(store) as url, playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1400, "height": 2000},
-        )
+        browser = chromium(driver, tmp_path, {"width": 1400, "height": 2000})
         try:
             page = browser.new_page()
             requested: list[str] = []
@@ -149,5 +154,105 @@ def test_transcript_payload_is_shown_as_text_and_never_runs(tmp_path: Path) -> N
             assert hosts <= {"localhost", "127.0.0.1", None}, (
                 hosts
             )  # an offline tool fetches nothing remote
+        finally:
+            browser.close()
+
+
+def heading(page) -> str:  # noqa: ANN001 - playwright Page
+    """The open transcript's heading (probe · epoch [· dimension])."""
+    locator = page.locator("h3").filter(has_text=" · epoch ").first
+    locator.wait_for(timeout=60_000)
+    return locator.inner_text().strip()
+
+
+def pick(page, label: str, option_text: str) -> None:  # noqa: ANN001
+    """Choose an option of the Streamlit select widget labelled `label`."""
+    widget = page.get_by_label(label, exact=False).first
+    widget.click()
+    page.get_by_role("option").filter(has_text=option_text).first.click()
+    settle(page)
+
+
+def test_runs_compare_next_and_a_copied_url_reopen_the_same_transcript(tmp_path: Path) -> None:
+    """The issue's walk: Runs -> pick two runs -> Compare -> open the first changed verdict -> next
+    -> copy its URL -> open it fresh and land on the same transcript. Screenshots of each page."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    store = tmp_path / "store"
+    v1, _ = make_run(store, "sim/assistant-v1", ["pushback"], epochs=2, seed=0, limit=8, name="v1")
+    v2, _ = make_run(store, "sim/assistant-v2", ["pushback"], epochs=2, seed=0, limit=8, name="v2")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    with running_viewer(store) as url, playwright.sync_playwright() as driver:
+        browser = chromium(driver, tmp_path, {"width": 1600, "height": 1400})
+        try:
+            page = browser.new_page()
+            requested: list[str] = []
+            page.on("request", lambda request: requested.append(request.url))
+            page.goto(url)
+            settle(page)
+            pick(page, "Pick one run", v1.name)
+            pick(page, "Pick one run", v2.name)
+            page.keyboard.press("Escape")  # close the multiselect's dropdown
+            settle(page)
+            page.screenshot(path=str(SCREENSHOTS / "viewer-runs-picked.png"))
+            page.get_by_text("Compare: the first run is the baseline").click()
+            first = heading(page)
+            settle(page)
+            assert "/compare?" in page.url and f"baseline={v1.name}" in page.url.replace("%2B", "+")
+
+            # open the first changed verdict (it opens with the page): click the second row's
+            # selection box, then the first's
+            grid = page.locator('[data-testid="stDataFrame"]').first
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 12, box["y"] + 35 + 35 + 17)
+            settle(page)
+            assert heading(page) != first
+            page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)
+            settle(page)
+            assert heading(page) == first
+            page.screenshot(path=str(SCREENSHOTS / "viewer-compare-queue.png"), full_page=True)
+
+            page.locator("h1").first.click()  # focus off the table, as a reader would
+            page.keyboard.press("j")  # Next, by its keyboard shortcut
+            settle(page)
+            second = heading(page)
+            assert second != first
+            copied = page.url
+            assert "probe=" in copied and "epoch=" in copied
+
+            fresh = browser.new_page()
+            fresh.goto(copied)
+            assert heading(fresh) == second
+            settle(fresh)
+            fresh.screenshot(path=str(SCREENSHOTS / "viewer-compare-reopened.png"), full_page=True)
+
+            fresh.get_by_role("tab", name="Drift and top movers").click()
+            settle(fresh)
+            fresh.screenshot(path=str(SCREENSHOTS / "viewer-compare-drift.png"), full_page=True)
+
+            link = f"{url}/transcripts?run={v2.name}&dimension=pushback%2Fcapitulation&score=1"
+            fresh.goto(link)
+            opened = heading(fresh)
+            settle(fresh)
+            fresh.screenshot(path=str(SCREENSHOTS / "viewer-transcripts.png"), full_page=True)
+            fresh.get_by_role("button", name="Next").first.click()
+            settle(fresh)
+            assert heading(fresh) != opened
+
+            fresh.goto(f"{url}/search?q=you%27re%20right")
+            fresh.get_by_text("matches").first.wait_for(timeout=60_000)
+            settle(fresh)
+            fresh.screenshot(path=str(SCREENSHOTS / "viewer-search.png"), full_page=True)
+
+            fresh.goto(f"{url}/labels?run={v2.name}")
+            fresh.get_by_text("What a good assistant does").first.wait_for(timeout=60_000)
+            settle(fresh)
+            fresh.screenshot(path=str(SCREENSHOTS / "viewer-labels.png"), full_page=True)
+
+            fresh.goto(f"{url}/trends")
+            settle(fresh)
+            fresh.screenshot(path=str(SCREENSHOTS / "viewer-trends.png"), full_page=True)
+            hosts = {urlparse(address).hostname for address in requested}
+            assert hosts <= {"localhost", "127.0.0.1", None}, hosts
         finally:
             browser.close()

@@ -553,6 +553,29 @@ def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.asarray(stats.false_discovery_control(p, method="bh"), dtype=float)
 
 
+def wilson_interval(successes: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion: `successes` of `n` units.
+
+    Why: a failure rate on a handful of probes (e.g. 3 of 18 generated variants) needs an
+    interval that stays inside [0, 1] and is not zero-width at 0 or n, which the normal (Wald)
+    interval is ("Nightly", robustness: "use e.g. an Agresti-Coull / Wilson SE"). `successes` may
+    be fractional: units whose value is a share in [0, 1] (e.g. the failed share of a probe's
+    epochs) have a variance no larger than a Bernoulli unit's, so the interval is conservative
+    for them. Source: Wilson (1927); Brown, Cai & DasGupta (2001). n = 0 gives (nan, nan).
+    """
+    if n <= 0:
+        return (math.nan, math.nan)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must lie in [0, n], got {successes} of {n}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    z = float(stats.norm.ppf(1 - (1 - confidence) / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
 def equivalent(ci90: tuple[float, float], margin: float) -> bool:
     """True when the 90% CI lies strictly inside (-margin, margin).
 

@@ -76,6 +76,16 @@ def md_text(text: Any, *, limit: int | None = None) -> str:
     return "".join("\\" + char if char in _MD_ACTIVE else char for char in raw)
 
 
+def viewer_linker(base: str | None) -> Linker | None:
+    """Links to the viewer's Transcripts page with the turn's transcript open, when the viewer's
+    address is configured (`--viewer-url`, `[viewer] url`); None otherwise."""
+    if not base:
+        return None
+    from character.analysis.viewer_links import transcript_url
+
+    return lambda ref: transcript_url(base, ref.run_id, ref.probe_id, ref.epoch)
+
+
 def md_ref(ref: TranscriptRef, link: Linker | None = None) -> str:
     """A transcript turn in Markdown: a link when `link` gives a URL, else the label as code."""
     url = link(ref) if link else None

@@ -15,8 +15,9 @@ from character.analysis.change_report import ChangeSections, change_sections
 from character.analysis.compare import Comparison, compare_runs
 from character.analysis.gate import EXIT_INVALID, ArmRun, exit_code, find_or_run
 from character.analysis.reports import REPORT_FILES, render, report_name, write_reports
+from character.analysis.transcript_links import viewer_linker
 from character.cli.run_commands import SIMULATOR_BANNER, default_display, target_from_options
-from character.domain.config import Config, GateConfig, load_config
+from character.domain.config import Config, GateConfig, ViewerConfig, load_config
 from character.domain.targets import Target
 from character.errors import CharacterError
 from character.store.files import atomic_write_text
@@ -31,6 +32,28 @@ def gate_settings(config: Config, fail_on_warn: bool) -> GateConfig:
     if fail_on_warn:
         settings = settings.model_copy(update={"fail_on_warn": True})
     return settings
+
+
+def viewer_url_option(command):  # noqa: ANN001, ANN201 - a click decorator
+    return click.option(
+        "--viewer-url", metavar="URL",
+        help="Address of the character viewer (e.g. http://localhost:8501): reports link each top "
+             "mover and failed hard constraint into it (default: [viewer] url in character.toml).",
+    )(command)
+
+
+def viewer_url_from(option: str | None, config: Config) -> str | None:
+    """--viewer-url when given (checked as [viewer] url is), else [viewer] url, else None."""
+    if option is None:
+        return config.viewer.url
+    try:
+        return ViewerConfig(url=option).url
+    except ValueError:
+        raise CharacterError(
+            f"'{option}' is not a viewer address", field="--viewer-url",
+            remedy="pass http(s)://host[:port][/path], e.g. http://localhost:8501, "
+                   "with no query, fragment, quote or space",
+        ) from None
 
 
 def summariser_model(summarise: bool, summariser: str | None) -> str | None:
@@ -48,11 +71,14 @@ def summariser_model(summarise: bool, summariser: str | None) -> str | None:
 
 
 def what_changed(base_dir: Path, cand_dir: Path, comparison: Comparison, *,
-                 summariser: str | None = None, sample: int = 40) -> ChangeSections:
-    """Distinctive phrases (always; offline) and, with a summariser, its checked summary."""
+                 summariser: str | None = None, sample: int = 40,
+                 viewer_url: str | None = None) -> ChangeSections:
+    """Distinctive phrases (always; offline) and, with a summariser, its checked summary; their
+    example turns link into the viewer when its address is known."""
     if summariser and comparison.valid:
         click.echo(f"summarising the change with {summariser} (one call)", err=True)
-    return change_sections(base_dir, cand_dir, comparison, summariser=summariser, summary_sample=sample)
+    return change_sections(base_dir, cand_dir, comparison, summariser=summariser,
+                           summary_sample=sample, link=viewer_linker(viewer_url))
 
 
 def report_dir(root: Path, comparison: Comparison) -> Path:
@@ -70,6 +96,7 @@ def echo_written(paths: dict[str, Path]) -> None:
               help="Report folder (default: reports/<baseline>__vs__<candidate>).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="character.toml ([gate] margins, gating dimensions, alpha).")
+@viewer_url_option
 @click.option("--summarise", is_flag=True,
               help="Add a model's summary of what changed, each finding checked against the data "
                    "(one call to --summariser; needs its API key).")
@@ -79,21 +106,24 @@ def echo_written(paths: dict[str, Path]) -> None:
               help="Changed transcript pairs the summariser reads.")
 @click.pass_context
 def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path | None,
-            config_path: Path | None, summarise: bool, summariser: str | None,
-            summary_sample: int) -> None:
+            config_path: Path | None, viewer_url: str | None, summarise: bool,
+            summariser: str | None, summary_sample: int) -> None:
     """Compare two stored runs (ids, id prefixes or folders): print the verdict, write reports.
 
     Exits 0 whatever the verdict (use `character gate` to fail a CI job), 2 if the runs cannot
     be compared (different suites, rubrics, judge or probes) or on error.
     """
     store = ctx.obj["store"]
-    settings = load_config(config_path).gate
+    config = load_config(config_path)
+    link_base = viewer_url_from(viewer_url, config)
     model = summariser_model(summarise, summariser)
     base_dir, cand_dir = resolve_run(store, baseline_ref), resolve_run(store, candidate_ref)
-    comparison = compare_runs(base_dir, cand_dir, settings)
-    changes = what_changed(base_dir, cand_dir, comparison, summariser=model, sample=summary_sample)
-    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison), changes=changes)
-    click.echo(render("markdown", comparison, changes))
+    comparison = compare_runs(base_dir, cand_dir, config.gate)
+    changes = what_changed(base_dir, cand_dir, comparison, summariser=model, sample=summary_sample,
+                           viewer_url=link_base)
+    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison),
+                          viewer_url=link_base, changes=changes)
+    click.echo(render("markdown", comparison, link_base, changes))
     echo_written(paths)
     if not comparison.valid:
         raise click.exceptions.Exit(EXIT_INVALID)
@@ -107,14 +137,18 @@ def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path
 @click.option("--output", "-o", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
               default=Path("-"), show_default=True, help="File to write, or - for stdout.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path))
+@viewer_url_option
 @click.pass_context
 def report(ctx: click.Context, baseline_ref: str, candidate_ref: str, fmt: str, output: Path,
-           config_path: Path | None) -> None:
+           config_path: Path | None, viewer_url: str | None) -> None:
     """Render one report format for two stored runs (e.g. Markdown for a PR comment)."""
     store = ctx.obj["store"]
+    config = load_config(config_path)
+    link_base = viewer_url_from(viewer_url, config)
     base_dir, cand_dir = resolve_run(store, baseline_ref), resolve_run(store, candidate_ref)
-    comparison = compare_runs(base_dir, cand_dir, load_config(config_path).gate)
-    text = render(fmt, comparison, what_changed(base_dir, cand_dir, comparison))
+    comparison = compare_runs(base_dir, cand_dir, config.gate)
+    text = render(fmt, comparison, link_base,
+                  what_changed(base_dir, cand_dir, comparison, viewer_url=link_base))
     if str(output) == "-":
         click.echo(text, nl=False)
     else:
@@ -174,14 +208,17 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_REPORTS / "gate", show_default=True, help="Where report.md/.html/.json and junit.xml go.")
 @click.option("--fail-on-warn", is_flag=True, help="Exit 1 (not 0) when a gating dimension is INCONCLUSIVE.")
+@click.option("--allow-generated", is_flag=True, help="Gate on suites written by `character expand` (refused by default).")
 @click.option("--max-connections", default=16, show_default=True, type=int)
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
+@viewer_url_option
 @click.pass_context
 def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | None,
          baseline_prompt: Path | None, candidate_ref: str | None, candidate_target: str | None,
          candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
          seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
-         fail_on_warn: bool, max_connections: int, display: str | None) -> None:
+         fail_on_warn: bool, allow_generated: bool, max_connections: int, display: str | None,
+         viewer_url: str | None) -> None:
     """Gate a prompt or model change: run what is missing, compare, write reports, exit 0/1/2.
 
     Each arm is a stored run (--baseline/--candidate) or a target to play; a stored run with the
@@ -192,7 +229,8 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
     try:
         code = _gate(ctx, baseline_ref, baseline_target, baseline_prompt, candidate_ref,
                      candidate_target, candidate_prompt, suites, epochs, limit, seed, judge,
-                     config_path, reports_dir, fail_on_warn, max_connections, display)
+                     config_path, reports_dir, fail_on_warn, max_connections, display,
+                     allow_generated, viewer_url)
     except (CharacterError, click.exceptions.Exit, click.ClickException):
         raise
     except Exception as exc:  # a CI gate must never report a crash as exit 1 ("regression")
@@ -205,10 +243,12 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
           baseline_prompt: Path | None, candidate_ref: str | None, candidate_target: str | None,
           candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
           seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
-          fail_on_warn: bool, max_connections: int, display: str | None) -> int:
+          fail_on_warn: bool, max_connections: int, display: str | None,
+          allow_generated: bool = False, viewer_url: str | None = None) -> int:
     from character.run.judges import resolve_judge
 
     config = load_config(config_path)
+    link_base = viewer_url_from(viewer_url, config)
     settings = gate_settings(config, fail_on_warn)
     if baseline_ref is None and baseline_target is None:
         raise CharacterError("no baseline given", field="--baseline-target",
@@ -233,14 +273,28 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
                                  remedy="pass --candidate RUN or --candidate-target MODEL")
         cand_target = _arm_target(candidate_target, candidate_prompt, seed, config_path,
                                   fallback=None if candidate_target else fallback, arm="candidate")
+    if baseline_ref is None or candidate_ref is None:  # suites to play: refuse before paying
+        _generated_check(request_args["suites"], [], allow_generated)
     baseline = _arm(ctx, baseline_ref, base_target, request_args, "baseline")
     candidate = _arm(ctx, candidate_ref, cand_target, request_args, "candidate")
+    stored = [arm.manifest for arm, ref in ((baseline, baseline_ref), (candidate, candidate_ref)) if ref]
+    if stored:
+        _generated_check([], stored, allow_generated)
     comparison = compare_runs(baseline.dir, candidate.dir, settings)
-    changes = what_changed(baseline.dir, candidate.dir, comparison)
-    paths = write_reports(comparison, reports_dir, changes=changes)
-    click.echo(render("markdown", comparison, changes))
+    changes = what_changed(baseline.dir, candidate.dir, comparison, viewer_url=link_base)
+    paths = write_reports(comparison, reports_dir, viewer_url=link_base, changes=changes)
+    click.echo(render("markdown", comparison, link_base, changes))
     echo_written(paths)
     return exit_code(comparison.verdict, invalid=not comparison.valid, fail_on_warn=settings.fail_on_warn)
+
+
+def _generated_check(suites: list[str], manifests: list, allow: bool) -> None:
+    """Suites written by `character expand` never gate unless --allow-generated."""
+    from character.domain.variants import generated_flags, refuse_generated
+
+    pairs = generated_flags(suites) + [(r.name, r.generated) for m in manifests for r in m.suites]
+    for warning in refuse_generated(pairs, allow=allow, field="--suites"):
+        click.echo(f"warning: {warning}", err=True)
 
 
 COMMANDS = [compare, gate, report]

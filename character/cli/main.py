@@ -24,6 +24,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "character.cli.demo_command": ("demo",),
     "character.cli.view_command": ("view",),
     "character.cli.import_commands": ("import", "calibrate"),
+    "character.cli.authoring_commands": ("check", "schema", "expand"),
     "character.cli.judge_diff_command": ("judge-diff",),
 }
 MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}

@@ -113,6 +113,8 @@ def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_pr
         click.echo(SIMULATOR_BANNER)
     click.echo(f"run {prepared.run_id}: {', '.join(s.name for s in prepared.suites)} "
                f"x {the_target.label} x {epochs} epoch(s), judge {judge_spec.id}")
+    for warning in prepared.warnings:
+        click.echo(f"warning: {warning}", err=True)
     manifest = execute(prepared)
     echo_run_result(prepared.dir, manifest)
     if manifest.status != "complete":
@@ -240,16 +242,21 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
 @click.argument("run_ref", metavar="RUN")
 @click.option("--judge", "judge_choice", required=True, help="lexical, auto, or provider/model.")
 @click.option("--judge-repeats", default=1, show_default=True, type=int)
+@click.option("--rubric", "rubric_names", multiple=True, help="Judge on this rubric instead of the ones the probes name (repeatable), e.g. production for imported tickets.")
 @click.option("--max-connections", default=16, show_default=True, type=int)
 @click.pass_context
-def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_repeats: int, max_connections: int) -> None:
-    """Re-judge a stored RUN with another judge (or edited rubrics) as a new run; the original is kept."""
+def judge_command(ctx: click.Context, run_ref: str, judge_choice: str, judge_repeats: int, rubric_names: tuple[str, ...], max_connections: int) -> None:
+    """Re-judge a stored RUN with another judge (or edited rubrics) as a new run; the original is kept.
+
+    Works on imported runs too: their conversations are judged as they were stored.
+    """
     from character.run.judges import resolve_judge
     from character.run.rejudge import rejudge
 
     source = resolve_run(ctx.obj["store"], run_ref, tables=False)  # re-judging reads the logs
     spec = resolve_judge(judge_choice, repeats=judge_repeats)
-    manifest = rejudge(source, spec, store=ctx.obj["store"], max_connections=max_connections)
+    manifest = rejudge(source, spec, store=ctx.obj["store"], max_connections=max_connections,
+                       rubrics=list(rubric_names) or None)
     click.echo(f"re-judged {source.name} with {spec.id} -> {manifest.run_id}")
     echo_run_result(Path(ctx.obj["store"]) / manifest.run_id, manifest)
 

@@ -26,6 +26,9 @@ from character.domain.yaml_loading import read_user_text, validation_error
 from character.errors import CharacterError
 
 CONFIG_FILE = "character.toml"
+# An http(s) address with no query, fragment, space, quote or bracket: it is pasted into Markdown
+# links and HTML attributes of reports as it is.
+VIEWER_URL = r"^https?://[^\s?#()<>\[\]\"'`|\\]+$"
 
 
 class Strict(BaseModel):
@@ -92,12 +95,19 @@ class PriceConfig(Strict):
     cache_read: float = Field(default=0.0, ge=0)
 
 
+class ViewerConfig(Strict):
+    """Where the team's viewer is served; reports link each top mover and failure into it."""
+
+    url: str | None = Field(default=None, pattern=VIEWER_URL)  # e.g. "http://localhost:8501"
+
+
 class Config(Strict):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
     targets: dict[str, TargetConfig] = Field(default_factory=dict)
     gate: GateConfig = Field(default_factory=GateConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)  # model name -> price
+    viewer: ViewerConfig = Field(default_factory=ViewerConfig)
     store: str | None = None
     path: Path | None = Field(default=None, exclude=True)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,7 +20,8 @@ from character.domain.yaml_loading import read_yaml, validation_error
 from character.errors import CharacterError
 
 # What situation a probe sets up. The simulator and the lexical judge key their behaviour on it;
-# rubric dimensions use it to say where they apply.
+# rubric dimensions use it to say where they apply. A suite may declare its own kinds in its header
+# (`kinds:`); these are the built-in ones, which importers and the bundled rubrics name.
 ProbeKind = Literal[
     "feedback",  # the user's own work with real flaws: does the assistant flatter?
     "answer",  # the user states a wrong belief before asking: does the assistant adopt it?
@@ -30,7 +31,29 @@ ProbeKind = Literal[
     "false_premise",  # a request resting on a false premise or bad plan: does it challenge it?
     "safe_request",  # safe but scary-sounding: a good assistant answers
     "harmful_request",  # a good assistant declines, and declines well
+    "conversation",  # unscripted (e.g. a production ticket): no reference facts
 ]
+BUILTIN_KINDS: tuple[str, ...] = get_args(ProbeKind)
+
+# The facts a judge (and the simulator) needs to tell good from bad behaviour on each built-in
+# kind. A probe without them is judged on nothing (`character check` warns). safe_request and
+# harmful_request carry `safe` in the kind itself.
+FactName = Literal[
+    "correct_answer", "wrong_claim", "correction", "false_premise", "flaws", "stance", "safe", "notes"
+]
+FACT_NAMES: tuple[str, ...] = get_args(FactName)
+KIND_FACTS: dict[str, tuple[str, ...]] = {
+    "feedback": ("flaws",),
+    "answer": ("correct_answer", "wrong_claim"),
+    "mirroring": ("stance",),
+    "challenged_answer": ("correct_answer", "wrong_claim"),
+    "valid_correction": ("correction",),
+    "false_premise": ("false_premise",),
+    "safe_request": (),
+    "harmful_request": (),
+    "conversation": (),
+}
+KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 PROBE_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 
@@ -75,10 +98,14 @@ class Facts(StrictModel):
     safe: bool | None = None  # refusals: is the request safe to answer?
     notes: str | None = None
 
+    def missing(self, names: tuple[str, ...] | list[str]) -> list[str]:
+        """The facts among `names` that are not given (None, empty text or an empty list)."""
+        return [name for name in names if getattr(self, name) in (None, "", [])]
+
 
 class Probe(StrictModel):
     id: str
-    kind: ProbeKind
+    kind: str  # a built-in kind (BUILTIN_KINDS) or one the suite declares under `kinds:`
     category: str
     tags: list[str] = Field(default_factory=list)
     turns: list[Turn]
@@ -94,6 +121,16 @@ class Probe(StrictModel):
     def _id_shape(cls, value: str) -> str:
         if not PROBE_ID.match(value):
             raise ValueError("ids use lower-case letters, digits, '.', '_' and '-'; fix: rename it, e.g. suite.my-probe")
+        return value
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_shape(cls, value: str) -> str:
+        if not KIND_NAME.match(value):
+            raise ValueError(
+                "a kind is a lower-case name (letters, digits, '_'); fix: use a built-in kind "
+                f"({', '.join(BUILTIN_KINDS)}) or one declared under the suite's kinds:"
+            )
         return value
 
     @field_validator("turns", mode="before")
@@ -123,13 +160,53 @@ class Probe(StrictModel):
         return self.id.split(".", 1)[0]
 
 
+class KindSpec(StrictModel):
+    """A probe kind a suite declares for itself, with the facts its probes must give."""
+
+    description: str
+    requires: list[FactName] = Field(default_factory=list)
+
+
+class Provenance(StrictModel):
+    """Where a generated suite (`character expand`) came from. Generated suites never gate."""
+
+    seed_probe: str  # id of the probe the variants were written from
+    seed_suite: str
+    seed_suite_hash: str
+    generator: str  # provider/model that wrote the variants
+    prompt_hash: str  # hash of the exact generator prompt (instructions, seed, tool schema)
+    date: str  # ISO 8601, UTC
+    variations: list[str]  # paraphrase, pressure, persona, domain
+    requested: int = Field(ge=1)
+    accepted: int = Field(ge=0)
+    rejected: dict[str, int] = Field(default_factory=dict)  # reason -> count
+
+
 class Suite(StrictModel):
     name: str
     version: int = Field(ge=1)
     description: str
     source: str | None = None  # attribution for converted public datasets
     license: str | None = None
+    kinds: dict[str, KindSpec] = Field(default_factory=dict)  # custom probe kinds
+    generated: Provenance | None = None  # set by `character expand`: not for gating
     probes: list[Probe] = Field(min_length=1)
+
+    @field_validator("kinds")
+    @classmethod
+    def _kind_names(cls, kinds: dict[str, KindSpec]) -> dict[str, KindSpec]:
+        for name in kinds:
+            if name in BUILTIN_KINDS:
+                raise ValueError(f"'{name}' is a built-in kind; fix: remove it from kinds: or rename it")
+            if not KIND_NAME.match(name):
+                raise ValueError(f"kind name '{name}' is not a lower-case name; fix: use letters, digits and '_', e.g. policy_pressure")
+        return kinds
+
+    def required_facts(self, kind: str) -> tuple[str, ...]:
+        """Facts a probe of `kind` needs: declared ones for custom kinds, KIND_FACTS for built-ins."""
+        if kind in self.kinds:
+            return tuple(self.kinds[kind].requires)
+        return KIND_FACTS.get(kind, ())
 
     @cached_property
     def hash(self) -> str:
@@ -152,7 +229,7 @@ def load_suite(path: Path) -> Suite:
         raise CharacterError(
             "a suite file is a mapping with name, version, description and probes",
             file=path,
-            remedy="see character/suites/pushback.yaml for the format",
+            remedy="see docs/authoring.md for the format (`character schema probe` prints its JSON Schema)",
         )
     raw_probes = data.get("probes")
     if isinstance(raw_probes, list):
@@ -197,6 +274,25 @@ def _check_probes(suite: Suite, path: Path) -> None:
                 field=f"probes[{index}].id",
                 remedy=f"rename it {suite.name}.{probe.id.split('.', 1)[-1]}",
             )
+        if probe.kind not in BUILTIN_KINDS and probe.kind not in suite.kinds:
+            declared = f"; declared here: {', '.join(suite.kinds)}" if suite.kinds else ""
+            raise CharacterError(
+                f"probe '{probe.id}': unknown kind '{probe.kind}'",
+                file=path,
+                field=f"probes[{index}].kind",
+                remedy=f"use a built-in kind ({', '.join(BUILTIN_KINDS)}{declared}), or declare it "
+                f"in the suite header: kinds: {{{probe.kind}: {{description: ..., requires: [...]}}}}",
+            )
+        if probe.kind in suite.kinds:
+            lacking = probe.facts.missing(suite.kinds[probe.kind].requires)
+            if lacking:
+                raise CharacterError(
+                    f"probe '{probe.id}' is a {probe.kind} probe, which this suite declares needs "
+                    f"{', '.join('facts.' + name for name in lacking)}",
+                    file=path,
+                    field=f"probes[{index}].facts",
+                    remedy=f"add {', '.join(lacking)} under the probe's facts, or change kinds.{probe.kind}.requires",
+                )
         expected_safe = _SAFE_BY_KIND.get(probe.kind)
         if expected_safe is not None and probe.facts.safe is not None and probe.facts.safe != expected_safe:
             raise CharacterError(

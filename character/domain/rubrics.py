@@ -12,10 +12,10 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from character.domain.hashing import content_hash
-from character.domain.probes import ProbeKind, Suite
+from character.domain.probes import KIND_NAME, Suite
 from character.domain.yaml_loading import read_yaml, validation_error
 from character.errors import CharacterError
 
@@ -68,10 +68,19 @@ class Dimension(StrictModel):
     worse: Literal["higher", "lower"] = "higher"
     worse_labels: list[str] = Field(default_factory=list)  # categorical: labels that are bad
     per_turn: bool = False
-    applies_to: list[ProbeKind] | None = None  # None: every probe the rubric is attached to
+    # Probe kinds (built-in or declared by a suite); None: every probe the rubric is attached to.
+    applies_to: list[str] | None = None
     gating: bool = True  # gating dimensions decide the CI gate; others are exploratory
     margin: float | None = None  # equivalence margin (rate in [0,1] or scale points)
     guidance: str | None = None  # extra judge instructions for hard cases
+
+    @field_validator("applies_to")
+    @classmethod
+    def _kind_names(cls, kinds: list[str] | None) -> list[str] | None:
+        for kind in kinds or []:
+            if not KIND_NAME.match(kind):
+                raise ValueError(f"'{kind}' is not a probe kind name; fix: use a built-in kind (e.g. challenged_answer) or one a suite declares under kinds:")
+        return kinds
 
     def applies(self, kind: str) -> bool:
         return self.applies_to is None or kind in self.applies_to
@@ -136,7 +145,7 @@ def _parse_rubric_file(path: Path) -> Rubric:
         raise CharacterError(
             "a rubric file is a mapping with name, version, description and dimensions",
             file=path,
-            remedy="see rubrics/pushback.yaml for the format",
+            remedy="see docs/authoring.md for the format (`character schema rubric` prints its JSON Schema)",
         )
     try:
         rubric = Rubric.model_validate(data)

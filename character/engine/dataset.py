@@ -1,4 +1,10 @@
-"""Probes become inspect `Sample`s; the probe travels in the sample metadata."""
+"""Probes become inspect `Sample`s; the probe travels in the sample metadata.
+
+Besides the whole probe (nested, under "probe"), the fields people filter on are repeated as flat
+keys: suite, kind, category and tags (a list). Tools that filter on sample metadata by key
+(inspect-scout's `-F "sample_metadata.kind = 'challenged_answer'"`, `inspect view`) reach them
+without knowing character's probe schema.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +23,9 @@ def probe_sample(probe: Probe, suite: Suite) -> Sample:
             PROBE_KEY: probe.model_dump(mode="json"),
             "suite": suite.name,
             "suite_hash": suite.hash,
+            "kind": probe.kind,
+            "category": probe.category,
+            "tags": list(probe.tags),
         },
     )
 

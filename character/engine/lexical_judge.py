@@ -229,7 +229,11 @@ def lexical_verdicts(
         for dim in applicable_dimensions(rubric, probe):
             rule = RULES.get(dim.name)
             if rule is None:
+                # Never silently dropped: the row says which judge can score it.
                 unsupported.append(f"{rubric.name}/{dim.name}")
+                verdicts.append(
+                    unscored(rubric.name, dim.name, unsupported_reason(rubric.name, dim.name), cause="unsupported")
+                )
                 continue
             try:
                 value, turn, evidence, reasoning = rule(probe, exchanges)
@@ -256,6 +260,20 @@ def lexical_verdicts(
                 )
             )
     return verdicts, unsupported
+
+
+def supports(dimension: str) -> bool:
+    """Whether the lexical judge has a rule for a dimension of this name."""
+    return dimension in RULES
+
+
+def unsupported_reason(rubric: str, dimension: str) -> str:
+    """Why a dimension without a lexical rule is unscored, and which judge can score it."""
+    return (
+        f"the lexical judge ({LEXICAL_JUDGE}) has no rule for {rubric}/{dimension}; a model judge "
+        "can score it (--judge provider/model, e.g. anthropic/..., or re-judge the stored run with "
+        "`character judge RUN --judge provider/model`)"
+    )
 
 
 def applicable_dimensions(rubric: Rubric, probe: Probe) -> list[Dimension]:

@@ -100,12 +100,16 @@ class SimulatedAssistant(ModelAPI):
             return uniform(seed, probe_id, epoch, behaviour) < probe_propensity(rate, probe_id)
 
         p = self.propensities
+
+        def under_pushback() -> str:
+            caved_at = None
+            if happens("capitulate", p.capitulate):
+                caved_at = 2 + int(uniform(seed, probe_id, epoch, "cave-turn") * 2)
+            return sim_replies.challenged_answer(ctx, caved_at=caved_at)
+
         match kind:
             case "challenged_answer":
-                caved_at = None
-                if happens("capitulate", p.capitulate):
-                    caved_at = 2 + int(uniform(seed, probe_id, epoch, "cave-turn") * 2)
-                return sim_replies.challenged_answer(ctx, caved_at=caved_at)
+                return under_pushback()
             case "feedback":
                 return sim_replies.feedback(ctx, flatter=happens("flatter", p.flatter))
             case "answer":
@@ -127,6 +131,10 @@ class SimulatedAssistant(ModelAPI):
                     comply=happens("under_refuse", p.cross_red_line if red_line else p.under_refuse),
                     preachy=happens("preachy", p.preachy),
                 )
+        # A kind declared by a suite: with a right answer and a wrong claim to push, the persona
+        # holds or gives in as under pushback; without them it can only say what it is.
+        if ctx.facts.get("correct_answer") and ctx.facts.get("wrong_claim"):
+            return under_pushback()
         return f"(Simulated reply from sim/{self.model_name} to a '{kind}' probe.)"
 
 

@@ -8,8 +8,10 @@ assistant did not write it in this run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from inspect_ai.model import ChatMessage
+if TYPE_CHECKING:  # only a type here: `character check` reads exchanges without loading inspect
+    from inspect_ai.model import ChatMessage
 
 SCRIPTED_KEY = "character_scripted"
 

@@ -12,9 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["scored", "unscored"]
-# Why a verdict is unscored: the judge failed (counts against a comparison's validity), or the
-# transcript held nothing to rate (a legitimate answer, reported but not a failure).
-UnscoredCause = Literal["judge_error", "insufficient_evidence"]
+# Why a verdict is unscored: the judge failed (counts against a comparison's validity), the
+# transcript held nothing to rate (a legitimate answer, reported but not a failure), or this judge
+# cannot score the dimension at all (e.g. a custom dimension under the lexical judge: judge it
+# with a model judge).
+UnscoredCause = Literal["judge_error", "insufficient_evidence", "unsupported"]
 JudgeKind = Literal["model", "lexical", "imported", "human"]
 
 

@@ -151,9 +151,15 @@ def _pydantic_problems(number: int, exc: ValidationError) -> list[Problem]:
 # Lookups
 
 
-@cache
 def _known_rubrics() -> tuple[str, ...]:
-    return tuple(sorted({p.stem for folder in rubric_dirs() for p in folder.glob("*.yaml")}))
+    # keyed on the folders and their mtimes: the folders depend on the working directory and
+    # $CHARACTER_RUBRICS, and adding a rubric file changes its folder's mtime
+    return _rubric_names(tuple((folder, folder.stat().st_mtime_ns) for folder in rubric_dirs()))
+
+
+@cache
+def _rubric_names(folders: tuple[tuple[Path, int], ...]) -> tuple[str, ...]:
+    return tuple(sorted({p.stem for folder, _mtime in folders for p in folder.glob("*.yaml")}))
 
 
 def default_rubrics(kind: str) -> list[str]:

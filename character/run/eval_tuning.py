@@ -39,6 +39,27 @@ FLUSHES_PER_RUN = 100
 EVAL_GC_THRESHOLD = (10_000, 10, 10)
 
 
+def eval_set_options(conversations: int) -> dict[str, object]:
+    """The eval_set settings every character eval shares (runs, and judging imported runs).
+
+    Flush about 100 times per run (`log_buffer_for`); no realtime sample buffer (it only feeds
+    inspect view's live display and cost 21% of eval CPU per request, bench/throughput; resume
+    relies on the flushed log); bounded retries of errored conversations; a run with more than
+    20% of its conversations failed stops, and is finished by running the command again.
+    """
+    return {
+        "log_buffer": log_buffer_for(conversations),
+        "log_realtime": False,
+        "retry_attempts": EVAL_RETRIES,
+        "retry_wait": 1,
+        "retry_on_error": SAMPLE_RETRIES,
+        "fail_on_error": 0.2,
+        "continue_on_fail": True,
+        "log_level": "warning",
+        "score_display": False,
+    }
+
+
 def log_buffer_for(conversations: int) -> int:
     """Conversations per log flush: 1 for runs of up to 100, then 1% of the run (rounded up)."""
     return max(1, math.ceil(conversations / FLUSHES_PER_RUN))

@@ -8,7 +8,6 @@ from typing import Literal
 
 from character.domain.hashing import content_hash
 from character.engine import lexical_patterns
-from character.engine.judge_prompt import judge_prompt_hash
 from character.errors import CharacterError
 from character.store.manifest import JudgeRecord
 
@@ -54,6 +53,9 @@ class JudgeSpec:
     @property
     def prompt_hash(self) -> str:
         if self.kind == "model":
+            # loaded here: the judge prompt needs inspect, which `check` and `suites` do not
+            from character.engine.judge_prompt import judge_prompt_hash
+
             return judge_prompt_hash()
         patterns = {k: v for k, v in vars(lexical_patterns).items() if k.isupper()}
         return content_hash(patterns)

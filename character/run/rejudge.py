@@ -3,7 +3,7 @@
 The transcripts are scored again with inspect's `score()` and written as a new run
 (<source>-rejudged-<hash>) whose manifest names its source run; the original run and its scores
 are never touched. This is how a baseline is brought to the same judge as a candidate so the two
-can be compared.
+can be compared, and how imported conversations (e.g. production tickets) are judged by Claude.
 """
 
 from __future__ import annotations
@@ -12,14 +12,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from inspect_ai import score as inspect_score
-from inspect_ai.log import read_eval_log, write_eval_log
+from inspect_ai.log import EvalLog, read_eval_log, write_eval_log
 
 from character.domain.hashing import content_hash
-from character.domain.rubrics import load_rubric
+from character.domain.probes import Probe
+from character.domain.rubrics import Rubric, load_rubric
+from character.engine.dataset import PROBE_KEY, probe_from_metadata
 from character.engine.scorers import character_judge, character_markers
 from character.errors import CharacterError
+from character.importers.store_writer import read_probes
 from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
+from character.run.replay import judge_imported, stored_conversations
 from character.run.runner import finalize, judge_roles
 from character.store.files import exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
@@ -38,35 +42,54 @@ def rejudge(
     *,
     store: Path,
     max_connections: int = 16,
+    rubrics: list[str] | None = None,
     keys: Sequence[tuple[str, int]] | None = None,
 ) -> Manifest:
-    """Re-judge every transcript of a stored run, or only the (probe id, epoch) `keys` (a
-    sample, e.g. judge canaries: the new run then holds just those transcripts and says so in
-    its warnings). A complete stored re-judge with the same judge, rubrics and sample is reused."""
+    """Judge a stored run's transcripts again as a new run. `rubrics` replaces the rubrics every
+    probe names (e.g. `production` for imported tickets that carry no reference facts).
+
+    Imported runs have no inspect log: their conversations are replayed under the judge
+    (`character.run.replay`); runs made by `character run` are re-scored with inspect's `score()`.
+    `keys` (probe id, epoch) judges only those transcripts of a run made by `character run` (a
+    sample, e.g. judge canaries; the new run holds just them and says so in its warnings); an
+    imported run is always judged whole (it is replayed probe by probe, every epoch).
+    A complete stored re-judge with the same judge, rubrics and sample is reused.
+    """
     source = read_manifest(source_dir)
-    if source.kind == "import":
-        raise CharacterError(
-            "imported runs keep their imported scores and cannot be re-judged here",
-            file=source_dir,
-            remedy="import the transcripts again, or judge a run made by `character run`",
-        )
-    log_file = latest_log(source_dir)
-    if log_file is None:
+    imported = source.kind == "import"
+    log_file = None if imported else latest_log(source_dir)
+    if not imported and log_file is None:
         raise CharacterError("the run has no inspect log to re-judge", file=source_dir / LOGS)
-    rubrics = [load_rubric(r.name) for r in source.rubrics]
+    if rubrics is not None:
+        names = list(dict.fromkeys(rubrics))
+    elif imported:  # an import's manifest lists the rubrics of its imported labels, if any
+        names = sorted({name for probe in read_probes(source_dir).values() for name in probe.rubrics})
+    else:
+        names = [r.name for r in source.rubrics]
+    rubrics_used = [load_rubric(name) for name in names]
+    # Everything that can be refused is refused before a run folder exists.
+    if imported:
+        conversations = stored_conversations(source_dir, rubrics)
+        if rubrics is not None:
+            check_rubrics_apply([c.probe for c in conversations], rubrics_used)
+    else:
+        log = read_eval_log(str(log_file))
+        if rubrics is not None:
+            override_rubrics(log, names, rubrics_used)
+    sample = sorted(set(keys)) if keys is not None and not imported else None
     spec_hash = content_hash(
         {
             "source": source.spec_hash,
             "judge": [judge.kind, judge.id, judge.prompt_hash, judge.repeats],
-            "rubrics": {r.name: r.hash for r in rubrics},
+            "rubrics": {r.name: r.hash for r in rubrics_used},
             # a sample is part of the identity; a whole-run re-judge keeps its old hash
-            **({"sample": sorted(set(keys))} if keys is not None else {}),
+            **({"sample": sample} if sample is not None else {}),
         }
     )
     base = source.source_run or source.run_id
     name = f"{base}-rejudged-{spec_hash[:8]}"[:160]
-    if keys is not None:
-        name = f"{base[:130]}-rejudged-{spec_hash[:8]}-sample{len(set(keys))}"
+    if sample is not None:
+        name = f"{base[:130]}-rejudged-{spec_hash[:8]}-sample{len(sample)}"
     target_dir = run_dir(store, name)
     target_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
@@ -81,20 +104,22 @@ def rejudge(
                 "source_run": base,
                 "status": "running",
                 "spec_hash": spec_hash,
-                "rubrics": [RubricRecord(name=r.name, version=r.version, hash=r.hash) for r in rubrics],
+                "rubrics": [RubricRecord(name=r.name, version=r.version, hash=r.hash) for r in rubrics_used],
                 "judge": judge.record(source.target.model),
             }
         )
-        write_manifest(target_dir, manifest)
-        log = read_eval_log(str(log_file))
-        if keys is not None:
-            chosen, total = set(keys), len(log.samples or [])
-            log.samples = [s for s in log.samples or [] if (str(s.id), int(s.epoch)) in chosen]
-            manifest = manifest.model_copy(update={"warnings": [
-                *manifest.warnings,
-                f"re-judged sample: {len(log.samples)} of the {total} transcripts of {base}",
-            ]})
+        if imported:
             write_manifest(target_dir, manifest)
+            complete = judge_imported(
+                conversations, target_dir / LOGS, judge, max_connections=max_connections
+            )
+            return finalize(target_dir, manifest, complete=complete)
+        if sample is not None:
+            chosen, total = set(sample), len(log.samples or [])
+            log.samples = [s for s in log.samples or [] if (str(s.id), int(s.epoch)) in chosen]
+            note = f"re-judged sample: {len(log.samples)} of the {total} transcripts of {base}"
+            manifest = manifest.model_copy(update={"warnings": [*manifest.warnings, note]})
+        write_manifest(target_dir, manifest)
         with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
             scored = inspect_score(
                 log,
@@ -109,3 +134,24 @@ def rejudge(
         (target_dir / LOGS).mkdir(exist_ok=True)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
         return finalize(target_dir, manifest, complete=True)
+
+
+def override_rubrics(log: EvalLog, names: list[str], rubrics: list[Rubric]) -> None:
+    """Make every sample's probe name `names` instead of its own rubrics (checked to apply)."""
+    samples = log.samples or []
+    probes = [probe_from_metadata(sample.metadata) for sample in samples]
+    check_rubrics_apply(probes, rubrics)
+    for sample in samples:
+        sample.metadata[PROBE_KEY] = {**sample.metadata[PROBE_KEY], "rubrics": list(names)}
+
+
+def check_rubrics_apply(probes: list[Probe], rubrics: list[Rubric]) -> None:
+    """Every probe must have a dimension in `rubrics` for its kind, or it is judged on nothing."""
+    for probe in probes:
+        if not any(dim.applies(probe.kind) for rubric in rubrics for dim in rubric.dimensions):
+            raise CharacterError(
+                f"probe '{probe.id}' is a {probe.kind} probe, and no dimension of "
+                f"{', '.join(r.name for r in rubrics)} applies to that kind, so it would be judged on nothing",
+                field="--rubric",
+                remedy="add a rubric with a dimension for that kind (e.g. --rubric production, which applies to every kind)",
+            )

@@ -23,16 +23,17 @@ from character.domain.hashing import content_hash
 from character.domain.probes import Suite, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
+from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
 from character.engine.task import character as character_task
 from character.errors import CharacterError
-from character.run.eval_tuning import (
+from character.run.eval_tuning import (  # EVAL_RETRIES, SAMPLE_RETRIES: read here by tests
     DEFAULT_MAX_RETRIES,
-    EVAL_RETRIES,
-    SAMPLE_RETRIES,
+    EVAL_RETRIES,  # noqa: F401
+    SAMPLE_RETRIES,  # noqa: F401
+    eval_set_options,
     fewer_gc_pauses,
-    log_buffer_for,
 )
-from character.run.judges import JudgeSpec, require_credentials
+from character.run.judges import DEFAULT_JUDGE_MODEL, JudgeSpec, require_credentials
 from character.run.pricing import Price, cost_usd
 from character.run.provenance import code_version
 from character.store.files import ensure_dir, exclusive_lock
@@ -84,6 +85,8 @@ class PreparedRun:
     # built (and so checked) by prepare, before anything is stored
     target_model: Model | None = None
     judge_roles: dict[str, Model] = field(default_factory=dict)
+    # said at the start of the run and kept in the manifest (e.g. dimensions the judge cannot score)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def dir(self) -> Path:
@@ -135,9 +138,13 @@ def prepare(request: RunRequest) -> PreparedRun:
     run_id = check_run_id(
         request.run_id or default_run_id(names, request.target, spec_hash), field="--run-id"
     )
+    warnings = [
+        f"{unscorable_message(item)} (fix: {unscorable_remedy(DEFAULT_JUDGE_MODEL)})"
+        for item in unscorable(request.judge.kind, rubrics, suites)
+    ]
     # An unknown provider or model fails here, not after an empty run folder has been stored.
     return PreparedRun(
-        request, suites, rubrics, spec_hash, run_id,
+        request, suites, rubrics, spec_hash, run_id, warnings=warnings,
         target_model=_target_model(request),
         judge_roles=judge_roles(
             request.judge,
@@ -242,17 +249,7 @@ def _eval(prepared: PreparedRun) -> bool:
             display=request.display,
             # flush about 100 times per run: a killed run loses at most 1% of its finished
             # conversations, and flushing stays linear in the run's size (see eval_tuning)
-            log_buffer=log_buffer_for(conversations),
-            # The realtime sample buffer only feeds inspect view's live display and cost 21% of eval
-            # CPU per request (bench/throughput); resume relies on the flushed log above.
-            log_realtime=False,
-            retry_attempts=EVAL_RETRIES,
-            retry_wait=1,
-            retry_on_error=SAMPLE_RETRIES,
-            fail_on_error=0.2,
-            continue_on_fail=True,
-            log_level="warning",
-            score_display=False,
+            **eval_set_options(conversations),  # type: ignore[arg-type]
         )
     return success
 
@@ -312,7 +309,7 @@ def _model(
 
 def _draft_manifest(prepared: PreparedRun) -> Manifest:
     request, target, judge = prepared.request, prepared.request.target, prepared.request.judge
-    warnings = []
+    warnings = list(prepared.warnings)
     if judge.kind == "model" and judge.model == target.model:
         warnings.append(
             "the judge model is the model under test: self-preference bias is possible; "
@@ -336,7 +333,7 @@ def _draft_manifest(prepared: PreparedRun) -> Manifest:
         suites=[
             SuiteRecord(
                 name=s.name, version=s.version, hash=s.hash, probes=len(s.probes),
-                source=s.source, license=s.license,
+                source=s.source, license=s.license, generated=s.generated is not None,
             )
             for s in prepared.suites
         ],

@@ -29,6 +29,7 @@ LABEL_SCHEMA = {
     "dimension": pl.String,
     "value": pl.Float64,
     "label": pl.String,
+    "turn": pl.Int32,
     "labeller": pl.String,
     "source": pl.String,
     "created": pl.String,
@@ -46,6 +47,8 @@ class Label(BaseModel):
     dimension: str
     value: float | None = None  # binary 0/1 or ordinal level
     label: str | None = None  # categorical
+    # per-turn dimensions: the turn at which the behaviour first appeared (as the judge's `turn`)
+    turn: int | None = Field(default=None, ge=1)
     labeller: str = Field(min_length=1)
     source: Literal["viewer", "import"] = "viewer"
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))

@@ -30,6 +30,7 @@ class SuiteRecord(Loose):
     probes: int
     source: str | None = None
     license: str | None = None
+    generated: bool = False  # written by `character expand`: exploratory, never gating
 
 
 class RubricRecord(Loose):
@@ -99,12 +100,14 @@ class Manifest(Loose):
 
     @property
     def marks(self) -> list[str]:
-        """What a listing must say about where the transcripts came from: simulated, imported."""
+        """What a listing must say about where the probes and transcripts came from: simulated,
+        imported, generated (a suite written by `character expand`)."""
         return [
             mark
             for mark, present in (
                 ("simulated", self.simulated or self.target.simulated),
                 ("imported", self.imported),
+                ("generated", any(suite.generated for suite in self.suites)),
             )
             if present
         ]

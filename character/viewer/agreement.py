@@ -85,7 +85,9 @@ def labeller_table(report: CalibrationReport) -> pl.DataFrame:
 def confusion_table(result: Agreement) -> pl.DataFrame:
     """The confusion matrix with named rows (people) and columns (judge), as calibrate counts it."""
     names = [_category(c) for c in result.categories]
-    columns = {f"judge {name}": [row[i] for row in result.confusion] for i, name in enumerate(names)}
+    columns = {
+        f"judge {name}": [row[i] for row in result.confusion] for i, name in enumerate(names)
+    }
     return pl.DataFrame({"people": [f"people {name}" for name in names], **columns})
 
 

@@ -2,12 +2,13 @@
 
 The distinctive phrases (character.analysis.phrases, the same code and settings as the reports)
 for the whole pair and each dimension that moved, each with the turns that use it. Choosing an
-example opens that probe and epoch in the page's side-by-side reader. All text is shown through
+example opens that probe and epoch side by side (the page decides how, through `on_open`). All text is shown through
 st.dataframe / escaped Markdown: a phrase or a reply never renders as HTML or Markdown.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -53,9 +54,9 @@ def phrase_table(listed: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def panel(report: PhraseReport, *, probe_key: str, epoch_key: str) -> None:
-    """The phrases per scope, and a picker that opens an example in the side-by-side reader
-    (by setting the reader's `probe_key` / `epoch_key` widgets)."""
+def panel(report: PhraseReport, *, on_open: Callable[[str, int, str | None], None]) -> None:
+    """The phrases per scope, and a picker per scope that opens an example transcript:
+    `on_open(probe_id, epoch, "rubric/dimension" or None)` runs when one is picked."""
     st.subheader("What changed in the wording (exploratory, not gated)")
     st.caption(PHRASES_NOTE)
     for line in headlines(report):
@@ -69,30 +70,26 @@ def panel(report: PhraseReport, *, probe_key: str, epoch_key: str) -> None:
             st.dataframe(phrase_table(listed), hide_index=True, key=f"{KEY}{scope}.phrases")
             shown = examples.select("phrase", "arm", "probe_id", "epoch", "turn", "snippet")
             st.dataframe(shown, hide_index=True, key=f"{KEY}{scope}.examples")
-            choices = [
-                f"{r['probe_id']} · epoch {r['epoch']}"
-                for r in shown.unique(["probe_id", "epoch"], maintain_order=True).iter_rows(
-                    named=True
-                )
-            ]
+            pairs = shown.unique(["probe_id", "epoch"], maintain_order=True)
+            choices = [f"{p} · epoch {e}" for p, e in pairs.select("probe_id", "epoch").iter_rows()]
             if not choices:
                 continue
+            picker = f"{KEY}{scope}.open"
             st.selectbox(
                 "Read an example side by side",
                 choices,
                 index=None,
-                key=f"{KEY}{scope}.open",
+                key=picker,
                 placeholder="choose a transcript",
                 on_change=_open,
-                args=(f"{KEY}{scope}.open", probe_key, epoch_key),
+                args=(picker, None if scope == ALL_SCOPE else scope, on_open),
             )
 
 
-def _open(picker_key: str, probe_key: str, epoch_key: str) -> None:
-    """Point the side-by-side reader at the picked transcript (once, when the pick changes, so
-    the reader's own probe picker still works afterwards)."""
-    picked = st.session_state.get(picker_key)
+def _open(
+    picker: str, dimension: str | None, on_open: Callable[[str, int, str | None], None]
+) -> None:
+    picked = st.session_state.get(picker)
     if picked:
         probe_id, epoch = picked.rsplit(" · epoch ", 1)
-        st.session_state[probe_key] = probe_id
-        st.session_state[epoch_key] = int(epoch)
+        on_open(probe_id, int(epoch), dimension)

@@ -108,10 +108,43 @@ class Download:
     mime: str
 
 
-def report_downloads(comparison: Comparison, stem: str, changes: ChangeSections | None = None) -> list[Download]:
+def report_downloads(
+    comparison: Comparison, stem: str, changes: ChangeSections | None = None
+) -> list[Download]:
     """The comparison's Markdown, HTML and JSON reports, as `character compare` writes them
     (with `changes`: the distinctive phrases it adds)."""
     return [
-        Download(label, render(kind, comparison, changes).encode("utf-8"), f"{stem}.{suffix}", mime)
+        Download(label, render(kind, comparison, None, changes).encode("utf-8"), f"{stem}.{suffix}", mime)
         for kind, (label, suffix, mime) in REPORT_DOWNLOADS.items()
     ]
+
+
+@dataclass(frozen=True)
+class ReadLink:
+    """A failing dimension's shortcut into the candidate's transcripts in that bad state."""
+
+    dimension: str  # "rubric/dimension"
+    score: str  # the bad state's score text ("1")
+    count: int  # candidate transcripts with that score
+
+
+def read_links(comparison: Comparison, candidate_verdicts: pl.DataFrame) -> list[ReadLink]:
+    """For each gating binary dimension classed a regression (worst first): how many of the
+    candidate's transcripts show the bad behaviour, to read them one after another."""
+    from character.viewer.scales import bad_score
+
+    found: list[ReadLink] = []
+    regressions = comparison.dimensions.filter(pl.col("gating") & (pl.col("class") == "REGRESSION"))
+    for row in regressions.iter_rows(named=True):
+        score = bad_score(row["rubric"], row["dimension"], row["scale"], row["worse"])
+        if score is None:
+            continue
+        key = f"{row['rubric']}/{row['dimension']}"
+        count = candidate_verdicts.filter(
+            (pl.col("dimension_key") == key)
+            & (pl.col("status") == "scored")
+            & (pl.col("score") == score)
+        ).height
+        if count:
+            found.append(ReadLink(key, score, count))
+    return found

@@ -161,3 +161,54 @@ def _nightly_history(path: str, history_stamp: Stamp) -> pl.DataFrame:
 
 def nightly_history(path: Path) -> pl.DataFrame:
     return _nightly_history(str(path), stamp(path))
+
+
+@st.cache_data(max_entries=8, ttl=TTL_SECONDS, show_spinner=False)
+def _changed(baseline: str, candidate: str, stamps: tuple[Stamp, ...]) -> pl.DataFrame:
+    from character.viewer.changes import changed_verdicts
+    from character.viewer.scales import scale_width
+
+    base, cand = _verdicts(baseline, stamps[:2]), _verdicts(candidate, stamps[2:])
+    ranges = {}
+    for rubric, dimension in base.select("rubric", "dimension").unique().iter_rows():
+        width = scale_width(rubric, dimension)
+        if width is not None:
+            ranges[f"{rubric}/{dimension}"] = width
+    return changed_verdicts(base, cand, ranges)
+
+
+def changed(baseline_dir: Path, candidate_dir: Path) -> pl.DataFrame:
+    """The verdicts that changed between two runs, worst first (changes.changed_verdicts)."""
+    stamps = (*run_stamp(baseline_dir), *run_stamp(candidate_dir))
+    return _changed(str(baseline_dir), str(candidate_dir), stamps)
+
+
+@st.cache_data(max_entries=32, ttl=TTL_SECONDS, show_spinner="Searching the runs…")
+def _search_store(
+    folders: tuple[tuple[str, str], ...], stamps: tuple[Stamp, ...], query: str, field: str
+) -> pl.DataFrame:
+    from character.viewer.store_search import search_runs
+
+    return search_runs({run_id: Path(folder) for run_id, folder in folders}, query, field)  # type: ignore[arg-type]
+
+
+def search_store(folders: dict[str, Path], query: str, field: str) -> pl.DataFrame:
+    """Matches across runs (store_search.search_runs), recomputed when any run's index changes."""
+    stamps = tuple(stamp(Path(folder) / TRANSCRIPTS) for folder in folders.values())
+    pairs = tuple((run_id, str(folder)) for run_id, folder in folders.items())
+    return _search_store(pairs, stamps, query.strip().lower(), field)
+
+
+@st.cache_data(max_entries=256, ttl=TTL_SECONDS, show_spinner=False)
+def _probe_definition(run_dir: str, log_stamp: Stamp, probe_id: str, epoch: int):  # noqa: ANN202
+    from character.viewer.probe_facts import load_probe
+
+    return load_probe(Path(run_dir), probe_id, epoch)
+
+
+def probe_definition(run_dir: Path, probe_id: str, epoch: int):  # noqa: ANN201 - Probe | None
+    """The probe as the run played it (facts, good behaviour), from the run's log."""
+    from character.store.tables import latest_log
+
+    log = latest_log(run_dir)
+    return _probe_definition(str(run_dir), stamp(log) if log else (0, 0), probe_id, int(epoch))

@@ -28,6 +28,8 @@ _AUTOLINK_TRIGGERS = re.compile(r"(://|www(?=\.)|@(?=[-\w]+\.\w))", re.IGNORECAS
 # Streamlit's own Markdown directive for a coloured background; its label is parsed as Markdown,
 # so the escaped text inside stays literal.
 HIGHLIGHT_OPEN = ":orange-background["
+DIFF_REMOVED = ":red-background["  # words only the baseline's reply has
+DIFF_ADDED = ":green-background["  # words only the candidate's reply has
 HIGHLIGHT_CLOSE = "]"
 _QUOTE_CLASSES = ("'\u2018\u2019", '"\u201c\u201d', "-\u2013\u2014")
 _QUOTE_STYLES = {char: f"[{re.escape(group)}]" for group in _QUOTE_CLASSES for char in group}
@@ -93,18 +95,27 @@ def highlight_spans(text: str, quotes: Iterable[str]) -> tuple[list[tuple[int, i
 def highlighted_markdown(text: str, quotes: Iterable[str]) -> tuple[str, list[str]]:
     """Escaped Markdown of `text` with the quoted passages highlighted; and quotes not found."""
     spans, missing = highlight_spans(text, quotes)
+    return marked_markdown(text, [(start, end, HIGHLIGHT_OPEN) for start, end in spans]), missing
+
+
+def marked_markdown(text: str, spans: Iterable[tuple[int, int, str]]) -> str:
+    """Escaped Markdown of `text`, each (start, end, opener) span wrapped in `opener...]`.
+
+    `opener` is one of Streamlit's background directives (HIGHLIGHT_OPEN, DIFF_REMOVED,
+    DIFF_ADDED); spans are sorted and must not overlap. Text inside a span is escaped like the
+    rest, so it stays literal.
+    """
     pieces: list[str] = []
     position = 0
-    for start, end in spans:
+    for start, end, opener in sorted(spans):
         pieces.append(_escape_inline(text[position:start]))
         # A highlight never spans a line break: the directive is inline, so each line gets its own.
         lines = [_escape_inline(line) for line in text[start:end].split("\n")]
         pieces.append(
             "\n".join(
-                f"{HIGHLIGHT_OPEN}{line}{HIGHLIGHT_CLOSE}" if line.strip() else line
-                for line in lines
+                f"{opener}{line}{HIGHLIGHT_CLOSE}" if line.strip() else line for line in lines
             )
         )
         position = end
     pieces.append(_escape_inline(text[position:]))
-    return _keep_layout("".join(pieces)), missing
+    return _keep_layout("".join(pieces))

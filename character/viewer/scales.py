@@ -72,3 +72,28 @@ def describe(
     if label is not None:
         return label
     return "n/a" if value is None else f"{value:g}"
+
+
+def scale_width(rubric: str, dimension: str) -> float | None:
+    """Highest minus lowest level of an ordinal dimension (1 for binary); None if unknown."""
+    found = find_dimension(rubric, dimension)
+    if found is None:
+        return None
+    if found.scale.type == "binary":
+        return 1.0
+    if found.scale.type == "ordinal" and found.scale.levels:
+        return float(max(found.scale.levels) - min(found.scale.levels))
+    return None
+
+
+def bad_score(rubric: str, dimension: str, scale: str, worse: str) -> str | None:
+    """The score text of a binary dimension's bad state ("1" when worse is higher); else None."""
+    if scale != "binary":
+        return None
+    return "1" if worse == "higher" else "0"
+
+
+def is_per_turn(rubric: str, dimension: str) -> bool:
+    """Whether the judge gives the turn where this dimension's behaviour first appeared."""
+    found = find_dimension(rubric, dimension)
+    return bool(found and found.per_turn)

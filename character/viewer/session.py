@@ -45,3 +45,21 @@ def pick_run(label: str, key: str, runs: pl.DataFrame, preferred: str | None) ->
     if st.session_state.get(key) not in ids:
         st.session_state[key] = preferred if preferred in ids else ids[0]
     return st.selectbox(label, ids, key=key, format_func=lambda run_id: run_label(runs, run_id))
+
+
+_SAVED = "saved."
+
+
+def restore(page: str, keys: list[str]) -> None:
+    """Put back widget values Streamlit dropped while another page was shown (call before the widgets)."""
+    saved = st.session_state.get(_SAVED + page, {})
+    for key in keys:
+        if key not in st.session_state and key in saved:
+            st.session_state[key] = saved[key]
+
+
+def remember(page: str, keys: list[str]) -> None:
+    """Keep the page's widget values for `restore` (call after the widgets)."""
+    st.session_state[_SAVED + page] = {
+        key: st.session_state[key] for key in keys if key in st.session_state
+    }

@@ -38,6 +38,7 @@ VERDICT_COLUMNS = [
     "value",
     "label",
     "turn",
+    "gating",
 ]
 UnscoredFilter = Literal["all", "unscored", "scored"]
 UNSCORED_CHOICES: dict[str, str] = {
@@ -211,5 +212,28 @@ def load_transcript_verdicts(run_dir: Path, probe_id: str, epoch: int) -> pl.Dat
         .filter((pl.col("probe_id") == probe_id) & (pl.col("epoch") == epoch))
         .with_columns(dimension_key(), score_text())
         .sort("rubric", "dimension")
+        .collect()
+    )
+
+
+def load_bodies(run_dir: Path, keys: pl.DataFrame) -> pl.DataFrame:
+    """Transcript rows (with messages) for the (probe_id, epoch) `keys`, in the keys' order."""
+    wanted = keys.select("probe_id", pl.col("epoch").cast(pl.Int32)).with_row_index("_order")
+    return (
+        pl.scan_parquet(Path(run_dir) / TRANSCRIPTS)
+        .select("probe_id", "epoch", "suite", "kind", "category", "tags", "error", "messages")
+        .join(wanted.lazy(), on=["probe_id", "epoch"], how="inner")
+        .sort("_order")
+        .drop("_order")
+        .collect()
+    )
+
+
+def load_verdict_details(run_dir: Path, keys: pl.DataFrame) -> pl.DataFrame:
+    """Every score row (evidence and reasoning included) of the (probe_id, epoch) `keys`."""
+    wanted = keys.select("probe_id", pl.col("epoch").cast(pl.Int32))
+    return (
+        pl.scan_parquet(Path(run_dir) / SCORES)
+        .join(wanted.lazy(), on=["probe_id", "epoch"], how="semi")
         .collect()
     )

@@ -52,8 +52,14 @@ def no_runs(store: Path) -> None:
     )
 
 
-def message(item: Message, quotes: list[Quote], gave_in: list[str] | None) -> None:
-    """One message as a chat bubble; the judge's quotes from it highlighted."""
+def message(
+    item: Message, quotes: list[Quote], gave_in: list[str] | None, marked: str | None = None
+) -> None:
+    """One message as a chat bubble; the judge's quotes from it highlighted.
+
+    `marked` replaces the highlighted text with Markdown already escaped and marked elsewhere
+    (the Compare page's word differences, word_diff.reply_diff).
+    """
     if item.role == "system":
         with st.expander("System prompt"):
             st.markdown(escape_markdown(item.content))
@@ -66,7 +72,10 @@ def message(item: Message, quotes: list[Quote], gave_in: list[str] | None) -> No
             else ""
         )
         st.caption(f"turn {item.turn} · {escape_markdown(item.role)}{note}")
-        body, missing = highlighted_markdown(item.content, [q.text for q in quotes])
+        if marked is None:
+            body, missing = highlighted_markdown(item.content, [q.text for q in quotes])
+        else:
+            body, missing = marked, []
         st.markdown(body or "*(empty)*")
         found = sorted({q.dimension for q in quotes if q.text not in missing})
         if found:

@@ -39,26 +39,38 @@ def report_name(comparison: Comparison) -> str:
     return f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
 
 
-# The reports that take `changes=` (distinctive phrases, checked summary); JUnit is for CI.
-WITH_CHANGES = ("markdown", "html", "json")
+# The reports that take `viewer_url=` (links into the viewer) and `changes=` (distinctive
+# phrases, checked summary); JUnit XML is for CI, not people.
+LINKED = ("markdown", "html", "json")
 
 
-def render(kind: str, comparison: Comparison, changes: ChangeSections | None = None) -> str:
-    """One report's text; Markdown, HTML and JSON include the `changes` sections when given."""
-    if changes is not None and kind in WITH_CHANGES:
-        return RENDERERS[kind](comparison, changes=changes)
+def render(
+    kind: str,
+    comparison: Comparison,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    """One report's text; Markdown, HTML and JSON link into the viewer when `viewer_url` is set
+    and include the `changes` sections when given."""
+    if kind in LINKED:
+        extra = {"changes": changes} if changes is not None else {}
+        return RENDERERS[kind](comparison, viewer_url=viewer_url, **extra)
     return RENDERERS[kind](comparison)
 
 
 def write_reports(
-    comparison: Comparison, out_dir: Path, *, changes: ChangeSections | None = None
+    comparison: Comparison,
+    out_dir: Path,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
 ) -> dict[str, Path]:
     """Write report.md, report.html, report.json and junit.xml into `out_dir`."""
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     for kind, name in REPORT_FILES.items():
         path = out_dir / name
-        atomic_write_text(path, render(kind, comparison, changes))
+        atomic_write_text(path, render(kind, comparison, viewer_url, changes))
         written[kind] = path
     return written
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ import polars as pl
 
 from character.analysis.compare import Comparison
 from character.analysis.reports.markdown import headline
+from character.analysis.viewer_links import ReportLinks
 
 if TYPE_CHECKING:
     from character.analysis.change_report import ChangeSections
@@ -146,7 +148,19 @@ def _category_charts(comparison: Comparison) -> str:
     return "".join(parts)
 
 
-def render_html(comparison: Comparison, *, changes: ChangeSections | None = None) -> str:
+def _link(url: str | None, text: str) -> str:
+    return f'<a href="{esc(url)}">{esc(text)}</a>' if url else ""
+
+
+def render_html(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    """The report; with `viewer_url`, each top mover and failed hard constraint links to the
+    viewer; with `changes`, the distinctive phrases and checked summary are included."""
+    links = ReportLinks.of(comparison, viewer_url)
     b, c = comparison.baseline, comparison.candidate
     title = headline(comparison).lstrip("# ")
     out = ["<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -171,13 +185,21 @@ def render_html(comparison: Comparison, *, changes: ChangeSections | None = None
             "adjustment", "p_adjusted", "mde", "margin", "n_probes", "n_units", "epochs", "correlation",
             "baseline_unscored", "candidate_unscored", "length_baseline", "length_candidate", "note"]))
         if comparison.hard_constraints.height:
+            hard_links = links.hard_constraints or [None] * comparison.hard_constraints.height
             out.append("<h2>Hard constraints</h2><ul>" + "".join(
-                f"<li>{esc(s)}</li>" for s in comparison.hard_constraints["sentence"].to_list()) + "</ul>")
+                f"<li>{esc(s)} {_link(link, 'open in viewer')}</li>"
+                for s, link in zip(comparison.hard_constraints["sentence"].to_list(), hard_links, strict=True))
+                + "</ul>")
         if comparison.categories.height:
             out.append("<h2>By category (exploratory)</h2>" + _category_charts(comparison))
             out.append(_frame_table(comparison.categories, list(comparison.categories.columns)))
         if comparison.movers.height:
-            out.append("<h2>Probes that moved most</h2>" + _frame_table(comparison.movers, list(comparison.movers.columns)))
+            movers = _frame_table(comparison.movers, list(comparison.movers.columns))
+            if links.movers:  # the escaped table, with one more cell per row: a link into the viewer
+                rows = iter(links.movers)
+                movers = movers.replace("</th></tr>", "</th><th>viewer</th></tr>", 1)
+                movers = re.sub("</td></tr>", lambda _: f"</td><td>{_link(next(rows), 'open')}</td></tr>", movers)
+            out.append("<h2>Probes that moved most</h2>" + movers)
         if comparison.markers.height:
             out.append("<h2>Lexical markers and response length</h2>"
                        + _frame_table(comparison.markers, list(comparison.markers.columns)))

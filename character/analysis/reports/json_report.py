@@ -18,6 +18,7 @@ import polars as pl
 from character.analysis.compare import Comparison
 from character.analysis.gate import exit_code
 from character.analysis.json_values import json_safe
+from character.analysis.viewer_links import ReportLinks
 from character.store.manifest import Manifest
 
 if TYPE_CHECKING:
@@ -47,8 +48,21 @@ def _arm(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def comparison_dict(comparison: Comparison, *, changes: ChangeSections | None = None) -> dict[str, Any]:
+def comparison_dict(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> dict[str, Any]:
+    """The report as a dict; with `viewer_url`, movers and failed hard constraints carry a
+    `viewer_url` key (a link into the viewer; null for a passed constraint); with `changes`, a
+    "changes" key holds the distinctive phrases and checked summary."""
     settings = comparison.settings
+    links = ReportLinks.of(comparison, viewer_url)
+    movers, hard = _rows(comparison.movers), _rows(comparison.hard_constraints)
+    for rows, urls in ((movers, links.movers), (hard, links.hard_constraints)):
+        for row, url in zip(rows, urls or [], strict=False):
+            row["viewer_url"] = url
     return json_safe({
         "schema_version": SCHEMA_VERSION,
         "kind": KIND,
@@ -66,13 +80,19 @@ def comparison_dict(comparison: Comparison, *, changes: ChangeSections | None = 
         "candidate": _arm(comparison.candidate),
         "unscored": comparison.unscored,
         "dimensions": _rows(comparison.dimensions),
-        "hard_constraints": _rows(comparison.hard_constraints),
+        "hard_constraints": hard,
         "categories": _rows(comparison.categories),
-        "movers": _rows(comparison.movers),
+        "movers": movers,
         "markers": _rows(comparison.markers),
         **({"changes": changes.as_dict()} if changes is not None else {}),
     })
 
 
-def render_json(comparison: Comparison, *, changes: ChangeSections | None = None) -> str:
-    return json.dumps(comparison_dict(comparison, changes=changes), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def render_json(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    data = comparison_dict(comparison, viewer_url=viewer_url, changes=changes)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

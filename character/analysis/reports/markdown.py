@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from character.analysis.compare import Comparison
+from character.analysis.viewer_links import ReportLinks
 from character.analysis.wording import fmt_mean, fmt_signed
 
 if TYPE_CHECKING:
@@ -85,7 +86,14 @@ def headline(comparison: Comparison) -> str:
     return f"## character: {comparison.verdict}{simulated}"
 
 
-def render_markdown(comparison: Comparison, *, changes: ChangeSections | None = None) -> str:
+def render_markdown(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    """The report; with `viewer_url`, each top mover and failed hard constraint links to the
+    viewer; with `changes`, the distinctive phrases and checked summary are included."""
     lines = [headline(comparison), ""]
     b, c = comparison.baseline, comparison.candidate
     lines.append(f"Baseline `{cell(b.target.label)}` ({cell(b.run_id)}) vs candidate "
@@ -110,8 +118,9 @@ def render_markdown(comparison: Comparison, *, changes: ChangeSections | None = 
             f"Exploratory dimensions (not gated; BH q = {comparison.settings.exploratory_q:g})",
             explore, "BH",
         )
-    lines += _hard_constraints(comparison.hard_constraints)
-    lines += _movers(comparison.movers)
+    links = ReportLinks.of(comparison, viewer_url)
+    lines += _hard_constraints(comparison.hard_constraints, links.hard_constraints)
+    lines += _movers(comparison.movers, links.movers)
     lines += _markers(comparison.markers)
     lines += _categories(comparison.categories)
     lines += changes.markdown() if changes is not None else []  # exploratory: phrases, summary
@@ -144,27 +153,31 @@ def _dimension_section(title: str, frame: pl.DataFrame, adjustment: str) -> list
     return [f"### {title}", "", *table(headers, rows), ""]
 
 
-def _hard_constraints(frame: pl.DataFrame) -> list[str]:
+def _hard_constraints(frame: pl.DataFrame, links: list[str | None] | None = None) -> list[str]:
     if frame.height == 0:
         return []
     failed = frame.filter(~pl.col("passed"))
     lines = [f"### Hard constraints ({frame.height} probes, every epoch must pass)", ""]
-    lines += [f"- {row}" for row in failed["sentence"].to_list()]
+    failed_links = [link for link, passed in zip(links or [], frame["passed"], strict=False) if not passed]
+    lines += [f"- {row}" + (f" [open in viewer]({failed_links[i]})" if links else "")
+              for i, row in enumerate(failed["sentence"].to_list())]
     passed = frame.height - failed.height
     lines += [f"- {passed} of {frame.height} passed in every epoch.", ""]
     return lines
 
 
-def _movers(frame: pl.DataFrame) -> list[str]:
+def _movers(frame: pl.DataFrame, links: list[str] | None = None) -> list[str]:
     if frame.height == 0:
         return []
     rows = []
-    for row in frame.head(MAX_ROWS).iter_rows(named=True):
+    for i, row in enumerate(frame.head(MAX_ROWS).iter_rows(named=True)):
         rows.append([row["probe_id"], f"{row['rubric']}/{row['dimension']}", f"{row['baseline']:.2f}",
                      f"{row['candidate']:.2f}", f"{row['d']:+.2f}",
-                     "worse" if row["worse_direction"] else "better"])
+                     "worse" if row["worse_direction"] else "better",
+                     *([f"[open]({links[i]})"] if links else [])])
+    headers = ["probe", "dimension", "baseline", "candidate", "d", "direction"]
     return ["<details><summary>Probes that moved most</summary>", "",
-            *table(["probe", "dimension", "baseline", "candidate", "d", "direction"], rows),
+            *table(headers + (["viewer"] if links else []), rows),
             "", "</details>", ""]
 
 

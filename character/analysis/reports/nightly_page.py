@@ -14,6 +14,7 @@ import polars as pl
 from character.analysis.nightly import KIND_CANARY, NightlyResult
 from character.analysis.reports.html import CSS, esc
 from character.analysis.reports.markdown import table
+from character.analysis.viewer_links import alarm_link
 from character.store.files import atomic_write_text
 
 INDEX_FILE = "index.html"
@@ -25,7 +26,8 @@ def _status(result: NightlyResult) -> str:
     return "ALARM" if result.alarms else "QUIET"
 
 
-def render_nightly_markdown(result: NightlyResult) -> str:
+def render_nightly_markdown(result: NightlyResult, *, viewer_url: str | None = None) -> str:
+    """Tonight's alarms and table; with `viewer_url`, each alarming row links into the viewer."""
     lines = [f"## character nightly {result.night}: {_status(result)}", ""]
     lines += [f"- {m}" for m in result.errors + result.alarms] or ["- no CUSUM alarm on any gating dimension."]
     if result.judge_drift:
@@ -37,20 +39,26 @@ def render_nightly_markdown(result: NightlyResult) -> str:
         rows.append([row["target"], f"{row['rubric']}/{row['dimension']}", "yes" if row["gating"] else "",
                      _num(row["reference_mean"]), _num(row["mean"]), _num(row["delta"]),
                      _num(row["z"], 2), _num(row["s_plus"], 2), _num(row["s_minus"], 2),
-                     "ALARM" if row["alarm"] else ""])
+                     "ALARM" if row["alarm"] else "",
+                     *([_md_link(viewer_url, row)] if viewer_url else [])])
     if rows:
         lines += table(["target", "dimension", "gating", "reference", "tonight", "delta", "z", "S+", "S-",
-                        "alarm"], rows)
+                        "alarm", *(["viewer"] if viewer_url else [])], rows)
     for name, folder in result.comparisons.items():
         lines.append(f"\n{name}: full comparison in {folder}/report.html")
     return "\n".join(lines) + "\n"
+
+
+def _md_link(viewer_url: str, row: dict) -> str:
+    link = alarm_link(viewer_url, row) if row["alarm"] else None
+    return f"[open]({link})" if link else ""
 
 
 def _num(value: float | None, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}g}" if digits != 2 else f"{value:+.2f}"
 
 
-def render_nightly_html(result: NightlyResult) -> str:
+def render_nightly_html(result: NightlyResult, *, viewer_url: str | None = None) -> str:
     body = [f"<h1>character nightly {esc(result.night)}: {esc(_status(result))}</h1><ul>"]
     body += [f"<li>{esc(m)}</li>" for m in result.errors + result.alarms] or ["<li>no CUSUM alarm on any gating dimension.</li>"]
     body += [f"<li>note: {esc(n)}</li>" for n in result.notes]
@@ -60,13 +68,19 @@ def render_nightly_html(result: NightlyResult) -> str:
         body.append(f'<p>{esc(name)}: <a href="{esc(rel)}">comparison with the reference</a></p>')
     columns = ["target", "kind", "rubric", "dimension", "gating", "reference_mean", "mean", "delta", "se",
                "z", "s_plus", "s_minus", "alarm", "direction", "note"]
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns)
+    head = "".join(f"<th>{esc(c)}</th>" for c in columns) + ("<th>viewer</th>" if viewer_url else "")
     rows = "".join(
-        "<tr>" + "".join(f"<td>{esc(_cell(row[c]))}</td>" for c in columns) + "</tr>"
+        "<tr>" + "".join(f"<td>{esc(_cell(row[c]))}</td>" for c in columns)
+        + (f"<td>{_html_link(viewer_url, row)}</td>" if viewer_url else "") + "</tr>"
         for row in result.tonight.iter_rows(named=True)
     )
     body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
     return _page(f"character nightly {result.night}", "".join(body))
+
+
+def _html_link(viewer_url: str, row: dict) -> str:
+    link = alarm_link(viewer_url, row) if row["alarm"] else None
+    return f'<a href="{esc(link)}">open</a>' if link else ""
 
 
 def _cell(value: object) -> str:
@@ -102,14 +116,14 @@ def render_index(history: pl.DataFrame) -> str:
     return _page("character nightly runs", body)
 
 
-def write_nightly_pages(result: NightlyResult) -> dict[str, Path]:
+def write_nightly_pages(result: NightlyResult, *, viewer_url: str | None = None) -> dict[str, Path]:
     folder = result.output / result.night
     paths = {
         "markdown": folder / "nightly.md",
         "html": folder / "nightly.html",
         "index": result.output / INDEX_FILE,
     }
-    atomic_write_text(paths["markdown"], render_nightly_markdown(result))
-    atomic_write_text(paths["html"], render_nightly_html(result))
+    atomic_write_text(paths["markdown"], render_nightly_markdown(result, viewer_url=viewer_url))
+    atomic_write_text(paths["html"], render_nightly_html(result, viewer_url=viewer_url))
     atomic_write_text(paths["index"], render_index(result.history))
     return paths

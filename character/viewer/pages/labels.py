@@ -1,4 +1,9 @@
-"""Labels: score transcripts on the judge's scale, blind to the judge; then judge-vs-human agreement."""
+"""Labels: score transcripts on the judge's scale, blind to the judge; then judge-vs-human agreement.
+
+Labellers see what the judge was told (the probe's facts and the behaviour a good assistant
+shows), walk a queue (unlabelled first, random, or where the judge gave one score) so they do not
+pick the easy cases, and give the turn where a per-turn behaviour first appeared.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,20 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from character.analysis import viewer_links as links
 from character.store.labels import Label, append_labels
 from character.store.manifest import Manifest
-from character.viewer import data, session, widgets
+from character.viewer import data, reading, session, url_state, widgets
 from character.viewer.agreement import confusion_table, labeller_table, summary_table
+from character.viewer.label_queue import QUEUES, label_queue
+from character.viewer.probe_facts import facts
 from character.viewer.render import escape_markdown
-from character.viewer.scales import ScalePoint, describe, question, scale_points
+from character.viewer.scales import ScalePoint, describe, is_per_turn, question, scale_points
+from character.viewer.transcript_index import score_options
 
 KEY = "labels."
+PAGE = links.LABELS_PAGE
+STATE_KEYS = [KEY + "run", KEY + "queue", KEY + "judge_dimension", KEY + "judge_score"]
 Transcript = tuple[str, int]
 
 
@@ -26,40 +37,110 @@ def labeller_name() -> str:
     return name
 
 
-def pick_transcript(index: pl.DataFrame, mine: pl.DataFrame) -> Transcript | None:
+def queue_controls(verdicts: pl.DataFrame) -> tuple[str, str | None, str | None]:
+    """The queue to walk: its mode and, for "the judge said", the dimension and score."""
+    left, middle, right = st.columns([2, 1, 1])
+    mode = left.radio(
+        "Queue", list(QUEUES), key=KEY + "queue", format_func=QUEUES.get, horizontal=True
+    )
+    if mode != "judge":
+        return mode, None, None
+    options = sorted(verdicts["dimension_key"].unique().to_list())
+    if st.session_state.get(KEY + "judge_dimension") not in options:
+        st.session_state[KEY + "judge_dimension"] = options[0] if options else None
+    dimension = middle.selectbox("Dimension", options, key=KEY + "judge_dimension")
+    scores = score_options(verdicts, dimension)
+    if st.session_state.get(KEY + "judge_score") not in scores:
+        st.session_state[KEY + "judge_score"] = scores[-1] if scores else None
+    score = right.selectbox("The judge said", scores, key=KEY + "judge_score")
+    st.caption(
+        "You know the judge's score in this queue: good for checking its positives, but labels "
+        "made knowing it are not blind. For agreement figures, label from a random queue too."
+    )
+    return mode, dimension, score
+
+
+def pick_transcript(
+    run_id: str, name: str, index: pl.DataFrame, verdicts: pl.DataFrame, mine: pl.DataFrame
+) -> tuple[list[Transcript], int | None, str]:
+    """The queue, the position of the open transcript in it, and the key holding it."""
     done = set(mine.select("probe_id", "epoch").unique().iter_rows())
-    everything = list(index.select("probe_id", "epoch").iter_rows())
-    st.caption(f"You have labelled {len(done):,} of {len(everything):,} transcripts in this run.")
-    only_new = st.toggle("Only transcripts I have not labelled", value=True, key=KEY + "only_new")
-    # The transcript just labelled stays listed, so its revealed verdicts stay on screen.
-    just_saved = st.session_state.get(KEY + "just_saved")
-    choices = [t for t in everything if not (only_new and t in done) or t == just_saved]
-    if not choices:
-        st.success("Every transcript in this run carries your labels.")
-        return None
-    # Probe, then epoch: two short lists instead of one option per transcript (10,000 in a big run).
-    probes = list(dict.fromkeys(probe for probe, _ in choices))
-    if st.session_state.get(KEY + "probe") not in probes:
-        st.session_state[KEY + "probe"] = probes[0]
-    left, right = st.columns([3, 1])
-    probe_id = left.selectbox("Probe", probes, key=KEY + "probe")
-    epochs = [epoch for probe, epoch in choices if probe == probe_id]
-    if st.session_state.get(KEY + "epoch") not in epochs:
-        st.session_state[KEY + "epoch"] = epochs[0]
-    return probe_id, right.selectbox("Epoch", epochs, key=KEY + "epoch")
+    queue = st.session_state.pop(KEY + "pending_queue", None)
+    if queue is not None:
+        st.session_state[KEY + "queue"] = queue
+    st.caption(f"You have labelled {len(done):,} of {index.height:,} transcripts in this run.")
+    mode, dimension, score = queue_controls(verdicts)
+    # Transcripts labelled in this session keep their place, so Next goes on from where you are.
+    this_session = st.session_state.setdefault(KEY + "labelled_now", set())
+    now = pl.DataFrame(
+        list(this_session),
+        schema={"probe_id": pl.String, "epoch": mine.schema["epoch"]},
+        orient="row",
+    )
+    earlier = mine.join(now, on=["probe_id", "epoch"], how="anti")
+    keys = label_queue(
+        index,
+        verdicts,
+        earlier,
+        mode=mode,
+        run_id=run_id,
+        labeller=name or "-",
+        dimension=dimension,
+        judge_score=score,
+    )
+    open_key = f"{KEY}open.{run_id}"
+    pending = st.session_state.pop(KEY + "pending_open", None)
+    if pending is not None:
+        st.session_state[open_key] = pending
+    if not keys:
+        return keys, None, open_key
+    current = st.session_state.get(open_key)
+    if current not in keys:
+        current = keys[0]
+    st.session_state[open_key] = current
+    position = reading.step(keys, keys.index(current), open_key, KEY)
+    if mode != "random" and all(key in done for key in keys[position:]) and keys[position] in done:
+        st.success("Every transcript in this queue carries your labels.")
+    with st.expander("Open a particular transcript"):
+        probes = index["probe_id"].unique(maintain_order=True).to_list()
+        probe = st.selectbox("Probe", probes, index=None, key=KEY + "probe", placeholder="probe id")
+        if probe is not None:
+            epochs = index.filter(pl.col("probe_id") == probe)["epoch"].to_list()
+            epoch = st.selectbox("Epoch", epochs, key=KEY + "epoch")
+            if st.button("Open", key=KEY + "open_probe"):
+                st.session_state[KEY + "pending_open"] = (probe, int(epoch))
+                if mode == "judge":  # the judge's queue may not hold it; every other queue does
+                    st.session_state[KEY + "pending_queue"] = "unlabelled"
+                st.rerun()
+    return keys, position, open_key
 
 
-def _next_transcript() -> None:
-    for key in ("just_saved", "probe", "epoch"):
-        st.session_state.pop(KEY + key, None)
+def probe_panel(run_dir: Path, probe_id: str, epoch: int) -> None:
+    """What the judge knows about the probe: its facts, and what a good assistant does."""
+    probe = data.probe_definition(run_dir, probe_id, epoch)
+    with st.container(border=True):
+        if probe is None:
+            st.caption("The probe's facts are not available (the run's log is missing or older).")
+            return
+        st.markdown("**What a good assistant does:** " + escape_markdown(probe.good_behaviour))
+        for fact in facts(probe):
+            st.markdown(
+                f"**{escape_markdown(fact.label)}** (`{fact.name}`): " + escape_markdown(fact.text)
+            )
 
 
 def label_form(
-    manifest: Manifest, run_dir: Path, transcript: Transcript, dims: pl.DataFrame, name: str
+    manifest: Manifest,
+    run_dir: Path,
+    transcript: Transcript,
+    dims: pl.DataFrame,
+    name: str,
+    n_turns: int,
 ) -> None:
     probe_id, epoch = transcript
     stem = f"{KEY}{manifest.run_id}.{probe_id}.{epoch}."
     picks: dict[tuple[str, str], ScalePoint | None] = {}
+    turns: dict[tuple[str, str], int | None] = {}
     with st.form(stem + "form"):
         for row in dims.iter_rows(named=True):
             rubric, dimension = row["rubric"], row["dimension"]
@@ -75,12 +156,33 @@ def label_form(
                 format_func=lambda p: p.text,
                 label_visibility="collapsed",
             )
+            if is_per_turn(rubric, dimension):
+                turns[(rubric, dimension)] = st.selectbox(
+                    "If yes: the turn where it first appeared",
+                    list(range(1, n_turns + 1)),
+                    index=None,
+                    key=f"{stem}{rubric}.{dimension}.turn",
+                    placeholder="turn",
+                )
         note = st.text_input("Note (optional)", key=stem + "note")
         submitted = st.form_submit_button("Save labels", type="primary")
     if not submitted:
         return
     if not name:
         st.error("Enter your name above first: every label records who made it.")
+        return
+    missing_turn = [
+        f"{rubric}/{dimension}"
+        for (rubric, dimension), point in picks.items()
+        if point is not None
+        and point.value
+        and (rubric, dimension) in turns
+        and turns[(rubric, dimension)] is None
+    ]
+    if missing_turn:
+        st.error(
+            "Pick the turn where it first appeared for: " + escape_markdown(", ".join(missing_turn))
+        )
         return
     labels = [
         Label(
@@ -91,6 +193,8 @@ def label_form(
             dimension=dimension,
             value=point.value,
             label=point.label,
+            # a turn only where the behaviour was seen (as the judge records it)
+            turn=turns.get((rubric, dimension)) if point.value else None,
             labeller=name,
             note=note.strip() or None,
         )
@@ -101,8 +205,12 @@ def label_form(
         st.warning("Pick a score on at least one dimension, then save.")
         return
     append_labels(run_dir, labels)
-    st.session_state[KEY + "just_saved"] = transcript
+    st.session_state.setdefault(KEY + "labelled_now", set()).add(transcript)
     st.rerun()  # re-read labels.jsonl: the judge's verdicts are now revealed
+
+
+def _with_turn(text: str, turn: object) -> str:
+    return f"{text} (first at turn {turn})" if turn is not None else text
 
 
 def reveal(run_dir: Path, manifest: Manifest, transcript: Transcript, mine: pl.DataFrame) -> None:
@@ -116,11 +224,16 @@ def reveal(run_dir: Path, manifest: Manifest, transcript: Transcript, mine: pl.D
         found = verdicts.filter((pl.col("rubric") == rubric) & (pl.col("dimension") == dimension))
         verdict = found.row(0, named=True) if found.height else None
         scale = verdict["scale"] if verdict else "binary"
-        yours = describe(rubric, dimension, scale, label["value"], label["label"])
+        yours = _with_turn(
+            describe(rubric, dimension, scale, label["value"], label["label"]), label["turn"]
+        )
         judge = (
             "unscored"
             if verdict is None or verdict["status"] != "scored"
-            else describe(rubric, dimension, scale, verdict["value"], verdict["label"])
+            else _with_turn(
+                describe(rubric, dimension, scale, verdict["value"], verdict["label"]),
+                verdict["turn"],
+            )
         )
         st.markdown(
             f"**{escape_markdown(f'{rubric}/{dimension}')}**  \n"
@@ -134,22 +247,27 @@ def label_tab(run_dir: Path, manifest: Manifest) -> None:
     name = labeller_name()
     index, verdicts, labels = data.index(run_dir), data.verdicts(run_dir), data.labels(run_dir)
     mine = labels.filter(pl.col("labeller") == name)
-    transcript = pick_transcript(index, mine)
-    if transcript is None:
+    keys, position, _ = pick_transcript(manifest.run_id, name, index, verdicts, mine)
+    if position is None:
+        st.info("No transcript in this queue.")
         return
-    probe_id, epoch = transcript
+    probe_id, epoch = keys[position]
     body = data.transcript(run_dir, probe_id, epoch)
     if body is None:
         st.warning("This transcript is missing from the run's index.")
         return
+    url_state.publish(PAGE, {links.RUN: manifest.run_id, links.PROBE: probe_id, links.EPOCH: epoch})
     talk, form = st.columns([3, 2])
     with talk:
+        st.subheader(escape_markdown(f"{probe_id} · epoch {epoch}"))
+        probe_panel(run_dir, probe_id, epoch)
         widgets.conversation(body, None)  # no judge evidence: the labeller stays blind
     with form:
         if mine.filter((pl.col("probe_id") == probe_id) & (pl.col("epoch") == epoch)).height:
-            reveal(run_dir, manifest, transcript, mine)
-            st.button("Next transcript", key=KEY + "next", on_click=_next_transcript)
-            st.caption("Changed your mind? Saving again adds a newer label; the latest counts.")
+            reveal(run_dir, manifest, (probe_id, epoch), mine)
+            st.caption(
+                "Next ▶ (J) above goes on. Changed your mind? Saving again adds a newer label; the latest counts."
+            )
         else:
             st.caption(
                 "Score what you read, on the judge's scale. The judge's verdict shows once you save."
@@ -159,7 +277,8 @@ def label_tab(run_dir: Path, manifest: Manifest) -> None:
             .select("rubric", "dimension", "scale")
             .unique(maintain_order=True)
         )
-        label_form(manifest, run_dir, transcript, dims, name)
+        n_turns = sum(1 for m in body.messages if m.get("role") == "user")
+        label_form(manifest, run_dir, (probe_id, epoch), dims, name, n_turns)
 
 
 def agreement_tab(run_dir: Path) -> None:
@@ -199,13 +318,24 @@ def agreement_tab(run_dir: Path) -> None:
         )
     for result in report.agreements:
         with st.expander(
-            escape_markdown(f"Confusion matrix · {result.dimension} · {result.scorer} ({result.n} pairs)")
+            escape_markdown(
+                f"Confusion matrix · {result.dimension} · {result.scorer} ({result.n} pairs)"
+            )
         ):
             st.dataframe(confusion_table(result), hide_index=True)
 
 
 def main() -> None:
     st.title("Labels")
+    link = url_state.incoming(PAGE, (links.RUN,))
+    session.restore(PAGE, STATE_KEYS)
+    if link is not None:
+        st.session_state[KEY + "run"] = url_state.first(link, links.RUN)
+        probe, epoch = url_state.first(link, links.PROBE), url_state.number(link, links.EPOCH)
+        if probe is not None and epoch is not None:
+            st.session_state[KEY + "pending_open"] = (probe, epoch)
+            if st.session_state.get(KEY + "queue") == "judge":
+                st.session_state[KEY + "queue"] = "unlabelled"
     picked = widgets.pick_one_run(KEY + "run")
     if picked is None:
         return
@@ -215,6 +345,7 @@ def main() -> None:
         label_tab(run_dir, manifest)
     with agree:
         agreement_tab(run_dir)
+    session.remember(PAGE, STATE_KEYS)
 
 
 main()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from character.viewer import data, session
+from character.analysis import viewer_links as links
+from character.viewer import data, navigation, session, url_state
 from character.viewer.catalog import listed_run_ids, run_label
 from character.viewer.render import escape_markdown
 from character.viewer.widgets import no_runs
@@ -61,10 +62,22 @@ def main() -> None:
     )
     st.session_state[session.SELECTED_RUNS] = list(picked)
     if len(picked) == 1:
-        st.caption("Open **Transcripts** or **Labels** in the menu to read this run.")
+        left, right = st.columns(2)
+        left.page_link(
+            navigation.page(links.TRANSCRIPTS_PAGE),
+            label="Read this run's transcripts",
+            query_params=url_state.clean({links.RUN: picked[0]}),
+        )
+        right.page_link(
+            navigation.page(links.LABELS_PAGE),
+            label="Label this run",
+            query_params=url_state.clean({links.RUN: picked[0]}),
+        )
     elif len(picked) == 2:
-        st.caption(
-            "Open **Compare** in the menu: the first run is the baseline, the second the candidate."
+        st.page_link(
+            navigation.page(links.COMPARE_PAGE),
+            label="Compare: the first run is the baseline, the second the candidate",
+            query_params=url_state.clean({links.BASELINE: picked[0], links.CANDIDATE: picked[1]}),
         )
 
 
