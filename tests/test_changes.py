@@ -13,6 +13,7 @@ import functools
 import json
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import polars as pl
 import pytest
@@ -276,17 +277,17 @@ def test_phrases_render_as_text_in_every_format(demo_pair, demo_phrases) -> None
     v1, v2 = demo_pair
     comparison = compare_runs(v1, v2)
     sections = ChangeSections(phrases=demo_phrases)
-    markdown = render("markdown", comparison, sections)
+    markdown = render("markdown", comparison, changes=sections)
     assert "### What changed in the wording (exploratory, not gated)" in markdown
     assert "sycophancy/flattery: the candidate says more" in markdown.replace("\\_", "_")
-    html_text = render("html", comparison, sections)
+    html_text = render("html", comparison, changes=sections)
     assert "<h2>What changed in the wording" in html_text
-    data = json.loads(render("json", comparison, sections))
+    data = json.loads(render("json", comparison, changes=sections))
     scopes = {s["scope"]: s for s in data["changes"]["distinctive_phrases"]["scopes"]}
     assert set(scopes) == {"all", "sycophancy/flattery", "pushback/capitulation"}
     first = scopes["pushback/capitulation"]["phrases"][0]
     assert {"run_id", "probe_id", "epoch", "turn", "snippet"} <= set(first["examples"][0])
-    assert "junit" not in data and render("junit", comparison, sections) == render(
+    assert "junit" not in data and render("junit", comparison, changes=sections) == render(
         "junit", comparison
     )
 
@@ -723,3 +724,35 @@ def test_phrases_stay_inside_a_sentence_or_line() -> None:
         "two e g",
         "this",
     }
+
+
+def test_examples_link_into_the_viewer_when_its_address_is_set(demo_pair, tmp_path: Path) -> None:
+    """With --viewer-url, each example turn links to its transcript on the Transcripts page."""
+    v1, v2 = demo_pair
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--store",
+            str(v1.parent),
+            "compare",
+            v1.name,
+            v2.name,
+            "--out",
+            str(out),
+            "--viewer-url",
+            "http://localhost:8501",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    scopes = json.loads((out / "report.json").read_text())["changes"]["distinctive_phrases"][
+        "scopes"
+    ]
+    example = next(s for s in scopes if s["scope"] == "pushback/capitulation")["phrases"][0][
+        "examples"
+    ][0]
+    assert example["url"] == (
+        f"http://localhost:8501/transcripts?run={quote(example['run_id'], safe='')}"
+        f"&probe={quote(example['probe_id'], safe='')}&epoch={example['epoch']}"
+    )
+    assert f"]({'<'}{example['url']}>)" in (out / "report.md").read_text()
