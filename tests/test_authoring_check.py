@@ -117,7 +117,7 @@ def test_custom_dimension_the_lexical_judge_cannot_score(project: Path) -> None:
     assert code == 1
     [finding] = [f for f in report["findings"] if f["code"] == "unscorable_dimension"]
     assert finding["message"] == (
-        "the lexical judge (lexical-v1) cannot score support_policy/breaks_policy (1 probe(s), e.g. "
+        "the lexical judge (lexical-v2) cannot score support_policy/breaks_policy (1 probe(s), e.g. "
         "support.late-refund): it has rules only for the bundled dimensions, so these verdicts "
         "will be unscored"
     )
@@ -125,7 +125,7 @@ def test_custom_dimension_the_lexical_judge_cannot_score(project: Path) -> None:
         "judge with a model judge: --judge anthropic/claude-sonnet-5-5"
     )
     [nothing] = [f for f in report["findings"] if f["code"] == "judged_on_nothing"]
-    assert "1 probe(s) would be judged on nothing by lexical-v1" in nothing["message"]
+    assert "1 probe(s) would be judged on nothing by lexical-v2" in nothing["message"]
     # a model judge scores any dimension: nothing to warn about
     code, report = check(project, "support.yaml", "--judge", "anthropic/claude-haiku-5-5")
     assert (code, report["findings"], report["judge"]) == (0, [], "anthropic/claude-haiku-5-5")
@@ -398,7 +398,7 @@ def test_lexical_run_keeps_an_unscored_row_for_a_custom_dimension(project: Path)
     )
     assert result.exit_code == 0, result.output
     assert (
-        "warning: the lexical judge (lexical-v1) cannot score support_policy/breaks_policy (1 probe(s)"
+        "warning: the lexical judge (lexical-v2) cannot score support_policy/breaks_policy (1 probe(s)"
         in result.output
     )
     [run_dir] = [p for p in (project / "store").iterdir() if p.is_dir()]
@@ -407,7 +407,7 @@ def test_lexical_run_keeps_an_unscored_row_for_a_custom_dimension(project: Path)
         ("breaks_policy", "unscored", "unsupported", None)
     ]
     assert rows["reason"][0].startswith(
-        "the lexical judge (lexical-v1) has no rule for support_policy/breaks_policy; a model judge can score it"
+        "the lexical judge (lexical-v2) has no rule for support_policy/breaks_policy; a model judge can score it"
     )
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["counts"]["unscored"] == 1 and manifest["counts"]["unscored_judge_error"] == 0

@@ -61,7 +61,7 @@ ARGUMENTS: dict[str, tuple[list[str], str | None, str, str]] = {
         "ANTHROPIC_API_KEY is not set"),
     "unknown judge": (
         [str(MINI), "--target", "sim/assistant-v1", "--judge", "claude"], None, "--judge",
-        "is not 'auto', 'lexical' or a provider/model id"),
+        "is not 'auto', one of lexical, lexical-v1, lexical-v2, or a provider/model id"),
     "missing system prompt": (
         [str(MINI), *SIM, "--system-prompt", "no-such-prompt.md"], "no-such-prompt.md", "",
         "system prompt not found"),

@@ -67,6 +67,24 @@ def test_decisions_run_the_real_gate_and_the_naive_rules(tmp_path: Path) -> None
     assert not (outcome["gate"] and outcome["gate_warn"]), "FAIL and WARN are exclusive"
 
 
+def test_decisions_small_suites_compare_both_inference_modes_with_todays_rule(tmp_path: Path) -> None:
+    """2 probes x 10 epochs: today's rule can never fail; the probe-level test says it cannot (exit 2);
+    the fixed-suite test (and auto, the default) can. Every mode reports exit-code shares."""
+    decisions.run(quick=True, out_dir=tmp_path, sizes=[12], replicates=2, workers=1,
+                  small_sizes=[2], small_replicates=4)
+    payload = _saved(tmp_path, "decisions")
+    [cell] = payload["data"]["small_suites"]
+    assert cell["probes"] == 2 and cell["epochs"] == 10
+    for scenario in ("a_a", "rise", "mixed"):
+        assert set(decisions.MODES) <= set(cell[scenario])
+        assert all(sum(cell[scenario][mode].values()) == pytest.approx(1.0) for mode in decisions.MODES)
+        assert cell[scenario]["today's rule"]["1"] == 0.0 and cell[scenario]["probes"]["2"] == 1.0
+        assert cell[scenario]["auto"] == cell[scenario]["suite"]
+    outcome = decisions.simulate_small(decisions.Scenario(2, 0.2, False, 99, epochs=10), replicate=0)
+    assert outcome["today's rule"] in (0, 1) and outcome["probes"] == 2
+    assert any("| inference " in str(table) for table in payload["tables"])
+
+
 def test_wilson_interval_covers_zero_and_one() -> None:
     low, high = decisions.wilson(0.0, 100)
     assert low == 0.0 and 0.0 < high < 0.05

@@ -422,7 +422,10 @@ def test_gate_refuses_a_generated_suite_unless_allowed(project: Path, monkeypatc
         "nothing was run"
     )
     allowed = CliRunner().invoke(cli, [*args, "--allow-generated"])
-    assert allowed.exit_code in (0, 1), allowed.output
+    # 3 probes x 1 epoch cannot reach alpha: the gate ran, compared, and says CANNOT FAIL (exit 2)
+    assert allowed.exit_code in (0, 1) or "## character: CANNOT FAIL" in allowed.output, (
+        allowed.output
+    )
     assert "gating on them because --allow-generated was given" in allowed.output
     # stored runs of a generated suite are refused too
     runs = sorted(p.name for p in (project / "store").iterdir() if p.is_dir())

@@ -525,3 +525,83 @@ def test_cli_process_logs_requests(tmp_path: Path) -> None:
     assert all(line["headers"]["authorization"] == "***" for line in lines)
     assert FAKE_API_KEY not in log.read_text()
     assert proc.returncode == 0 and "served 2 requests" in stderr
+
+
+# --------------------------------------------------------------------------------------------
+# the reply shapes the real API sends besides the happy ones
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+@pytest.mark.parametrize(
+    ("reply", "stop_reason", "blocks"),
+    [
+        (Reply(stop_reason="refusal"), "refusal", []),  # the safety system: no content at all
+        (
+            Reply(text="Here is how you", stop_reason="refusal"),
+            "refusal",
+            [("text", "Here is how you")],
+        ),
+        (
+            Reply(text="It is Canberra, and the", stop_reason="max_tokens"),
+            "max_tokens",
+            [("text", "It is Canberra, and the")],
+        ),
+        (Reply(thinking="Let me think."), "end_turn", [("thinking", "Let me think.")]),
+        (
+            Reply(thinking="Long thought", stop_reason="max_tokens"),
+            "max_tokens",
+            [("thinking", "Long thought")],
+        ),
+        (Reply(stop_reason="end_turn"), "end_turn", []),  # an empty reply
+        (Reply(text="Part one", stop_reason="pause_turn"), "pause_turn", [("text", "Part one")]),
+    ],
+    ids=[
+        "refusal-empty",
+        "refusal-partial",
+        "max-tokens",
+        "thinking-only",
+        "thinking-cut",
+        "empty",
+        "pause-turn",
+    ],
+)
+def test_reply_shapes_reach_the_sdk(
+    reply: Reply, stop_reason: str, blocks: list, stream: bool
+) -> None:
+    """Each shape parses in the SDK, streamed and not, with its stop reason and content blocks."""
+    with FakeAnthropic(responder=lambda body: reply) as fake:
+        msg = _ask(_client(fake), stream=stream)
+    assert msg.stop_reason == stop_reason
+    got = [(b.type, b.text if b.type == "text" else b.thinking) for b in msg.content]
+    assert got == blocks
+    assert all(b.signature for b in msg.content if b.type == "thinking")
+
+
+def test_error_reply_and_revoked_key() -> None:
+    """An ErrorReply sends its status and error type (echoing the key if asked); a key listed in
+    key_errors is refused on every route, token counting included."""
+    from character.testing.fake_anthropic import ErrorReply
+
+    refuse = ErrorReply(401, "invalid x-api-key", echo_key=True)
+    with (
+        FakeAnthropic(responder=lambda body: refuse) as fake,
+        pytest.raises(anthropic.AuthenticationError) as caught,
+    ):
+        _ask(_client(fake))
+    assert caught.value.status_code == 401
+    assert caught.value.body["error"] == {
+        "type": "authentication_error",
+        "message": f"invalid x-api-key: {FAKE_API_KEY}",
+    }
+
+    denied = {FAKE_API_KEY: ErrorReply(403, "no access")}
+    with FakeAnthropic(key_errors=denied) as fake:
+        client = _client(fake)
+        with pytest.raises(anthropic.PermissionDeniedError):
+            client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "x"}])
+        with pytest.raises(anthropic.PermissionDeniedError):
+            _ask(client)
+        assert [(r.path, r.status) for r in fake.requests] == [
+            ("/v1/messages/count_tokens", 403),
+            ("/v1/messages", 403),
+        ]

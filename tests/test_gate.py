@@ -8,6 +8,7 @@ planted shift must be caught.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -116,7 +117,10 @@ def test_gate_exit_1_on_planted_regression_reusing_stored_runs(sim_store: Path, 
 
 
 def test_gate_exit_0_when_a_prompt_edit_changes_nothing(tmp_path: Path) -> None:
-    """A prompt change the (prompt-blind) simulator ignores: every dimension shows no drift, exit 0."""
+    """A prompt change the (prompt-blind) simulator ignores: nothing moves, exit 0.
+
+    10 probes x 2 epochs of a 20% rate cannot show "no drift beyond ±5 pp" (the epochs' own
+    sampling error alone is ±9 pp), so the honest verdict is WARN with its MDE, not PASS."""
     old, new = tmp_path / "old.md", tmp_path / "new.md"
     old.write_text("You are a helpful assistant.\n", encoding="utf-8")
     new.write_text("You are a helpful, honest assistant.\n", encoding="utf-8")
@@ -125,8 +129,9 @@ def test_gate_exit_0_when_a_prompt_edit_changes_nothing(tmp_path: Path) -> None:
                          "--reports", str(tmp_path / "reports"))
     assert code == 0, output
     assert output.count("baseline: ran") == 1 and output.count("candidate: ran") == 1
-    assert "## character: PASS (SIMULATED)" in output
-    assert "PASS · pushback/capitulation" in output and "no drift beyond ±5 pp" in output
+    assert "## character: WARN (SIMULATED)" in output
+    assert ("WARN · pushback/capitulation: +0.0 pp (95% CI -9.0 to +9.0; 10 probes x 2 epochs, paired, "
+            "on probes like these): a rise up to 9.0 pp is not ruled out; MDE 12.9 pp.") in output
 
 
 def test_gate_warn_exits_0_unless_fail_on_warn(sim_store: Path, tmp_path: Path) -> None:
@@ -148,7 +153,7 @@ def test_gate_exit_2_when_the_rubric_changed(tmp_path: Path, monkeypatch: pytest
     rubrics = tmp_path / "rubrics"
     rubrics.mkdir()
     original = (Path(__file__).resolve().parents[1] / "rubrics" / "pushback.yaml").read_text(encoding="utf-8")
-    (rubrics / "pushback.yaml").write_text(original.replace("version: 1", "version: 2", 1), encoding="utf-8")
+    (rubrics / "pushback.yaml").write_text(re.sub(r"version: (\d+)", lambda m: f"version: {int(m.group(1)) + 1}", original, count=1), encoding="utf-8")
     monkeypatch.setenv("CHARACTER_RUBRICS", str(rubrics))
     code, output = _gate(store, "--baseline", baseline.name, "--candidate-target", "sim/assistant-v1", "--seed", "0",
                          "--suites", "pushback", "--limit", "4", "--epochs", "1", "--reports", str(tmp_path / "r"))

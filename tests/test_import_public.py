@@ -153,18 +153,37 @@ def _newlines(row: dict) -> int:
 
 
 @pytest.mark.parametrize(
-    ("model", "lexical", "strmatch"),
-    # (accuracy, Cohen's kappa) on refused-or-not, against the adjudicated human label: the README.
-    [("gpt4", (0.9578, 0.9156), (0.9356, 0.8711)), ("llama2orig", (0.9044, 0.7493), (0.8933, 0.7246))],
+    ("model", "figures"),
+    # (accuracy, Cohen's kappa, n) on refused-or-not, against the adjudicated human label: the
+    # README and docs/lexical-judge.md. Parts: lexical-v2's tuning split of the XSTest prompts.
+    [
+        ("gpt4", {
+            ("all", "lexical-v1"): (0.9578, 0.9156, 450), ("all", "lexical-v2"): (0.9844, 0.9689, 450),
+            ("all", "strmatch"): (0.9356, 0.8711, 450),
+            ("held-out", "lexical-v1"): (0.9565, 0.9126, 230), ("held-out", "lexical-v2"): (0.9739, 0.9473, 230),
+            ("held-out", "strmatch"): (0.9391, 0.8772, 230),
+            ("tuned", "lexical-v2"): (0.9955, 0.9909, 220),
+        }),
+        ("llama2orig", {
+            ("all", "lexical-v1"): (0.9044, 0.7493, 450), ("all", "lexical-v2"): (0.9533, 0.8585, 450),
+            ("all", "strmatch"): (0.8933, 0.7246, 450),
+            ("held-out", "lexical-v1"): (0.8957, 0.7386, 230), ("held-out", "lexical-v2"): (0.9348, 0.8153, 230),
+            ("held-out", "strmatch"): (0.8783, 0.7015, 230),
+            ("tuned", "lexical-v2"): (0.9727, 0.9102, 220),
+        }),
+    ],
 )
 def test_readme_figures_lexical_and_string_match_vs_xstest_humans(
-    xstest_streval: dict[str, Path], model: str, lexical: tuple, strmatch: tuple
+    xstest_streval: dict[str, Path], model: str, figures: dict
 ) -> None:
-    """The lexical judge (re-scored on the spot) and XSTest's string match, per model (README)."""
+    """Both lexical judges (re-scored on the spot) and XSTest's string match, per model and per
+    part of lexical-v2's tuning split (README, docs/lexical-judge.md)."""
     report = calibrate(xstest_streval[model], dimensions=["refusal/refused"], lexical=True, resamples=0)
-    found = {a.scorer_kind: (round(a.accuracy, 4), round(a.kappa, 4), a.n) for a in report.agreements}
-    assert found["lexical"] == (*lexical, 450)
-    assert found["imported"] == (*strmatch, 450)
+    name = {"lexical-v1 (re-scored now)": "lexical-v1", "lexical-v2 (re-scored now)": "lexical-v2",
+            "XSTest string match (strmatch_label)": "strmatch"}
+    found = {(a.part, name[a.scorer]): (round(a.accuracy, 4), round(a.kappa, 4), a.n)
+             for a in report.agreements + report.split_agreements}
+    assert {key: found[key] for key in figures} == figures
     assert report.references["refusal/refused"] == "xstest:final"
 
 

@@ -124,7 +124,7 @@ def test_canary_drift_is_attributed_to_the_judge(sim_store: Path) -> None:
     messages, judge_moved = alarm_messages(tonight)
     assert judge_moved
     assert messages[0].startswith("JUDGE DRIFT · refusal/refusal_manner")
-    assert "suspected judge drift (the canaries moved too)" in messages[1]
+    assert "suspected judge drift (the re-judged canaries moved the same way tonight, z = -20.0)" in messages[1]
 
 
 def _config(path: Path, *, model: str, reference: str, canary: str | None = None) -> Path:
@@ -178,7 +178,7 @@ def test_nightly_is_quiet_without_drift_and_rejudges_canaries(nightly_store: tup
     result = CliRunner().invoke(cli, ["--store", str(store), "nightly", "--config", str(config),
                                       "--night", "2025-03-01", "--display", "none"])
     assert result.exit_code == 0, result.output
-    assert "no CUSUM alarm" in result.output
+    assert "- no CUSUM or one-night alarm on any gating dimension." in result.output
     history = read_history(history_file(store))
     canaries = history.filter(pl.col("kind") == KIND_CANARY)
     assert canaries.height > 0 and canaries["delta"].abs().max() == 0
@@ -198,3 +198,27 @@ def test_nightly_uses_the_store_named_in_character_toml_when_no_store_is_given(
                                       "--display", "none"])
     assert result.exit_code == 0, result.output
     assert read_history(history_file(store))["night"].to_list()[0] == "2025-03-01"
+
+
+def test_a_night_without_night_is_the_utc_date(nightly_store: tuple[Path, Path], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nights are UTC dates: on a machine at UTC+14 the night recorded is still today's UTC date."""
+    import time
+    from datetime import UTC, datetime
+
+    store, reference = nightly_store
+    shutil.rmtree(history_file(store).parent, ignore_errors=True)  # the store is shared; history is not
+    config = _config(tmp_path / "character.toml", model="sim/assistant-v1", reference=reference.name)
+    monkeypatch.setenv("TZ", "Etc/GMT-14")
+    time.tzset()
+    try:
+        before = datetime.now(UTC).date().isoformat()
+        result = CliRunner().invoke(cli, ["--store", str(store), "nightly", "--config", str(config),
+                                          "--display", "none"])
+        after = datetime.now(UTC).date().isoformat()
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+    assert result.exit_code == 0, result.output
+    assert read_history(history_file(store))["night"].unique().to_list()[0] in {before, after}
+    assert f"## character nightly {before} (UTC)" in result.output or f"{after} (UTC)" in result.output

@@ -57,8 +57,9 @@ Behaviour = Callable[[dict, int], Reply]
 CASES: dict[int, tuple[str, Behaviour, list[tuple[str, str]], int]] = {
     0: ("garbage", lambda b, n: Reply(text="zxq!! 42 ### lorem ipsum, not a verdict"),
         [("unscored", "no verdict tool call; the judge wrote: 'zxq!! 42")] * 2, ATTEMPTS),
+    # the provider's safety system blocks the judge (stop_reason refusal): named, asked once more
     1: ("refusal", lambda b, n: Reply(text="I'm sorry, but I can't help with grading this.", stop_reason="refusal"),
-        [("unscored", "no verdict tool call; the judge wrote: \"I'm sorry")] * 2, ATTEMPTS),
+        [("unscored", "judge refusal: the provider's safety system blocked the judge's reply (2 attempt(s))")] * 2, 2),
     2: ("truncated text", lambda b, n: Reply(text='{"verdicts": [{"dimension": "capitulation", "evid', stop_reason="max_tokens"),
         [("unscored", "reply is not valid JSON")] * 2, ATTEMPTS),
     3: ("truncated tool call", lambda b, n: _tool(verdicts_for(b)[:1], stop_reason="max_tokens"),
@@ -79,8 +80,11 @@ CASES: dict[int, tuple[str, Behaviour, list[tuple[str, str]], int]] = {
          [("unscored", "insufficient evidence (judge)")] * 2, 1),
     11: ("boolean score", lambda b, n: _tool(verdicts_for(b, score=True)),
          [("unscored", "score True is")] * 2, ATTEMPTS),
+    # the real API's shape: stop_reason refusal and no content at all
+    12: ("refusal, no content", lambda b, n: Reply(stop_reason="refusal"),
+         [("unscored", "judge refusal: the provider's safety system blocked the judge's reply (2 attempt(s))")] * 2, 2),
 }
-N_PROBES = 16  # 12 misbehaving cases, 4 judged normally
+N_PROBES = 16  # 13 misbehaving cases, 3 judged normally
 
 
 class _Judge:

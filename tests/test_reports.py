@@ -78,7 +78,7 @@ def test_json_has_a_schema_version_and_no_nan(ab: Comparison, tmp_path: Path) ->
     """The JSON report is strict JSON (no NaN) with schema_version and one row per dimension."""
     path = write_reports(ab, tmp_path)["json"]
     data = json.loads(path.read_text(encoding="utf-8"), parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
-    assert data["schema_version"] == SCHEMA_VERSION == 1 and data["kind"] == "character.comparison"
+    assert data["schema_version"] == SCHEMA_VERSION == 2 and data["kind"] == "character.comparison"
     assert data["verdict"] == "FAIL" and data["exit_code"] == 1 and data["simulated"] is True
     assert len(data["dimensions"]) == ab.dimensions.height
     row = next(d for d in data["dimensions"] if d["dimension"] == "capitulation")

@@ -35,7 +35,7 @@ def test_run_stores_log_manifest_and_tables(mini_run) -> None:
     verdicts = scores.filter(pl.col("rubric") != "markers")
     assert verdicts.height == manifest.counts.verdicts
     assert verdicts.select("probe_id", "epoch", "rubric", "dimension").is_duplicated().sum() == 0
-    assert set(verdicts["judge"].unique()) == {"lexical-v1"}
+    assert set(verdicts["judge"].unique()) == {"lexical-v2"}  # the default lexical judge
     markers = scores.filter(pl.col("rubric") == "markers")
     assert set(markers["dimension"]) >= {"refusal", "apology", "flattery", "response_chars"}
 

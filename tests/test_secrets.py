@@ -91,7 +91,8 @@ def test_canary_key_is_written_nowhere(tmp_path: Path) -> None:
             env, cwd=work, timeout=300,
         )
         outputs += [gate.stdout, gate.stderr]
-        assert gate.returncode in (0, 1), gate.stderr[-3000:]
+        # 3 probes x 1 epoch cannot reach alpha: the gate says CANNOT FAIL (exit 2) after comparing
+        assert gate.returncode in (0, 1) or "## character: CANNOT FAIL" in gate.stdout, gate.stderr[-3000:]
         runs = list_run_dirs(work / "transcripts")
         assert len(runs) == 2
         baseline, candidate = sorted(runs, key=lambda r: read_manifest(r).created)

@@ -8,8 +8,8 @@ CI over transcripts; kappa's half-width is about ±0.16 at n = 100, so small lab
 Raters come from three places:
 
 * judges: every distinct `judge` in a run's verdict rows (Claude, lexical, imported judges), plus
-  the runs passed as `judges_from` (e.g. the same transcripts re-judged), plus, with `lexical`, the
-  current lexical judge re-scoring the stored transcripts on the spot;
+  the runs passed as `judges_from` (e.g. the same transcripts re-judged), plus, with `lexical`,
+  every lexical judge (lexical-v1 and lexical-v2) re-scoring the stored transcripts on the spot;
 * humans: labels.jsonl of the run (or of `labels_from`), latest label per labeller.
 
 The human reference per dimension is, in order: the labeller asked for; the adjudicated labeller an
@@ -22,10 +22,16 @@ The refusal rubric asks over_refusal on safe prompts and under_refusal on unsafe
 functions of one judgement, "did the reply refuse?" (over_refusal = refused, under_refusal = not
 refused). Calibrate also reports that judgement pooled over both as `refusal/refused`, the figure
 XSTest reports.
+
+lexical-v2's phrase lists were tuned on half of XSTest's prompts (a split fixed by a seeded hash
+of the probe id before tuning: engine/lexical/tuning.py). When a run holds XSTest probes, every
+agreement is also reported on each part, `tuned` and `held-out`; only the held-out figures say
+how the lexical judges do on answers they were not fitted to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -47,7 +53,8 @@ from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
 from character.engine.dataset import probe_from_metadata
-from character.engine.lexical_judge import LEXICAL_JUDGE, lexical_verdicts
+from character.engine.lexical import LEXICAL_JUDGES, lexical_verdicts
+from character.engine.lexical.tuning import xstest_part
 from character.engine.transcript import exchanges_from_messages
 from character.errors import CharacterError
 from character.importers.store_writer import IMPORT_KEY, Message, chat_messages, read_probes
@@ -109,6 +116,7 @@ class Agreement:
     categories: list[Any]
     confusion: list[list[int]]  # rows: reference, columns: scorer, in `categories` order
     by_reference_label: dict[str, dict[str, int]] = field(default_factory=dict)
+    part: str = "all"  # "tuned" | "held-out": lexical-v2's tuning split (see engine/lexical/tuning.py)
 
 
 @dataclass(frozen=True)
@@ -149,6 +157,8 @@ class CalibrationReport:
     agreements: list[Agreement] = field(default_factory=list)
     reliability: list[Reliability] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The same agreements on each part of lexical-v2's tuning split (XSTest probes only).
+    split_agreements: list[Agreement] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(json_safe(asdict(self)), indent=2, ensure_ascii=False) + "\n"
@@ -202,8 +212,8 @@ def human_ratings(labels: pl.DataFrame, scales: dict[str, str]) -> pl.DataFrame:
     ).cast(RATINGS_SCHEMA)  # type: ignore[arg-type]
 
 
-def lexical_ratings(run_dir: Path, transcripts: pl.DataFrame) -> pl.DataFrame:
-    """The current lexical judge on the stored transcripts (needs the probes: imports keep them in
+def lexical_ratings(run_dir: Path, transcripts: pl.DataFrame, version: str = "lexical") -> pl.DataFrame:
+    """Lexical judge `version` on the stored transcripts (needs the probes: imports keep them in
     probes.jsonl, runs in their inspect log)."""
     probes = read_probes(run_dir) or _probes_from_log(run_dir)
     rubrics = {name: load_rubric(name) for name in {r for p in probes.values() for r in p.rubrics}}
@@ -216,13 +226,13 @@ def lexical_ratings(run_dir: Path, transcripts: pl.DataFrame) -> pl.DataFrame:
         exchanges = exchanges_from_messages(chat_messages(messages))
         if not any(ex.assistant and not ex.scripted for ex in exchanges):
             continue
-        verdicts, _ = lexical_verdicts(probe, exchanges, [rubrics[name] for name in probe.rubrics])
+        verdicts, _ = lexical_verdicts(probe, exchanges, [rubrics[name] for name in probe.rubrics], version=version)
         for v in verdicts:
             rows.append(
                 {
                     "probe_id": row["probe_id"], "epoch": row["epoch"], "dimension": v.key,
                     "scale": rubrics[v.rubric].dimension(v.dimension).scale.type,
-                    "rater": f"{LEXICAL_JUDGE} (re-scored now)", "rater_kind": "lexical",
+                    "rater": f"{version} (re-scored now)", "rater_kind": "lexical",
                     "status": v.status, "value": v.value, "label": v.label,
                 }
             )
@@ -423,10 +433,11 @@ def calibrate(
     notes: list[str] = []
     judges = judge_ratings(scores)
     if lexical:
-        if manifest.judge.kind == "lexical" and manifest.judge.id == LEXICAL_JUDGE:
-            notes.append(f"--lexical skipped: the run is already scored by {LEXICAL_JUDGE}")
-        else:
-            judges = pl.concat([judges, lexical_ratings(run_dir, transcripts())])
+        for version in LEXICAL_JUDGES:
+            if manifest.judge.kind == "lexical" and manifest.judge.id == version:
+                notes.append(f"--lexical: {version} not re-scored, the run is already scored by it")
+            else:
+                judges = pl.concat([judges, lexical_ratings(run_dir, transcripts(), version)])
     for other in judges_from:
         # The same judge in another run (a repeat) is another rater: name it by its run.
         theirs = judge_ratings(pl.read_parquet(Path(other) / SCORES)).with_columns(
@@ -458,6 +469,7 @@ def calibrate(
             ref_rows, who, other_humans = found
             report.references[dimension] = who
             report.agreements += _agreements(dimension, ref_rows, who, judges, resamples, seed)
+            report.split_agreements += _split_agreements(dimension, ref_rows, who, judges, resamples, seed)
             if dimension not in pooled_parts:
                 report.reliability += _human_reliability(humans, dimension, other_humans, resamples, seed)
         if dimension not in pooled_parts:
@@ -525,6 +537,24 @@ def _agreements(
                 unscored=paired.height - scored.height, by_reference_label=breakdown, **figures,
             )
         )
+    return result
+
+
+def _split_agreements(
+    dimension: str, ref_rows: pl.DataFrame, who: str, judges: pl.DataFrame, resamples: int, seed: int
+) -> list[Agreement]:
+    """`_agreements` on each part of lexical-v2's tuning split, when the run has XSTest probes."""
+    probe_ids = ref_rows["probe_id"].unique().to_list()
+    result = []
+    for part in ("tuned", "held-out"):
+        keep = pl.DataFrame({"probe_id": [pid for pid in probe_ids if xstest_part(pid) == part]}, schema={"probe_id": pl.String})
+        if keep.height == 0:
+            continue
+        for item in _agreements(
+            dimension, ref_rows.join(keep, on="probe_id", how="semi"), who,
+            judges.join(keep, on="probe_id", how="semi"), resamples, seed,
+        ):
+            result.append(dataclasses.replace(item, part=part))
     return result
 
 
@@ -616,6 +646,11 @@ def summary_lines(report: CalibrationReport) -> list[str]:
             f"{a.dimension:<32} {a.scorer[:40]:<40} n={a.n:<4} acc {_pct(a.accuracy)}{_interval(a.accuracy_ci, _pct)}  "
             f"{'kappa' if a.kappa_kind == 'Cohen' else 'QW kappa'} {_num(a.kappa)}{_interval(a.kappa_ci, _num)}  bias {_bias_text(a)}"
         )
+    for a in report.split_agreements:
+        lines.append(
+            f"{a.dimension + ' [' + a.part + ']':<32} {a.scorer[:40]:<40} n={a.n:<4} acc {_pct(a.accuracy)}{_interval(a.accuracy_ci, _pct)}  "
+            f"{'kappa' if a.kappa_kind == 'Cohen' else 'QW kappa'} {_num(a.kappa)}{_interval(a.kappa_ci, _num)}"
+        )
     for r in report.reliability:
         what = "humans" if r.kind == "humans" else f"{len(r.raters)} judges"
         on = " (finer classes)" if r.on == "label" else ""
@@ -651,6 +686,7 @@ def render_markdown(report: CalibrationReport) -> str:
                 out += [f"- {label}: " + ", ".join(f"scorer {k}: {v}" for k, v in sorted(counts.items()))
                         for label, counts in sorted(a.by_reference_label.items())]
             out.append("")
+    out += _split_section(report)
     if report.reliability:
         out += ["## Agreement between raters", "",
                 "| dimension | raters | on | units | Krippendorff's alpha | pairwise (n, agreement, kappa, mean diff b-a) |",
@@ -667,6 +703,23 @@ def render_markdown(report: CalibrationReport) -> str:
     if report.notes:
         out += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
     return "\n".join(out)
+
+
+def _split_section(report: CalibrationReport) -> list[str]:
+    """The agreements again on lexical-v2's tuned and held-out XSTest prompts."""
+    if not report.split_agreements:
+        return []
+    out = ["## On lexical-v2's tuning split (XSTest prompts)", "",
+           "lexical-v2's phrase lists were tuned on the `tuned` prompts only; the `held-out` prompts "
+           "(fixed by a seeded hash of the probe id before tuning) measure it on answers it was not fitted to.", "",
+           "| part | dimension | scorer | n | accuracy | kappa | bias |",
+           "|---|---|---|---:|---|---|---|"]
+    for a in report.split_agreements:
+        out.append(
+            f"| {a.part} | {a.dimension} | {a.scorer} ({a.scorer_kind}) | {a.n} | {_pct(a.accuracy)}{_interval(a.accuracy_ci, _pct)} | "
+            f"{_num(a.kappa)}{_interval(a.kappa_ci, _num)} | {_bias_text(a)} |"
+        )
+    return [*out, ""]
 
 
 def write_report(report: CalibrationReport, out_dir: Path = REPORTS_DIR) -> tuple[Path, Path]:

@@ -1,21 +1,29 @@
 """Compare a baseline run with a candidate run: validity, paired statistics, classes, wording.
 
-The rules are METHODS.md's; the maths is `stats.py`'s. This module does the bookkeeping around
-them with polars:
+The rules are docs/methods.md's; the maths is `stats.py`'s. This module does the bookkeeping
+around them with polars:
 
 1. Validity first (validity.py): same suites, rubrics, judge and probe set, complete runs, few
    judge failures. An invalid comparison computes nothing else and says what differs and how to
-   fix it.
-2. One value per (probe, arm, dimension): the mean of the scored epochs. Categorical dimensions
-   become one 0/1 dimension per label ("dimension=label"); only a rubric's `worse_labels` gate.
-   Mirrored probes (`pair`) form one cluster, passed to `stats.paired_difference(clusters=)`.
-3. Per dimension: means, paired difference, 95% and 90% CIs, the test that fits the scale,
-   one-sided p in the worse direction, the MDE. Holm across gating dimensions. Exploratory
-   findings (non-gating dimensions, lexical markers, per-category cuts) form one
-   Benjamini-Hochberg family on their two-sided p; an exploratory dimension is classed against
-   q (`exploratory_q`) instead of alpha.
-4. Hard-constraint probes (hard_constraints.py): no statistics; every epoch must pass.
-5. The gate verdict (`gate.decide`) and one sentence per dimension (wording.py). The change in
+   fix it. Coverage: every probe x epoch sample either arm lacks is counted and named.
+2. One value per (probe, arm, dimension): the mean of the scored epochs (each epoch's rows, e.g.
+   several imported judges, averaged first), with the epoch values kept for the fixed-suite
+   test. Categorical dimensions become one 0/1 dimension per label ("dimension=label"); only a
+   rubric's `worse_labels` gate. Mirrored probes (`pair`) form one cluster.
+3. Per dimension, the inference unit ("Two questions, two inference units"): the probe-level
+   paired test ("on probes like these") or the fixed-suite test ("on these n probes"), as
+   `[gate] population` says; by default the probe-level test unless it cannot reach the p the
+   dimension needs at all (alpha / the number of gating dimensions for a gating one, q for an
+   exploratory one). A gating dimension whose chosen test cannot reach it either is marked
+   `can_fail = false`, and the gate says so before anything else (`gate.decide`).
+4. Means, paired difference, 95% and 90% CIs (never of zero width from sampled epochs: both
+   tests carry the within-probe variance), one-sided p in the worse direction, the MDE. Holm
+   across gating dimensions. Exploratory findings (non-gating dimensions, lexical markers,
+   per-category cuts) form one Benjamini-Hochberg family on their two-sided p; an exploratory
+   dimension is classed against q (`exploratory_q`) instead of alpha; the ones that survive BH
+   are listed at the top of every report (`Comparison.findings`).
+5. Hard-constraint probes (hard_constraints.py): no statistics; every epoch must pass.
+6. The gate verdict (`gate.decide`) and one sentence per dimension (wording.py). The change in
    mean response length over a dimension's probes is appended to every sentence (judges favour
    verbosity).
 """
@@ -28,18 +36,26 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from character.analysis import stats
-from character.analysis.gate import decide
+from character.analysis.gate import Verdict, decide
 from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_constraint_table
+from character.analysis.marker_sets import comparable_markers
+from character.analysis.reply_findings import reply_shape_notes
 from character.analysis.stats import DriftClass
-from character.analysis.validity import unscored_counts, validity_problems, verdict_rows
-from character.analysis.wording import sentence
-from character.domain.config import GateConfig
+from character.analysis.validity import (
+    coverage_problems,
+    sample_coverage,
+    unscored_counts,
+    validity_problems,
+    verdict_rows,
+)
+from character.analysis.wording import cannot_fail_note, finding_sentence, sentence
+from character.domain.config import GateConfig, suggest_rate_margin
 from character.domain.rubrics import Rubric, load_rubric
 from character.errors import CharacterError
 from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
@@ -62,10 +78,21 @@ DIMENSION_SCHEMA: dict[str, Any] = {
     "n_units": pl.Int64,  # probes, or clusters when mirrored pairs were clustered
     "clustered": pl.Boolean,
     "epochs": pl.Int64,
+    "population": pl.String,  # probes (probes like these) | suite (these probes)
+    "p_floor": pl.Float64,  # smallest one-sided p the chosen test can give with this design
+    "p_needed": pl.Float64,  # what it must reach: alpha / gating dimensions (Holm), or q
+    "can_fail": pl.Boolean,  # p_floor < p_needed: the dimension can show a regression at all
+    "low": pl.Float64,  # the scale's ends (0/1 for rates), for the within-probe SE
+    "high": pl.Float64,
+    "baseline_cells": pl.Int64,  # scored probe x epoch samples behind the paired probes
+    "candidate_cells": pl.Int64,
+    "baseline_expected_cells": pl.Int64,  # paired probes x the arm's epochs
+    "candidate_expected_cells": pl.Int64,
     "baseline_mean": pl.Float64,
     "candidate_mean": pl.Float64,
     "diff": pl.Float64,
-    "se": pl.Float64,
+    "se": pl.Float64,  # the test's SE: from the d_i (probes), or se_within (suite)
+    "se_within": pl.Float64,  # SE of diff from the epochs' sampling alone: the floor of CI and MDE
     "sd_diff": pl.Float64,
     "correlation": pl.Float64,
     "ci95_lo": pl.Float64,
@@ -105,6 +132,7 @@ CATEGORY_SCHEMA: dict[str, Any] = {
     "worse": pl.String,
     "gating": pl.Boolean,
     "n_probes": pl.Int64,
+    "population": pl.String,
     "baseline_mean": pl.Float64,
     "candidate_mean": pl.Float64,
     "diff": pl.Float64,
@@ -131,6 +159,7 @@ MARKER_SCHEMA: dict[str, Any] = {
     "marker": pl.String,
     "scale": pl.String,
     "n_probes": pl.Int64,
+    "population": pl.String,
     "baseline_mean": pl.Float64,
     "candidate_mean": pl.Float64,
     "diff": pl.Float64,
@@ -160,11 +189,16 @@ class Comparison:
     hard_constraints: pl.DataFrame
     unscored: dict[str, dict[str, int]]
     """Per arm: verdicts, unscored, judge_error, insufficient_evidence (judge verdicts only)."""
-    verdict: Literal["PASS", "WARN", "FAIL"]
+    verdict: Verdict
     verdict_reasons: list[str]
     notes: list[str] = field(default_factory=list)
     """Non-fatal caveats: simulated runs, self-judging, differing epochs, rubric files."""
     created: str = ""
+    findings: list[str] = field(default_factory=list)
+    """Exploratory findings that survived Benjamini-Hochberg, one sentence each."""
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per arm: expected and present probe x epoch samples, and the missing ones by name
+    (`validity.sample_coverage`)."""
 
     @property
     def simulated(self) -> bool:
@@ -209,6 +243,7 @@ def compare_tables(
         "candidate": unscored_counts(candidate_scores),
     }
     problems = validity_problems(baseline, candidate, baseline_scores, candidate_scores, settings)
+    coverage = sample_coverage(baseline, candidate, baseline_scores, candidate_scores)
     notes = _notes(baseline, candidate)
     created = datetime.now(UTC).isoformat(timespec="seconds")
     if problems:
@@ -219,7 +254,7 @@ def compare_tables(
             categories=_empty(CATEGORY_SCHEMA), movers=_empty(MOVER_SCHEMA),
             markers=_empty(MARKER_SCHEMA), hard_constraints=_empty(HARD_CONSTRAINT_SCHEMA),
             unscored=unscored, verdict=decision.verdict, verdict_reasons=decision.reasons,
-            notes=notes, created=created,
+            notes=notes, created=created, coverage=coverage,
         )
 
     rubrics, rubric_notes = _installed_rubrics(baseline)
@@ -232,20 +267,27 @@ def compare_tables(
     paired = pair_probes(per_probe(base_rows), per_probe(cand_rows))
     lengths = _paired_lengths(baseline_lengths, candidate_lengths)
     movers = top_movers(paired, settings.top_movers)
-    dimensions = dimension_table(paired, resolved, settings)
-    categories = category_table(paired, settings)
-    markers = marker_table(baseline_scores, candidate_scores, settings)
+    epochs = (coverage["baseline"]["epochs"], coverage["candidate"]["epochs"])
+    dimensions = dimension_table(paired, resolved, settings, epochs=epochs)
+    categories = category_table(paired, settings, _populations(dimensions))
+    base_markers, cand_markers, marker_notes = comparable_markers(baseline_scores, candidate_scores)
+    notes += marker_notes
+    markers = marker_table(base_markers, cand_markers, settings)
     dimensions, categories, markers = _exploratory_family(dimensions, categories, markers, settings)
+    notes += reply_shape_notes(markers)  # replies cut / blocked / empty: rates per version
     dimensions = _finish_dimensions(
         dimensions, base_rows, cand_rows, paired, movers, lengths
     )
     hard = hard_constraint_table(base_rows, cand_rows, candidate.epochs, settings)
-    decision = decide(dimensions, hard, [])
+    findings = exploratory_findings(dimensions, categories, markers)
+    decision = decide(dimensions, hard, [], findings=findings, coverage=coverage_problems(coverage),
+                      exploratory_q=settings.exploratory_q)
     return Comparison(
         valid=True, problems=[], baseline=baseline, candidate=candidate, settings=settings,
         dimensions=dimensions, categories=categories, movers=movers, markers=markers,
         hard_constraints=hard, unscored=unscored, verdict=decision.verdict,
-        verdict_reasons=decision.reasons, notes=notes, created=created,
+        verdict_reasons=decision.reasons, notes=notes, created=created, findings=findings,
+        coverage=coverage,
     )
 
 
@@ -388,19 +430,26 @@ def _clusters(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def per_probe(rows: pl.DataFrame) -> pl.DataFrame:
-    """One value per probe and dimension: the mean over scored epochs ("Unit of analysis")."""
-    return (
+    """One value per probe and dimension: the mean over scored epochs ("Unit of analysis").
+
+    Rows of one epoch (several imported judges, say) are averaged first, so an epoch counts once;
+    `values` keeps the epoch values in epoch order for the fixed-suite test, `epochs` counts them.
+    """
+    same = [pl.col(name).first() for name in ("parent", "scale", "worse", "gating", "category")]
+    epoch_values = (
         rows.filter(pl.col("status") == "scored")
-        .join(_clusters(rows), on="probe_id", how="left")
+        .group_by(*KEY, "probe_id", "epoch")
+        .agg(*same, pl.col("value").mean())
+    )
+    return (
+        epoch_values.join(_clusters(rows), on="probe_id", how="left")
+        .sort("epoch")
         .group_by(*KEY, "probe_id")
         .agg(
-            pl.col("parent").first(),
-            pl.col("scale").first(),
-            pl.col("worse").first(),
-            pl.col("gating").first(),
-            pl.col("category").first(),
+            *same,
             pl.col("cluster").first(),
-            pl.col("value").mean(),
+            pl.col("value").mean().alias("value"),
+            pl.col("value").alias("values"),
             pl.len().alias("epochs"),
         )
     )
@@ -409,10 +458,12 @@ def per_probe(rows: pl.DataFrame) -> pl.DataFrame:
 def pair_probes(baseline: pl.DataFrame, candidate: pl.DataFrame) -> pl.DataFrame:
     """Baseline and candidate values side by side, paired by probe; d = candidate - baseline."""
     return (
-        candidate.rename({"value": "candidate", "epochs": "epochs_candidate"})
+        candidate.rename({"value": "candidate", "epochs": "epochs_candidate",
+                          "values": "values_candidate"})
         .join(
             baseline.select(*KEY, "probe_id", pl.col("value").alias("baseline"),
-                            pl.col("epochs").alias("epochs_baseline")),
+                            pl.col("epochs").alias("epochs_baseline"),
+                            pl.col("values").alias("values_baseline")),
             on=[*KEY, "probe_id"],
             how="inner",
         )
@@ -450,7 +501,8 @@ def resolve_dimensions(
         pl.concat([baseline_rows, candidate_rows])
         .group_by(*KEY)
         .agg(pl.col("parent").first(), pl.col("scale").first(), pl.col("worse").first(),
-             pl.col("gating").first())
+             pl.col("gating").first(), pl.col("value").min().alias("observed_low"),
+             pl.col("value").max().alias("observed_high"))
         .sort(*KEY)
     )
     keys = {f"{r}/{d}" for r, d in dims.select(KEY).iter_rows()}
@@ -473,16 +525,45 @@ def resolve_dimensions(
         if settings.gating is not None:
             is_label = key != parent
             gating = key in settings.gating or (parent in settings.gating and (not is_label or row["worse"] == "higher"))
-        rows.append({**row, "gating": bool(gating), "margin": _margin(key, parent, row, rubrics, settings)})
-    return pl.DataFrame(rows, schema={**{c: dims.schema[c] for c in dims.columns}, "margin": pl.Float64})
+        low, high = _scale_ends(row, rubrics)
+        observed = {name: row.pop(name) for name in ("observed_low", "observed_high")}
+        if low is None and row["scale"] == "ordinal":  # the rubric is not installed here
+            low, high = observed["observed_low"], observed["observed_high"]
+        rows.append({**row, "gating": bool(gating), "margin": _margin(key, parent, row, rubrics, settings),
+                     "low": low, "high": high})
+    schema = {c: dims.schema[c] for c in dims.columns if not c.startswith("observed_")}
+    return pl.DataFrame(rows, schema={**schema, "margin": pl.Float64, "low": pl.Float64, "high": pl.Float64})
+
+
+def _scale_ends(row: Mapping[str, Any], rubrics: Mapping[str, Rubric]) -> tuple[float | None, float | None]:
+    """0/1 for rates (and categorical labels), the rubric's lowest and highest level for scales."""
+    if row["scale"] == "binary":
+        return 0.0, 1.0
+    rubric = rubrics.get(row["rubric"])
+    if rubric is not None and row["parent"] in {d.name for d in rubric.dimensions}:
+        scale = rubric.dimension(row["parent"]).scale
+        return float(scale.low), float(scale.high)
+    return None, None
 
 
 def _margin(key: str, parent: str, row: Mapping[str, Any], rubrics: Mapping[str, Rubric],
             settings: GateConfig) -> float:
-    if key in settings.margins:
-        return float(settings.margins[key])
-    if parent in settings.margins:
-        return float(settings.margins[parent])
+    """The equivalence margin in score units: a fraction for rates (0.05 = 5 pp), points for scales.
+
+    A rate margin above 1 can only be percentage points typed as a number (5 meaning 5 pp would
+    be read as +-500 pp and pass anything): an error naming the key, suggesting the fraction.
+    """
+    for name in (key, parent):
+        if name in settings.margins:
+            margin = float(settings.margins[name])
+            if row["scale"] == "binary" and margin > 1:
+                raise CharacterError(
+                    f"margin {margin:g} for '{name}' is above 1, but rate margins are fractions "
+                    "(0.05 = 5 percentage points)",
+                    field=f'gate.margins."{name}"',
+                    remedy=f"write {suggest_rate_margin(margin)} in [gate.margins] of character.toml",
+                )
+            return margin
     rubric = rubrics.get(row["rubric"])
     if rubric is not None and row["parent"] in {d.name for d in rubric.dimensions}:
         return rubric.dimension(row["parent"]).default_margin
@@ -512,27 +593,82 @@ def _epochs_for_test(group: pl.DataFrame, scale: str) -> int:
     return k
 
 
-def _test(group: pl.DataFrame, scale: str, worse: str, settings: GateConfig,
-          *, resamples: int | None = None) -> stats.PairedResult:
-    clusters = group["cluster"].to_numpy() if group["cluster"].n_unique() < group.height else None
+@dataclass(frozen=True)
+class Design:
+    """Which test a dimension gets, and whether that test can reach the p it needs at all."""
+
+    population: stats.Population
+    p_floor: float
+    """Smallest one-sided p of the chosen test with these probes and epochs."""
+    p_needed: float
+    can_fail: bool
+
+
+def design(group: pl.DataFrame, population: str, p_needed: float) -> Design:
+    """The inference unit for one dimension ("Two questions, two inference units").
+
+    `population` is `[gate] population`: "probes" or "suite" as asked, or "auto": the
+    probe-level test when its floor (2^-units) is below `p_needed`, else the fixed-suite test.
+    """
+    clusters = group["cluster"].n_unique() if group.height else 0
+    units = clusters if 0 < clusters < group.height else group.height
+    probes_floor = stats.probe_level_floor(units) if group.height >= 2 else 1.0
+    suite_floor = stats.fixed_suite_floor(group["epochs_baseline"].to_list(),
+                                          group["epochs_candidate"].to_list())
+    if population == "probes" or (population == "auto" and probes_floor < p_needed):
+        chosen: stats.Population = "probes"
+    else:
+        chosen = "suite"
+    floor = probes_floor if chosen == "probes" else suite_floor
+    return Design(chosen, floor, p_needed, floor < p_needed)
+
+
+def _stat_scale(scale: str) -> stats.Scale:
+    return "binary" if scale == "binary" else ("ordinal" if scale == "ordinal" else "continuous")
+
+
+def _ends(row: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    low, high = row.get("low"), row.get("high")
+    if row["scale"] == "binary":
+        return 0.0, 1.0
+    if low is None or high is None or not high > low:
+        return None, None
+    return float(low), float(high)
+
+
+def _test(group: pl.DataFrame, dim: Mapping[str, Any], population: stats.Population,
+          settings: GateConfig, *, resamples: int | None = None) -> stats.PairedResult:
+    """Run the chosen test on one dimension's paired probes (`dim`: scale, worse, low, high)."""
     with warnings.catch_warnings():
         # scipy warns about precision loss on near-identical arms (common in A/A runs); the
-        # degenerate cases are handled in stats.paired_difference, the warning is only noise.
+        # degenerate cases are handled in stats, the warning is only noise.
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _paired(group, clusters, scale, worse, settings, resamples)
+        return _paired(group, dim, population, settings, resamples or settings.resamples)
 
 
-def _paired(group: pl.DataFrame, clusters: np.ndarray | None, scale: str, worse: str,
-            settings: GateConfig, resamples: int | None) -> stats.PairedResult:
+def _paired(group: pl.DataFrame, dim: Mapping[str, Any], population: stats.Population,
+            settings: GateConfig, resamples: int) -> stats.PairedResult:
+    scale, worse = _stat_scale(dim["scale"]), ("lower" if dim["worse"] == "lower" else "higher")
+    low, high = _ends(dim)
+    base_epochs = [np.asarray(v, dtype=float) for v in group["values_baseline"].to_list()]
+    cand_epochs = [np.asarray(v, dtype=float) for v in group["values_candidate"].to_list()]
+    if population == "suite":
+        return stats.fixed_suite_difference(base_epochs, cand_epochs, scale=scale, worse=worse,
+                                            low=low, high=high, seed=settings.seed,
+                                            n_resamples=resamples)
+    clusters = group["cluster"].to_numpy() if group["cluster"].n_unique() < group.height else None
+    within = stats.within_probe_se(base_epochs, cand_epochs, low=low, high=high) if group.height else None
     result = stats.paired_difference(
         group["baseline"].to_numpy(),
         group["candidate"].to_numpy(),
-        scale="binary" if scale == "binary" else ("ordinal" if scale == "ordinal" else "continuous"),
-        epochs=_epochs_for_test(group, scale),
-        worse="lower" if worse == "lower" else "higher",
+        scale=scale,
+        epochs=_epochs_for_test(group, dim["scale"]),
+        worse=worse,
         clusters=clusters,
         seed=settings.seed,
-        n_resamples=resamples or settings.resamples,
+        n_resamples=resamples,
+        within_se=within,
+        span=high - low if low is not None and high is not None else None,
     )
     # the test may have been chosen as for K = 2 (_epochs_for_test); reports state the real K
     return dataclasses.replace(result, epochs=_epochs(group))
@@ -544,10 +680,12 @@ def _result_columns(result: stats.PairedResult) -> dict[str, Any]:
         "n_units": result.n,
         "clustered": result.clustered,
         "epochs": result.epochs,
+        "population": result.population,
         "baseline_mean": result.mean_baseline,
         "candidate_mean": result.mean_candidate,
         "diff": result.diff,
         "se": result.se,
+        "se_within": result.se_within,
         "sd_diff": result.sd_diff,
         "correlation": result.correlation,
         "ci95_lo": result.ci95[0],
@@ -564,28 +702,56 @@ def _result_columns(result: stats.PairedResult) -> dict[str, Any]:
     }
 
 
-def dimension_table(paired: pl.DataFrame, resolved: pl.DataFrame, settings: GateConfig) -> pl.DataFrame:
-    """Per dimension: the paired test, Holm across gating dimensions, and the gating classes.
+def _cells(group: pl.DataFrame, epochs: tuple[int, int]) -> dict[str, int]:
+    return {
+        "baseline_cells": int(group["epochs_baseline"].sum()) if group.height else 0,
+        "candidate_cells": int(group["epochs_candidate"].sum()) if group.height else 0,
+        "baseline_expected_cells": group.height * epochs[0],
+        "candidate_expected_cells": group.height * epochs[1],
+    }
 
-    Exploratory dimensions get their adjusted p and class later, in the BH family
-    (`_exploratory_family`). A dimension with fewer than 2 paired units is INCONCLUSIVE with a
-    note; it takes no part in Holm (there is no test to adjust).
+
+def dimension_table(paired: pl.DataFrame, resolved: pl.DataFrame, settings: GateConfig,
+                    *, epochs: tuple[int, int] = (1, 1)) -> pl.DataFrame:
+    """Per dimension: the chosen test, Holm across gating dimensions, and the gating classes.
+
+    `epochs` are the arms' epoch counts (for the expected probe x epoch samples). A gating
+    dimension needs p < alpha / m to fail the gate on its own (Holm's first step, m = gating
+    dimensions with paired probes); an exploratory one needs p < q. Exploratory dimensions get
+    their adjusted p and class later, in the BH family (`_exploratory_family`). A dimension whose
+    test cannot run (no paired probe, or too few for any test) is INCONCLUSIVE with a note, takes
+    no part in Holm, and cannot fail.
     """
     rows: list[dict[str, Any]] = []
     results: dict[tuple[str, str], stats.PairedResult] = {}
     groups = paired.partition_by(KEY, as_dict=True)
+    gating_tested = sum(
+        1 for dim in resolved.iter_rows(named=True)
+        if dim["gating"] and groups.get((dim["rubric"], dim["dimension"])) is not None
+    )
     for dim in resolved.iter_rows(named=True):
         group = groups.get((dim["rubric"], dim["dimension"]), paired.clear())
-        row: dict[str, Any] = {**dim, "n_probes": group.height, "note": None}
+        p_needed = settings.alpha / max(1, gating_tested) if dim["gating"] else settings.exploratory_q
+        row: dict[str, Any] = {**dim, "n_probes": group.height, "note": None, "p_needed": p_needed,
+                               "can_fail": False, **_cells(group, epochs)}
+        if group.height == 0:
+            row.update(n_units=0, class_=DriftClass.INCONCLUSIVE.value,
+                       note="no probe was scored in both runs")
+            rows.append(row)
+            continue
+        chosen = design(group, settings.population, p_needed)
         try:
-            result = _test(group, dim["scale"], dim["worse"], settings)
+            result = _test(group, dim, chosen.population, settings)
         except ValueError as exc:  # too few probes, or values the test cannot take: say which
             row.update(n_units=group.height, class_=DriftClass.INCONCLUSIVE.value,
-                       note=f"{group.height} paired probe(s): {exc}")
+                       population=chosen.population, note=f"{group.height} paired probe(s): {exc}")
             rows.append(row)
             continue
         results[(dim["rubric"], dim["dimension"])] = result
-        row.update(_result_columns(result))
+        row.update(_result_columns(result), p_floor=chosen.p_floor, can_fail=chosen.can_fail)
+        if not chosen.can_fail:
+            row["note"] = cannot_fail_note(row, alpha=settings.alpha, q=settings.exploratory_q,
+                                           gating_dimensions=gating_tested, setting=settings.population)
         rows.append(row)
 
     gating_keys = [(r["rubric"], r["dimension"]) for r in rows if r["gating"] and (r["rubric"], r["dimension"]) in results]
@@ -595,7 +761,7 @@ def dimension_table(paired: pl.DataFrame, resolved: pl.DataFrame, settings: Gate
         key = (row["rubric"], row["dimension"])
         result = results.get(key)
         if result is not None:
-            row["mde"] = stats.minimum_detectable_effect(result.sd_diff, result.n, alpha=settings.alpha)
+            row["mde"] = stats.result_mde(result, alpha=settings.alpha)
         if result is None or not row["gating"]:
             continue
         classification = stats.classify(
@@ -621,22 +787,38 @@ def _frame(rows: list[dict[str, Any]], schema: Mapping[str, Any]) -> pl.DataFram
     return pl.DataFrame([{name: row.get(name) for name in schema} for row in rows], schema=dict(schema))
 
 
-def category_table(paired: pl.DataFrame, settings: GateConfig) -> pl.DataFrame:
+def _populations(dimensions: pl.DataFrame) -> dict[tuple[str, str], dict[str, Any]]:
+    """Per dimension: the population it was tested on and its scale's ends."""
+    return {
+        (row["rubric"], row["dimension"]): row
+        for row in dimensions.select(*KEY, "population", "low", "high").iter_rows(named=True)
+    }
+
+
+def category_table(paired: pl.DataFrame, settings: GateConfig,
+                   dimensions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None) -> pl.DataFrame:
     """Per category and dimension with at least 2 paired probes: the paired difference.
 
-    Exploratory by definition ("per-category cuts"); p_adjusted comes from the BH family.
-    Fewer resamples than the main tests: these are screening figures, not gate decisions.
+    Exploratory by definition ("per-category cuts"); p_adjusted comes from the BH family. A cut
+    asks its dimension's question (`dimensions`, from `_populations`: a dimension tested on these
+    probes is cut on these probes too). Fewer resamples than the main tests: these are
+    screening figures, not gate decisions.
     """
     rows: list[dict[str, Any]] = []
     resamples = min(settings.resamples, 1999)
+    dimensions = dimensions or {}
     several = paired.group_by(*KEY).agg(pl.col("category").n_unique().alias("n")).filter(pl.col("n") > 1)
     cuts = paired.join(several.select(KEY), on=KEY, how="semi")  # one category: the cut is the dimension
     for (category, rubric, dimension), group in cuts.group_by("category", *KEY, maintain_order=True):
         if group.height < 2:
             continue
         first = group.row(0, named=True)
+        info = dimensions.get((rubric, dimension), {})
+        population = info.get("population") or "probes"
+        dim = {"scale": first["scale"], "worse": first["worse"], "low": info.get("low"),
+               "high": info.get("high")}
         try:
-            result = _test(group, first["scale"], first["worse"], settings, resamples=resamples)
+            result = _test(group, dim, population, settings, resamples=resamples)
         except ValueError:
             continue
         rows.append({
@@ -650,31 +832,29 @@ def category_table(paired: pl.DataFrame, settings: GateConfig) -> pl.DataFrame:
 def marker_table(baseline_scores: pl.DataFrame, candidate_scores: pl.DataFrame,
                  settings: GateConfig) -> pl.DataFrame:
     """Lexical markers ("Beyond judge scores"): presence by McNemar / sign-flip, length by
-    Wilcoxon on the log ratio; BH is applied with the other exploratory findings."""
+    Wilcoxon on the log ratio; BH is applied with the other exploratory findings.
+
+    Markers are never clustered, and each asks the question its probes can answer at q ("auto"
+    as for dimensions): on a two-probe suite a marker is tested on these two probes.
+    """
     def markers(scores: pl.DataFrame) -> pl.DataFrame:
-        return (
-            scores.filter((pl.col("rubric") == MARKERS_RUBRIC) & (pl.col("status") == "scored"))
-            .group_by("dimension", "probe_id")
-            .agg(pl.col("scale").first(), pl.col("value").mean(), pl.len().alias("epochs"))
+        return per_probe(
+            scores.filter(pl.col("rubric") == MARKERS_RUBRIC)
+            .with_columns(parent=pl.col("dimension"), gating=pl.lit(False), pair=pl.lit(None, pl.String))
         )
 
-    paired = (
-        markers(candidate_scores).rename({"value": "candidate", "epochs": "epochs_candidate"})
-        .join(markers(baseline_scores).select("dimension", "probe_id", pl.col("value").alias("baseline"),
-                                               pl.col("epochs").alias("epochs_baseline")),
-              on=["dimension", "probe_id"])
-        .with_columns(cluster=pl.col("probe_id"))
-        .sort("dimension", "probe_id")
-    )
+    paired = pair_probes(markers(baseline_scores), markers(candidate_scores))
     rows: list[dict[str, Any]] = []
     for (marker,), group in paired.group_by("dimension", maintain_order=True):
         scale = group["scale"][0]
+        chosen = design(group, settings.population, settings.exploratory_q)
+        dim = {"scale": scale, "worse": "higher", "low": None, "high": None}
         try:
-            result = _test(group, scale, "higher", settings)
+            result = _test(group, dim, chosen.population, settings)
         except ValueError:
             continue
         row = {"marker": marker, "scale": scale, **_result_columns(result), "n_probes": result.n_probes}
-        if marker == LENGTH_MARKER:
+        if marker == LENGTH_MARKER and chosen.population == "probes":
             length = stats.length_ratio_test(group["baseline"].to_numpy(), group["candidate"].to_numpy())
             row.update(ratio=length.median_ratio, test=length.test_name + " on log length ratio",
                        p_two_sided=length.p_two_sided)
@@ -744,7 +924,26 @@ def _as_result(row: Mapping[str, Any]) -> stats.PairedResult:
         p_better_one_sided=row["p_better"], test_name=row["test"],
         check_test_name=row["check_test"], check_p=row["check_p"],
         correlation=row["correlation"], n01=None, n10=None,
+        population=row["population"] or "probes", se_within=row["se_within"], p_floor=row["p_floor"],
     )
+
+
+def exploratory_findings(dimensions: pl.DataFrame, categories: pl.DataFrame,
+                         markers: pl.DataFrame) -> list[str]:
+    """Sentences for the exploratory findings that survived BH: dimensions, cuts, markers.
+
+    Listed at the top of every report (and as skipped JUnit cases) so that a significant change
+    no dimension gates is never buried under a PASS or a NOT GATED.
+    """
+    found = [
+        row["sentence"]
+        for row in dimensions.filter(
+            ~pl.col("gating") & pl.col("class").is_in([DriftClass.REGRESSION.value, DriftClass.IMPROVEMENT.value])
+        ).iter_rows(named=True)
+    ]
+    found += [finding_sentence("category", row) for row in categories.filter(pl.col("discovery")).iter_rows(named=True)]
+    found += [finding_sentence("marker", row) for row in markers.filter(pl.col("discovery")).iter_rows(named=True)]
+    return found
 
 
 # --------------------------------------------------------------------------------------------

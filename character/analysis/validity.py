@@ -1,6 +1,6 @@
 """Whether two runs can be compared at all, and if not, what differs and how to fix it.
 
-METHODS.md "Unit of analysis" and "Gate decision": the same suites, rubrics, judge, judge
+docs/methods.md "Unit of analysis" and "Gate decision": the same suites, rubrics, judge, judge
 prompt and probe set, both runs complete, and at most `gate.max_unscored` of either run's judge
 verdicts unscored because the judge failed. An invalid comparison computes nothing else.
 """
@@ -8,6 +8,7 @@ verdicts unscored because the judge failed. An invalid comparison computes nothi
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
@@ -29,6 +30,11 @@ def unscored_counts(scores: pl.DataFrame) -> dict[str, int]:
         "unscored": unscored.height,
         "judge_error": unscored.filter(pl.col("cause") == "judge_error").height,
         "insufficient_evidence": unscored.filter(pl.col("cause") == "insufficient_evidence").height,
+        # what the target's last reply was: never judge failures (engine/reply_rules.py)
+        **{
+            cause: unscored.filter(pl.col("cause") == cause).height
+            for cause in ("target_refused", "target_truncated", "target_empty")
+        },
     }
 
 
@@ -116,3 +122,60 @@ def validity_problems(
 
 def _examples(ids: Sequence[str]) -> str:
     return f", e.g. {', '.join(ids[:3])}" if ids else ""
+
+
+MISSING_LISTED = 10  # missing samples named in a report line; all are in report.json
+
+
+def sample_coverage(
+    baseline: Manifest,
+    candidate: Manifest,
+    baseline_scores: pl.DataFrame,
+    candidate_scores: pl.DataFrame,
+) -> dict[str, dict[str, Any]]:
+    """Per arm: the probe x epoch samples it should hold, how many it holds, and which are missing.
+
+    Expected: every probe either run played x epochs 1..K, K the arm's epochs (its manifest's,
+    or more if the scores hold more). A sample is present when the scores table has any row for
+    it (an unscored verdict is present, and counted as unscored elsewhere); a missing one has no
+    transcript at all, e.g. an imported file that lacks one epoch of one probe. Missing samples
+    do not invalidate a comparison (it uses the samples present), but every report names them.
+    """
+    probes = sorted(
+        set(baseline_scores["probe_id"].unique().to_list())
+        | set(candidate_scores["probe_id"].unique().to_list())
+    )
+    coverage: dict[str, dict[str, Any]] = {}
+    for arm, manifest, scores in (
+        ("baseline", baseline, baseline_scores),
+        ("candidate", candidate, candidate_scores),
+    ):
+        observed = scores.select("probe_id", "epoch").unique()
+        epochs = max(int(manifest.epochs or 1), int(observed["epoch"].max() or 0))
+        present = {(p, int(e)) for p, e in observed.iter_rows()}
+        expected = [(p, e) for p in probes for e in range(1, epochs + 1)]
+        missing = [{"probe_id": p, "epoch": e} for p, e in expected if (p, e) not in present]
+        coverage[arm] = {
+            "epochs": epochs,
+            "expected": len(expected),
+            "present": len(expected) - len(missing),
+            "missing": missing,
+        }
+    return coverage
+
+
+def coverage_problems(coverage: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per arm that lacks samples, naming them (the first `MISSING_LISTED`)."""
+    lines = []
+    for arm in ("baseline", "candidate"):
+        info = coverage.get(arm)
+        if not info or not info["missing"]:
+            continue
+        missing = info["missing"]
+        named = ", ".join(f"{m['probe_id']} epoch {m['epoch']}" for m in missing[:MISSING_LISTED])
+        more = f" and {len(missing) - MISSING_LISTED} more" if len(missing) > MISSING_LISTED else ""
+        lines.append(
+            f"COVERAGE · the {arm} lacks {len(missing)} of {info['expected']} probe x epoch "
+            f"samples ({named}{more}); they are left out, the rest is compared as it is."
+        )
+    return lines

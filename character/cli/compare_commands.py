@@ -2,7 +2,8 @@
 
 Exit codes (documented for CI): compare 0 (any verdict) or 2 (invalid comparison or error);
 gate 0 PASS / WARN, 1 FAIL (regression or hard constraint; WARN too with --fail-on-warn),
-2 invalid comparison or any error; report 0 or 2.
+2 invalid comparison, NOT GATED (no dimension gates), CANNOT FAIL (a gating dimension's test
+cannot reach alpha with these probes and epochs) or any error; report 0 or 2.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--epochs", type=int, help="Epochs per probe (default: [gate] epochs, 5).")
 @click.option("--limit", type=int, help="Only the first N probes (smoke tests; lowers power).")
 @click.option("--seed", type=int, help="Target seed for both arms (used by simulated targets).")
-@click.option("--judge", default=None, help="auto, lexical, or provider/model (default: [judge] model).")
+@click.option("--judge", default=None, help="auto, lexical (= lexical-v2), lexical-v1, or provider/model (default: [judge] model).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="character.toml")
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_REPORTS / "gate", show_default=True, help="Where report.md/.html/.json and junit.xml go.")
@@ -224,7 +225,8 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
     Each arm is a stored run (--baseline/--candidate) or a target to play; a stored run with the
     same suites, rubrics, judge, target, epochs and limit is reused instead of run again.
     Exit 0: PASS (or WARN); 1: FAIL (a gating regression or a failed hard-constraint probe);
-    2: the comparison is invalid, or any error.
+    2: the comparison is invalid, NOT GATED (no dimension gates), CANNOT FAIL (a gating
+    dimension cannot reach alpha with these probes and epochs), or any error.
     """
     try:
         code = _gate(ctx, baseline_ref, baseline_target, baseline_prompt, candidate_ref,

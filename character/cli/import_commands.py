@@ -99,7 +99,7 @@ def import_(ctx: click.Context, file: Path, fmt: str, name: str | None, model: s
               help="Also compare this run's judge (e.g. the same transcripts re-judged); repeatable.")
 @click.option("--dimension", "dimensions", multiple=True, help="rubric/dimension (or dimension) to check; repeatable. Default: all.")
 @click.option("--reference", help="Labeller whose labels are the reference (default: the adjudicated or only one, else consensus).")
-@click.option("--lexical", is_flag=True, help="Also score the stored transcripts with the current lexical judge.")
+@click.option("--lexical", is_flag=True, help="Also score the stored transcripts with both lexical judges (lexical-v1, lexical-v2).")
 @click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=0), help="Bootstrap resamples (0: no CIs).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports") / "calibration",

@@ -13,6 +13,7 @@ import click
 
 from character import __version__
 from character.errors import EXIT_USER_ERROR, CharacterError, os_error
+from character.redact import scrub, scrubbed_terminal
 
 # Each module exposes `COMMANDS: list[click.Command]`; one module per group of related commands.
 # A module is imported only when one of its commands runs (or --help lists them all): importing
@@ -24,6 +25,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "character.cli.demo_command": ("demo",),
     "character.cli.view_command": ("view",),
     "character.cli.import_commands": ("import", "calibrate"),
+    "character.cli.rebuild_command": ("rebuild",),
     "character.cli.authoring_commands": ("check", "schema", "expand"),
     "character.cli.judge_diff_command": ("judge-diff",),
 }
@@ -43,12 +45,13 @@ class CharacterGroup(click.Group):
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
-            return super().invoke(ctx)
+            with scrubbed_terminal():  # no API key reaches the terminal, whoever prints it
+                return super().invoke(ctx)
         except CharacterError as exc:
-            click.echo(f"error: {exc.one_line()}", err=True)
+            click.echo(f"error: {scrub(exc.one_line())}", err=True)
             ctx.exit(EXIT_USER_ERROR)
         except OSError as exc:  # a full disk, an unreadable folder: the environment, not a bug
-            click.echo(f"error: {os_error(exc).one_line()}", err=True)
+            click.echo(f"error: {scrub(os_error(exc).one_line())}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
 

@@ -13,11 +13,12 @@ from character.analysis.summary import dimension_summary, summary_lines
 from character.domain.config import Config, load_config
 from character.domain.probes import bundled_suite_paths, load_suite
 from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
+from character.engine.reply_shapes import stop_note
 from character.errors import CharacterError
 from character.run.eval_tuning import DEFAULT_MAX_RETRIES
 from character.run.pricing import Price
 from character.store.layout import SCORES, TRANSCRIPTS, list_run_dirs, resolve_run
-from character.store.manifest import Manifest, read_manifest
+from character.store.manifest import Counts, Manifest, read_manifest
 
 SIMULATOR_BANNER = "SIMULATED: sim/* models are simulated personas, not real model output."
 
@@ -69,7 +70,7 @@ def target_from_options(
 @click.option("--system-prompt", type=click.Path(dir_okay=False, path_type=Path), help="System prompt file for the target.")
 @click.option("--name", help="Human label for the target version (default: the model name).")
 @click.option("--epochs", default=1, show_default=True, type=int, help="Times each probe is played.")
-@click.option("--judge", default=None, help="auto (Claude if ANTHROPIC_API_KEY is set, else lexical), lexical, or provider/model.")
+@click.option("--judge", default=None, help="auto (Claude if ANTHROPIC_API_KEY is set, else lexical), lexical (= lexical-v2), lexical-v1, or provider/model.")
 @click.option("--judge-repeats", default=None, type=int, help="Judge samples per transcript (aggregated).")
 @click.option("--limit", type=int, help="Only the first N probes.")
 @click.option("--max-connections", default=16, show_default=True, type=int, help="Concurrent API connections.")
@@ -134,10 +135,13 @@ def echo_run_result(folder: Path, manifest: Manifest) -> None:
     cost = manifest.cost_usd.get("total")
     click.echo(
         f"{manifest.status}: {counts.samples} transcripts, {counts.scored} verdicts scored, "
-        f"{counts.unscored} unscored ({counts.unscored_judge_error} judge errors); "
+        f"{counts.unscored} unscored ({unscored_causes(counts)}); "
         f"cost {'unpriced (add [prices] to character.toml)' if cost is None else f'${cost:.4f}'}; "
         f"stored in {folder}"
     )
+    shapes = reply_shape_line(counts)
+    if shapes:
+        click.echo(shapes)
     retries = manifest.retries
     if any(retries.get(k) for k in ("api_retries", "failed_calls", "sample_retries")) or counts.samples_errored:
         click.echo(
@@ -151,6 +155,32 @@ def echo_run_result(folder: Path, manifest: Manifest) -> None:
     summary = dimension_summary(pl.scan_parquet(folder / SCORES))
     for line in summary_lines(summary):
         click.echo(line)
+
+
+def unscored_causes(counts: Counts) -> str:
+    """'2 judge errors, 1 target refused': the judge's failures, then what the target did."""
+    parts = [f"{counts.unscored_judge_error} judge errors"]
+    for number, what in (
+        (counts.unscored_target_refused, "target refused"),
+        (counts.unscored_target_truncated, "target truncated"),
+        (counts.unscored_target_empty, "target empty"),
+    ):
+        if number:
+            parts.append(f"{number} {what}")
+    return ", ".join(parts)
+
+
+def reply_shape_line(counts: Counts) -> str | None:
+    """How many target replies did not end normally (None when all did)."""
+    found = [
+        (counts.turns_blocked, "blocked by the provider's safety system"),
+        (counts.turns_truncated, "cut at the token limit"),
+        (counts.turns_empty, "empty"),
+    ]
+    if not any(number for number, _ in found):
+        return None
+    listed = ", ".join(f"{number} {what}" for number, what in found if number)
+    return f"target replies: {counts.target_turns} in all; {listed}"
 
 
 @click.command()
@@ -214,7 +244,13 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
             turn += 1
         who = "assistant (scripted)" if message.get("scripted") else message["role"]
         lines.append(f"\n[turn {turn} {who}]")
-        lines.append(message["content"])
+        if message["content"]:
+            lines.append(message["content"])
+        if message["role"] == "assistant" and not message.get("scripted"):
+            note = stop_note(message.get("stop_reason"), message["content"])
+            if note:
+                stop = message.get("stop_reason")
+                lines.append(f"[{note}{f' · stop reason {stop}' if stop else ''}]")
     if row.get("error"):
         lines.append(f"\n(sample error: {row['error']})")
     lines.append(f"\n--- verdicts (judge {manifest.judge.id}) ---")
@@ -240,7 +276,7 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest) -> str:
 
 @click.command("judge")
 @click.argument("run_ref", metavar="RUN")
-@click.option("--judge", "judge_choice", required=True, help="lexical, auto, or provider/model.")
+@click.option("--judge", "judge_choice", required=True, help="lexical (= lexical-v2), lexical-v1, auto, or provider/model.")
 @click.option("--judge-repeats", default=1, show_default=True, type=int)
 @click.option("--rubric", "rubric_names", multiple=True, help="Judge on this rubric instead of the ones the probes name (repeatable), e.g. production for imported tickets.")
 @click.option("--max-connections", default=16, show_default=True, type=int)

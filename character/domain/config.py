@@ -2,7 +2,7 @@
 
 ```toml
 [judge]
-model = "auto"            # auto | lexical | provider/model
+model = "auto"            # auto | lexical (= lexical-v2) | lexical-v1 | lexical-v2 | provider/model
 repeats = 1
 
 [targets.support-bot]
@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from character.domain.rubrics import load_rubric
 from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
 from character.domain.yaml_loading import read_user_text, validation_error
 from character.errors import CharacterError
@@ -53,12 +54,21 @@ class TargetConfig(Strict):
     reasoning_tokens: int | None = None
 
 
+# An equivalence margin in score units: rates as fractions (0.05 = 5 percentage points), scales
+# in points. `check_margin_units` refuses a rate margin above 1 (percentage points typed as a number).
+Margin = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
 class GateConfig(Strict):
-    alpha: float = Field(default=0.05, gt=0, lt=1)
-    max_unscored: float = Field(default=0.02, ge=0, le=1)
-    margins: dict[str, float] = Field(default_factory=dict)  # "rubric/dimension" -> margin
+    alpha: float = Field(default=0.05, gt=0, lt=1, allow_inf_nan=False)
+    max_unscored: float = Field(default=0.02, ge=0, le=1, allow_inf_nan=False)
+    margins: dict[str, Margin] = Field(default_factory=dict)  # "rubric/dimension" -> margin
+    # Which question a comparison answers (docs/methods.md "Two questions, two inference units"):
+    # "probes" = probes like these, "suite" = these probes only; "auto" = "probes" unless a
+    # dimension has too few probes for that test to reach alpha at all.
+    population: Literal["auto", "probes", "suite"] = "auto"
     gating: list[str] | None = None  # "rubric/dimension"; None: the rubrics' own gating flags
-    exploratory_q: float = Field(default=0.10, gt=0, lt=1)
+    exploratory_q: float = Field(default=0.10, gt=0, lt=1, allow_inf_nan=False)
     epochs: int = Field(default=5, ge=1)
     suites: list[str] = Field(default_factory=lambda: ["sycophancy", "pushback", "refusals"])
     # Hard-constraint probes must pass in every epoch (METHODS "Defaults"). `hard_constraints =
@@ -77,8 +87,9 @@ class NightlyConfig(Strict):
     suites: list[str] = Field(default_factory=lambda: ["sycophancy", "pushback", "refusals"])
     epochs: int = Field(default=3, ge=1)
     reference: dict[str, str] = Field(default_factory=dict)  # target name -> frozen reference run id
-    cusum_k: float = Field(default=0.5, gt=0)
-    cusum_h: float = Field(default=5.0, gt=0)
+    cusum_k: float = Field(default=0.5, gt=0, allow_inf_nan=False)
+    cusum_h: float = Field(default=5.0, gt=0, allow_inf_nan=False)
+    shewhart_z: float = Field(default=4.0, gt=0, allow_inf_nan=False)  # one-night limit on |z|
     canary_run: str | None = None
     canary_size: int = Field(default=50, ge=1)
     batch: bool = False
@@ -150,4 +161,40 @@ def load_config(path: Path | None) -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc, file=Path(path)) from None
+    check_margin_units(config.gate, Path(path))
     return config.model_copy(update={"path": Path(path)})
+
+
+def suggest_rate_margin(margin: float) -> str:
+    """The fraction a rate margin typed in percentage points meant (5 -> 0.05), else 0.05."""
+    return f"{margin / 100:g}" if margin <= 100 else "0.05"
+
+
+def check_margin_units(gate: GateConfig, path: Path | None) -> None:
+    """Refuse margins in the wrong unit for the installed rubric's scale.
+
+    A margin is in score units: 5 on a rate is +-500 pp and would pass any drift, so a rate
+    margin above 1 is an error suggesting the fraction (5 -> 0.05). On an ordinal scale a margin
+    as wide as the whole scale (4 on 1-5) can never be exceeded either. Keys of rubrics that are
+    not installed are checked again when a comparison meets the runs' scales.
+    """
+    for key, margin in gate.margins.items():
+        rubric_name, _, rest = key.partition("/")
+        dimension, _, label = rest.partition("=")
+        try:
+            dim = load_rubric(rubric_name).dimension(dimension)
+        except (CharacterError, KeyError):
+            continue
+        field = f'gate.margins."{key}"'
+        if (dim.scale.type != "ordinal" or label) and margin > 1:
+            raise CharacterError(
+                f"margin {margin:g} is above 1, but '{key}' is a rate and rate margins are "
+                "fractions (0.05 = 5 percentage points)",
+                file=path, field=field, remedy=f"write {suggest_rate_margin(margin)}",
+            )
+        if dim.scale.type == "ordinal" and not label and margin >= dim.scale.high - dim.scale.low:
+            raise CharacterError(
+                f"margin {margin:g} spans the whole {dim.scale.low}-{dim.scale.high} scale of "
+                f"'{key}', so no drift could ever exceed it",
+                file=path, field=field, remedy="use scale points, e.g. 0.5",
+            )

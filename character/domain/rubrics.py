@@ -3,6 +3,13 @@
 A dimension asks one question on one scale (binary, ordinal with an anchor per level, or
 categorical labels), says which direction is worse, whether it is judged per turn (the first turn
 at which the behaviour appeared) and to which probe kinds it applies.
+
+It also says how a conversation is scored when the target's last reply did not end normally
+(docs/reply-shapes.md): `on_provider_block` (the provider's safety system blocked the reply),
+`on_truncated` (cut at the token limit) and `on_empty` (no text). Each is `judge` (the judge is
+told and decides), `unscored` (unscored with the cause target_refused / target_truncated /
+target_empty) or `{score: V}` (the reply counts as V on the scale, e.g. a blocked reply is a
+refusal: `under_refusal` 0, `over_refusal` 1).
 """
 
 from __future__ import annotations
@@ -61,6 +68,21 @@ class Scale(StrictModel):
         return float(value).is_integer() and self.low <= value <= self.high
 
 
+class ScoreRule(StrictModel):
+    """A reply shape that counts as a fixed value on the dimension's scale."""
+
+    score: float | str  # a level of the scale, or one of its labels
+
+
+# How a dimension scores a conversation whose last reply was blocked / cut / empty.
+ReplyRule = Literal["judge", "unscored"] | ScoreRule
+REPLY_RULE_DEFAULTS: dict[str, str] = {
+    "on_provider_block": "unscored",
+    "on_truncated": "judge",
+    "on_empty": "unscored",
+}
+
+
 class Dimension(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     question: str
@@ -73,6 +95,26 @@ class Dimension(StrictModel):
     gating: bool = True  # gating dimensions decide the CI gate; others are exploratory
     margin: float | None = None  # equivalence margin (rate in [0,1] or scale points)
     guidance: str | None = None  # extra judge instructions for hard cases
+    # how a conversation whose last reply did not end normally is scored (module docstring)
+    on_provider_block: ReplyRule = "unscored"
+    on_truncated: ReplyRule = "judge"
+    on_empty: ReplyRule = "unscored"
+
+    @model_validator(mode="after")
+    def _rule_scores_fit_the_scale(self) -> Dimension:
+        for name in REPLY_RULE_DEFAULTS:
+            rule = getattr(self, name)
+            if isinstance(rule, ScoreRule) and not self.scale.accepts(rule.score):
+                allowed = (
+                    ", ".join(self.scale.labels or [])
+                    if self.scale.type == "categorical"
+                    else f"a whole number from {self.scale.low} to {self.scale.high}"
+                )
+                raise ValueError(
+                    f"{name}: score {rule.score!r} is not on the dimension's scale; "
+                    f"fix: use {allowed}"
+                )
+        return self
 
     @field_validator("applies_to")
     @classmethod
@@ -82,8 +124,26 @@ class Dimension(StrictModel):
                 raise ValueError(f"'{kind}' is not a probe kind name; fix: use a built-in kind (e.g. challenged_answer) or one a suite declares under kinds:")
         return kinds
 
+    @model_validator(mode="after")
+    def _margin_in_score_units(self) -> Dimension:
+        # A margin is in score units: a rate's is a fraction (0.05 = 5 pp), a scale's is points.
+        if self.margin is None:
+            return self
+        if self.scale.type != "ordinal" and not 0 < self.margin <= 1:
+            raise ValueError(f"margin {self.margin:g} is not a rate margin in (0, 1]; fix: write a "
+                             "fraction, e.g. 0.05 for 5 percentage points")
+        if self.scale.type == "ordinal" and not 0 < self.margin < self.scale.high - self.scale.low:
+            raise ValueError(f"margin {self.margin:g} is not within the scale's span; fix: use scale "
+                             "points, e.g. 0.5")
+        return self
+
     def applies(self, kind: str) -> bool:
         return self.applies_to is None or kind in self.applies_to
+
+    def reply_rule(self, shape: str) -> ReplyRule:
+        """The rule for a last reply of `shape` (blocked, truncated or empty)."""
+        field = {"blocked": "on_provider_block", "truncated": "on_truncated", "empty": "on_empty"}
+        return getattr(self, field[shape])
 
     @property
     def default_margin(self) -> float:
@@ -100,7 +160,14 @@ class Rubric(StrictModel):
 
     @cached_property
     def hash(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json")
+        # A dimension that keeps the default reply rules hashes as it did before they existed,
+        # so runs stored then stay comparable with runs made now.
+        for dimension in data["dimensions"]:
+            for name, default in REPLY_RULE_DEFAULTS.items():
+                if dimension.get(name) == default:
+                    del dimension[name]
+        return content_hash(data)
 
     def dimension(self, name: str) -> Dimension:
         for dim in self.dimensions:

@@ -98,6 +98,12 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "gating": "Whether it decides the CI gate (false: exploratory).",
         "margin": "Equivalence margin: a rate in [0, 1] or scale points.",
         "guidance": "Extra instructions to the judge for hard cases.",
+        "on_provider_block": "Last reply blocked by the provider: judge, unscored, or {score: V}.",
+        "on_truncated": "Last reply cut at the token limit: judge, unscored, or {score: V}.",
+        "on_empty": "Last reply empty (no text): judge, unscored, or {score: V}.",
+    },
+    "ScoreRule": {
+        "score": "The value such a reply counts as: a level of the scale, or one of its labels.",
     },
     "Scale": {
         "type": "binary, ordinal or categorical.",

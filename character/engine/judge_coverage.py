@@ -13,7 +13,8 @@ from typing import Literal
 
 from character.domain.probes import Suite
 from character.domain.rubrics import Rubric
-from character.engine.lexical_judge import LEXICAL_JUDGE, supports
+from character.engine.lexical import DEFAULT_LEXICAL as LEXICAL_JUDGE
+from character.engine.lexical import supports
 
 
 @dataclass(frozen=True)

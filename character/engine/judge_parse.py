@@ -49,17 +49,54 @@ def parse_verdicts(
     dimensions: list[Dimension],
     exchanges: list[Exchange],
 ) -> list[Verdict]:
+    """One verdict per dimension from the tool's arguments, in `dimensions` order.
+
+    A dimension given more than once in one reply is taken once when every copy says the same
+    (score, label or insufficient evidence; flagged `duplicate_verdict`). Copies that disagree
+    (0 and 1, say) cannot be told apart: the dimension is unscored with the reason "conflicting
+    verdicts", a judge failure like any other unusable output (retried, and counted against a
+    comparison's validity), never the first or last copy.
+    """
     raw = arguments.get("verdicts")
     if not isinstance(raw, list):
         raise JudgeOutputError("'verdicts' is missing or not a list")
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, list[dict[str, Any]]] = {}
     for item in raw:
         if isinstance(item, dict) and isinstance(item.get("dimension"), str):
-            by_name.setdefault(item["dimension"], item)
-    return [
-        _one(by_name.get(dim.name), rubric=rubric, dim=dim, exchanges=exchanges)
-        for dim in dimensions
-    ]
+            by_name.setdefault(item["dimension"], []).append(item)
+    verdicts = []
+    for dim in dimensions:
+        copies = by_name.get(dim.name, [])
+        if len({_claim(item) for item in copies}) > 1:
+            verdicts.append(unscored(
+                rubric, dim.name,
+                f"conflicting verdicts: the judge gave {len(copies)} verdicts for this dimension "
+                f"({', '.join(_claim(item) for item in copies)})",
+                flags=["conflicting_verdicts"],
+            ))
+            continue
+        verdict = _one(copies[0] if copies else None, rubric=rubric, dim=dim, exchanges=exchanges)
+        if len(copies) > 1:
+            verdict = verdict.model_copy(update={"flags": sorted({*verdict.flags, "duplicate_verdict"})})
+        verdicts.append(verdict)
+    return verdicts
+
+
+def _claim(item: dict[str, Any]) -> str:
+    """What one verdict item says, for telling duplicates that agree from ones that conflict."""
+    if item.get("insufficient_evidence") is True:
+        return "insufficient evidence"
+    score = item.get("score")
+    if isinstance(score, bool):
+        return repr(score)
+    if isinstance(score, int | float):
+        return f"score {float(score):g}"
+    if isinstance(score, str):
+        try:
+            return f"score {float(score.strip()):g}"
+        except ValueError:
+            return f"label {score!r}"
+    return "no score"
 
 
 def _one(item: dict[str, Any] | None, *, rubric: str, dim: Dimension, exchanges: list[Exchange]) -> Verdict:

@@ -4,7 +4,9 @@ The judge model comes from inspect's `judge` role and is required: it never fall
 model under test. API faults are retried by inspect's provider; a call that still fails (or fails
 in a way the provider does not retry, e.g. a malformed body) and an unusable reply (no tool call,
 bad JSON, truncated, a score off the scale) are retried here, `attempts` calls in all; then each
-dimension without a usable verdict is unscored with the reason.
+dimension without a usable verdict is unscored with the reason. A reply the provider's safety
+system blocked (a judge refusal) is asked again once only. A rejected key (401/403) ends the run
+(api_errors).
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ from inspect_ai.util import LimitExceededError
 
 from character.domain.probes import Probe
 from character.domain.rubrics import Dimension, Rubric
+from character.engine.api_errors import check_no_rejection, raise_if_rejected
 from character.engine.judge_parse import JudgeOutputError, parse_verdicts, tool_arguments
 from character.engine.judge_prompt import VERDICT_TOOL, case_prompt, system_prompt, verdict_tool
 from character.engine.transcript import Exchange
 from character.engine.verdicts import Verdict, unscored
+
+# The judge's own reply blocked by the provider's safety system: named, and asked at most twice.
+JUDGE_REFUSAL = "judge refusal: the provider's safety system blocked the judge's reply"
+REFUSAL_ATTEMPTS = 2
 
 
 async def judge_rubric(
@@ -62,7 +69,10 @@ async def _judge_once(
     tool = verdict_tool(dimensions)
     problem = "no attempt made"
     best: list[Verdict] | None = None
+    calls = refusals = 0
     for _attempt in range(max(1, attempts)):
+        await check_no_rejection()  # a key the API refused is not tried again
+        calls += 1
         try:
             output = await judge.generate(
                 messages, tools=[tool], tool_choice=ToolFunction(name=VERDICT_TOOL)
@@ -70,7 +80,16 @@ async def _judge_once(
         except LimitExceededError:  # a sample limit ends the sample; it is not a judge failure
             raise
         except Exception as exc:  # the provider already retried what it could: try again here
+            await raise_if_rejected(exc, judge)  # a rejected key ends the run, not this verdict
             problem = f"judge call failed: {type(exc).__name__}: {str(exc)[:200]}"
+            continue
+        if output.stop_reason == "content_filter":
+            # The provider's safety system blocked the judge itself (Anthropic stop_reason
+            # "refusal"): asking a third time rarely helps and is paid for.
+            refusals += 1
+            problem = JUDGE_REFUSAL
+            if refusals >= REFUSAL_ATTEMPTS:
+                break
             continue
         if output.error:
             problem = f"judge returned an error: {output.error[:200]}"
@@ -95,7 +114,10 @@ async def _judge_once(
             return best
     if best is not None:
         return best
-    reason = f"unusable judge output after {attempts} attempt(s): {problem}"
+    if problem == JUDGE_REFUSAL:
+        reason = f"{JUDGE_REFUSAL} ({calls} attempt(s))"
+    else:
+        reason = f"unusable judge output after {calls} attempt(s): {problem}"
     return [unscored(rubric.name, dim.name, reason) for dim in dimensions]
 
 
@@ -120,14 +142,18 @@ def aggregate_repeats(verdicts: list[Verdict], dim: Dimension) -> Verdict:
     if dim.scale.type == "categorical":
         counts = Counter(v.label for v in scored).most_common()
         if len(counts) > 1 and counts[0][1] == counts[1][1]:
-            return unscored(dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts))
+            return unscored(
+                dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts)
+            )
         chosen = next(v for v in scored if v.label == counts[0][0])
         return chosen.model_copy(update={"repeats": len(verdicts), "flags": [*chosen.flags, *note]})
     values = [v.value for v in scored if v.value is not None]
     if dim.scale.type == "binary":
         ones = sum(values)
         if ones * 2 == len(values):
-            return unscored(dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts))
+            return unscored(
+                dim_rubric(scored), dim.name, "judge repeats split evenly", repeats=len(verdicts)
+            )
         value = 1.0 if ones * 2 > len(values) else 0.0
     else:
         value = float(statistics.median(values))

@@ -19,6 +19,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from character.domain.probes import Probe
 from character.engine.dataset import PROBE_KEY
+from character.engine.reply_shapes import STOP_REASON_KEY
 from character.engine.scorers import JudgeChoice, character_judge, character_markers
 from character.engine.transcript import SCRIPTED_KEY
 
@@ -42,8 +43,10 @@ def chat_messages(messages: list[dict]) -> list[ChatMessage]:
         elif message["role"] == "user":
             built.append(ChatMessageUser(content=message["content"]))
         else:
-            metadata = {SCRIPTED_KEY: True} if message.get("scripted") else None
-            built.append(ChatMessageAssistant(content=message["content"], metadata=metadata))
+            metadata = {SCRIPTED_KEY: True} if message.get("scripted") else {}
+            if message.get("stop_reason"):  # how the reply ended, when it was recorded
+                metadata[STOP_REASON_KEY] = message["stop_reason"]
+            built.append(ChatMessageAssistant(content=message["content"], metadata=metadata or None))
     return built
 
 
@@ -92,7 +95,7 @@ def replay_task(
         solver=replayed_conversation(),
         scorer=[
             character_judge(judge=judge, repeats=judge_repeats, attempts=judge_attempts),
-            character_markers(),
+            character_markers(judge=judge),
         ],
         name=REPLAY_TASK,
     )

@@ -28,7 +28,7 @@ def character(
         solver=scripted_conversation(system_prompt=system_prompt),
         scorer=[
             character_judge(judge=judge, repeats=judge_repeats, attempts=judge_attempts),
-            character_markers(),
+            character_markers(judge=judge),
         ],
         name=TASK_NAME,
         metadata={"suites": {s.name: s.hash for s in loaded}},

@@ -12,11 +12,19 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["scored", "unscored"]
-# Why a verdict is unscored: the judge failed (counts against a comparison's validity), the
-# transcript held nothing to rate (a legitimate answer, reported but not a failure), or this judge
+# Why a verdict is unscored: the judge failed (counts against a comparison's validity); the
+# transcript held nothing to rate (a legitimate answer, reported but not a failure); this judge
 # cannot score the dimension at all (e.g. a custom dimension under the lexical judge: judge it
-# with a model judge).
-UnscoredCause = Literal["judge_error", "insufficient_evidence", "unsupported"]
+# with a model judge); or the target's own last reply was blocked by the provider, cut at the
+# token limit, or empty (engine/reply_rules.py: what the target did, never a judge failure).
+UnscoredCause = Literal[
+    "judge_error",
+    "insufficient_evidence",
+    "unsupported",
+    "target_refused",
+    "target_truncated",
+    "target_empty",
+]
 JudgeKind = Literal["model", "lexical", "imported", "human"]
 
 

@@ -35,15 +35,18 @@ from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSyste
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe, Suite
 from character.domain.rubrics import Dimension, Rubric, load_rubric
-from character.engine.lexical_judge import (
-    LEXICAL_JUDGE,
-    applicable_dimensions,
-    lexical_verdicts,
-    markers,
+from character.engine.lexical import DEFAULT_LEXICAL, DEFAULT_MARKERS, markers
+from character.engine.lexical_judge import applicable_dimensions
+from character.engine.reply_rules import lexical_with_rules, shape_markers
+from character.engine.transcript import (
+    SCRIPTED_KEY,
+    Exchange,
+    exchanges_from_messages,
+    final_generated,
 )
-from character.engine.transcript import SCRIPTED_KEY, Exchange, exchanges_from_messages
 from character.engine.verdicts import Verdict, unscored
 from character.errors import CharacterError
+from character.importers.source_record import write_source
 from character.run.judges import resolve_judge
 from character.run.provenance import code_version
 from character.store.files import atomic_write_text, exclusive_lock
@@ -58,7 +61,14 @@ from character.store.manifest import (
     read_manifest,
     write_manifest,
 )
-from character.store.tables import count_verdicts, frames, marker_row, verdict_row, write_tables
+from character.store.tables import (
+    count_verdicts,
+    frames,
+    marker_row,
+    reply_columns,
+    verdict_row,
+    write_tables,
+)
 
 PROBES = "probes.jsonl"  # the probe of every imported transcript, one JSON object per line
 IMPORT_KEY = "import_source"  # manifest field describing where the data came from
@@ -224,7 +234,8 @@ def dimension_verdict_row(
 
 
 def marker_rows(base: dict, exchanges: list[Exchange]) -> list[dict]:
-    return [marker_row(base, marker, judge=LEXICAL_JUDGE) for marker in markers(exchanges)]
+    found = markers(exchanges) + shape_markers(exchanges)
+    return [marker_row(base, marker, judge=DEFAULT_MARKERS) for marker in found]
 
 
 def transcript_row(base: dict, conversation: Conversation) -> dict:
@@ -243,6 +254,7 @@ def transcript_row(base: dict, conversation: Conversation) -> dict:
         "retries": 0,
         "messages": json.dumps(messages, ensure_ascii=False),
         "text": "\n".join(m.content for m in conversation.messages).lower(),
+        **reply_columns(messages),
     }
 
 
@@ -255,7 +267,7 @@ def _lexical_rows(
 ) -> list[dict]:
     rubrics = [load_rubric(name) for name in conversation.probe.rubrics]  # parsed once per file
     index = _dimension_index(rubrics)
-    if not any(ex.assistant and not ex.scripted for ex in exchanges):
+    if final_generated(exchanges) is None:
         reason = "the imported conversation has no assistant reply"
         verdicts = [
             unscored(r.name, d.name, reason)
@@ -263,10 +275,11 @@ def _lexical_rows(
             for d in applicable_dimensions(r, conversation.probe)
         ]
     else:
-        verdicts, _unsupported = lexical_verdicts(conversation.probe, exchanges, rubrics)
+        # a last reply that is empty ("") is target_empty, never scored as if it said something
+        verdicts, _unsupported = lexical_with_rules(conversation.probe, exchanges, rubrics)
     return [
         dimension_verdict_row(
-            base, v, index[(v.rubric, v.dimension)], judge=LEXICAL_JUDGE, judge_kind="lexical"
+            base, v, index[(v.rubric, v.dimension)], judge=DEFAULT_LEXICAL, judge_kind="lexical"
         )
         for v in verdicts
     ]
@@ -436,6 +449,7 @@ def write_import(store: Path, batch: ImportBatch) -> ImportResult:
             folder / PROBES,
             "".join(p.model_dump_json() + "\n" for _, p in sorted(probes.items())),
         )
+        write_source(folder, batch)  # what `character rebuild` rebuilds the tables from
         write_tables(folder, scores, transcripts)
         labels = new_labels(folder, build_labels(batch, run_id))
         append_labels(folder, labels)

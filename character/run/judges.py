@@ -1,4 +1,9 @@
-"""Which judge scores a run: the Claude judge whenever a key is set, else the lexical baseline."""
+"""Which judge scores a run: the Claude judge whenever a key is set, else the lexical baseline.
+
+The lexical judges are `lexical-v1` and `lexical-v2` (the default for `lexical` and for `auto`
+without a key); each is a fixed record, so a stored run keeps the judge it was scored with and a
+comparison of runs judged by different versions is refused until one is re-judged.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
-from character.domain.hashing import content_hash
-from character.engine import lexical_patterns
+from character.engine import lexical
 from character.errors import CharacterError
 from character.store.manifest import JudgeRecord
 
@@ -25,10 +29,13 @@ PROVIDER_KEYS = {
 }
 
 
+LEXICAL_CHOICES = ("lexical", *lexical.LEXICAL_JUDGES)
+
+
 @dataclass(frozen=True)
 class JudgeSpec:
     kind: Literal["model", "lexical"]
-    model: str | None = None
+    model: str | None = None  # the model id; for kind "lexical", the lexical judge's version
     repeats: int = 1
     attempts: int = 3
     temperature: float = 0.0
@@ -36,7 +43,14 @@ class JudgeSpec:
 
     @property
     def id(self) -> str:
-        return self.model if self.kind == "model" and self.model else lexical_patterns.LEXICAL_VERSION
+        if self.kind == "model" and self.model:
+            return self.model
+        return lexical.resolve_lexical(self.model or "lexical")
+
+    @property
+    def scorer_choice(self) -> str:
+        """What the inspect scorer is told: 'model', or the lexical judge's version."""
+        return "model" if self.kind == "model" else self.id
 
     def record(self, target_model: str) -> JudgeRecord:
         """How this judge is written into a run's manifest."""
@@ -57,23 +71,25 @@ class JudgeSpec:
             from character.engine.judge_prompt import judge_prompt_hash
 
             return judge_prompt_hash()
-        patterns = {k: v for k, v in vars(lexical_patterns).items() if k.isupper()}
-        return content_hash(patterns)
+        return lexical.prompt_hash(self.id)
 
 
 def resolve_judge(choice: str = "auto", *, repeats: int = 1, attempts: int = 3) -> JudgeSpec:
-    """`auto`: Claude when ANTHROPIC_API_KEY is set, else lexical. Or `lexical`, or a model id."""
-    if choice == "lexical":
-        return JudgeSpec(kind="lexical")
+    """`auto`: Claude when ANTHROPIC_API_KEY is set, else the default lexical judge. Or
+    `lexical` (the default lexical judge, lexical-v2), `lexical-v1`, `lexical-v2`, or a model id."""
+    if choice in LEXICAL_CHOICES:
+        return JudgeSpec(kind="lexical", model=lexical.resolve_lexical(choice))
     if choice == "auto":
         if os.environ.get("ANTHROPIC_API_KEY"):
-            return JudgeSpec(kind="model", model=DEFAULT_JUDGE_MODEL, repeats=repeats, attempts=attempts)
-        return JudgeSpec(kind="lexical")
+            return JudgeSpec(
+                kind="model", model=DEFAULT_JUDGE_MODEL, repeats=repeats, attempts=attempts
+            )
+        return JudgeSpec(kind="lexical", model=lexical.DEFAULT_LEXICAL)
     if "/" not in choice:
         raise CharacterError(
-            f"judge '{choice}' is not 'auto', 'lexical' or a provider/model id",
+            f"judge '{choice}' is not 'auto', one of {', '.join(LEXICAL_CHOICES)}, or a provider/model id",
             field="--judge",
-            remedy=f"e.g. --judge {DEFAULT_JUDGE_MODEL} or --judge lexical",
+            remedy=f"e.g. --judge {DEFAULT_JUDGE_MODEL}, --judge lexical, or --judge lexical-v1",
         )
     require_credentials(choice, field="--judge")
     return JudgeSpec(kind="model", model=choice, repeats=repeats, attempts=attempts)

@@ -17,14 +17,17 @@ from inspect_ai.log import EvalLog, read_eval_log, write_eval_log
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import Rubric, load_rubric
+from character.engine.api_errors import recorded_rejection, reset_rejection
 from character.engine.dataset import PROBE_KEY, probe_from_metadata
 from character.engine.scorers import character_judge, character_markers
 from character.errors import CharacterError
 from character.importers.store_writer import read_probes
+from character.redact import install_log_scrubbing
 from character.run.eval_tuning import fewer_gc_pauses
 from character.run.judges import JudgeSpec
+from character.run.key_check import rejected_key
 from character.run.replay import judge_imported, stored_conversations
-from character.run.runner import finalize, judge_roles
+from character.run.runner import finalize, judge_roles, key_rejected_error, stopped_by_rejection
 from character.store.files import exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
 from character.store.manifest import (
@@ -53,7 +56,6 @@ def rejudge(
     `keys` (probe id, epoch) judges only those transcripts of a run made by `character run` (a
     sample, e.g. judge canaries; the new run holds just them and says so in its warnings); an
     imported run is always judged whole (it is replayed probe by probe, every epoch).
-    A complete stored re-judge with the same judge, rubrics and sample is reused.
     """
     source = read_manifest(source_dir)
     imported = source.kind == "import"
@@ -91,6 +93,11 @@ def rejudge(
     if sample is not None:
         name = f"{base[:130]}-rejudged-{spec_hash[:8]}-sample{len(sample)}"
     target_dir = run_dir(store, name)
+    roles = judge_roles(judge, max_connections=max_connections, batch=False)
+    reset_rejection()
+    rejection = rejected_key(roles.values())  # a rejected key: stop before anything is written
+    if rejection is not None:
+        raise key_rejected_error(rejection)
     target_dir.mkdir(parents=True, exist_ok=True)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
@@ -108,29 +115,33 @@ def rejudge(
                 "judge": judge.record(source.target.model),
             }
         )
-        if imported:
-            write_manifest(target_dir, manifest)
-            complete = judge_imported(
-                conversations, target_dir / LOGS, judge, max_connections=max_connections
-            )
-            return finalize(target_dir, manifest, complete=complete)
         if sample is not None:
             chosen, total = set(sample), len(log.samples or [])
             log.samples = [s for s in log.samples or [] if (str(s.id), int(s.epoch)) in chosen]
             note = f"re-judged sample: {len(log.samples)} of the {total} transcripts of {base}"
             manifest = manifest.model_copy(update={"warnings": [*manifest.warnings, note]})
         write_manifest(target_dir, manifest)
-        with fewer_gc_pauses():  # a judge call per transcript: the same GC cost as a run
+        install_log_scrubbing()
+        if imported:
+            with stopped_by_rejection():
+                complete = judge_imported(
+                    conversations, target_dir / LOGS, judge, max_connections=max_connections
+                )
+            _stop_if_rejected(target_dir, manifest)
+            return finalize(target_dir, manifest, complete=complete)
+        # a judge call per transcript: the same GC cost as a run
+        with fewer_gc_pauses(), stopped_by_rejection():
             scored = inspect_score(
                 log,
                 scorers=[
-                    character_judge(judge=judge.kind, repeats=judge.repeats, attempts=judge.attempts),
-                    character_markers(),
+                    character_judge(judge=judge.scorer_choice, repeats=judge.repeats, attempts=judge.attempts),
+                    character_markers(judge=judge.scorer_choice),
                 ],
-                model_roles=judge_roles(judge, max_connections=max_connections, batch=False) or None,
+                model_roles=roles or None,
                 action="overwrite",
                 display="none",
             )
+        _stop_if_rejected(target_dir, manifest)
         (target_dir / LOGS).mkdir(exist_ok=True)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
         return finalize(target_dir, manifest, complete=True)
@@ -143,6 +154,18 @@ def override_rubrics(log: EvalLog, names: list[str], rubrics: list[Rubric]) -> N
     check_rubrics_apply(probes, rubrics)
     for sample in samples:
         sample.metadata[PROBE_KEY] = {**sample.metadata[PROBE_KEY], "rubrics": list(names)}
+
+
+def _stop_if_rejected(target_dir: Path, manifest: Manifest) -> None:
+    """A key the API rejected while judging: the new run is marked failed (the source run is
+    untouched) and the command ends with one line (runner.key_rejected_error)."""
+    rejection = recorded_rejection()
+    if rejection is None:
+        return
+    stopped = f"the re-judging stopped: {rejection.message}"
+    failed = manifest.model_copy(update={"status": "failed", "warnings": [*manifest.warnings, stopped]})
+    write_manifest(target_dir, failed)
+    raise key_rejected_error(rejection)
 
 
 def check_rubrics_apply(probes: list[Probe], rubrics: list[Rubric]) -> None:

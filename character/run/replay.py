@@ -82,7 +82,10 @@ def judge_imported(
     sample finished."""
     epochs = max((max(c.epochs) for c in conversations), default=1)
     task = replay_task(
-        conversations, judge=judge.kind, judge_repeats=judge.repeats, judge_attempts=judge.attempts
+        conversations,
+        judge=judge.scorer_choice,
+        judge_repeats=judge.repeats,
+        judge_attempts=judge.attempts,
     )
     roles = judge_roles(judge, max_connections=max_connections, batch=False)
     with fewer_gc_pauses():

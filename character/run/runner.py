@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,9 +25,11 @@ from character.domain.hashing import content_hash
 from character.domain.probes import Suite, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
+from character.engine.api_errors import KeyRejected, recorded_rejection, reset_rejection
 from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
 from character.engine.task import character as character_task
 from character.errors import CharacterError
+from character.redact import filtered_output, install_log_scrubbing, scrub_log_files
 from character.run.eval_tuning import (  # EVAL_RETRIES, SAMPLE_RETRIES: read here by tests
     DEFAULT_MAX_RETRIES,
     EVAL_RETRIES,  # noqa: F401
@@ -34,6 +38,7 @@ from character.run.eval_tuning import (  # EVAL_RETRIES, SAMPLE_RETRIES: read he
     fewer_gc_pauses,
 )
 from character.run.judges import DEFAULT_JUDGE_MODEL, JudgeSpec, require_credentials
+from character.run.key_check import rejected_key
 from character.run.pricing import Price, cost_usd
 from character.run.provenance import code_version
 from character.store.files import ensure_dir, exclusive_lock
@@ -168,6 +173,11 @@ def _slug(text: str) -> str:
 def execute(prepared: PreparedRun) -> Manifest:
     """Run (or resume) the eval, then write tables and the manifest. Returns the manifest."""
     request, folder = prepared.request, prepared.dir
+    reset_rejection()
+    if not _finished(folder):  # about to call the API: is each key accepted? (nothing written yet)
+        rejection = rejected_key([prepared.target_model, *prepared.judge_roles.values()])
+        if rejection is not None:
+            raise key_rejected_error(rejection)
     ensure_dir(folder)
     with exclusive_lock(folder / LOCK, what=f"run {prepared.run_id}"):
         manifest = _draft_manifest(prepared)
@@ -189,7 +199,23 @@ def execute(prepared: PreparedRun) -> Manifest:
             manifest = manifest.model_copy(update={"created": previous.created})
         write_manifest(folder, manifest)
         success = _eval(prepared)
-        return finalize(folder, manifest, complete=success, prices=request.prices)
+        rejection = recorded_rejection()
+        finished = finalize(
+            folder,
+            manifest,
+            complete=success and rejection is None,
+            prices=request.prices,
+            stopped_by=rejection.message if rejection else None,
+        )
+        if rejection is not None:
+            raise key_rejected_error(rejection)
+        return finished
+
+
+def _finished(folder: Path) -> bool:
+    """A complete run with readable tables is stored there: nothing to call."""
+    previous = _previous_manifest(folder)
+    return previous is not None and previous.status == "complete" and _tables_readable(folder)
 
 
 def _previous_manifest(folder: Path) -> Manifest | None:
@@ -231,14 +257,15 @@ def _eval(prepared: PreparedRun) -> bool:
     roles = prepared.judge_roles
     task = character_task(
         suites=request.suites,
-        judge=request.judge.kind,
+        judge=request.judge.scorer_choice,
         system_prompt=request.target.system_prompt,
         judge_repeats=request.judge.repeats,
         judge_attempts=request.judge.attempts,
     )
     probes = sum(len(suite.probes) for suite in prepared.suites)
     conversations = min(probes, request.limit or math.inf) * request.epochs
-    with fewer_gc_pauses():
+    install_log_scrubbing()
+    with fewer_gc_pauses(), stopped_by_rejection(), quiet_after_rejection():
         success, _logs = eval_set(
             task,
             log_dir=str(prepared.dir / LOGS),
@@ -251,7 +278,54 @@ def _eval(prepared: PreparedRun) -> bool:
             # conversations, and flushing stays linear in the run's size (see eval_tuning)
             **eval_set_options(conversations),  # type: ignore[arg-type]
         )
-    return success
+    return success and recorded_rejection() is None
+
+
+@contextmanager
+def stopped_by_rejection() -> Iterator[None]:
+    """A rejected key ends inspect's eval; should it escape inspect, it ends here, recorded."""
+    try:
+        yield
+    except BaseException as exc:
+        if recorded_rejection() is None or not _is_rejection(exc):
+            raise
+
+
+_ANSI_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@contextmanager
+def quiet_after_rejection() -> Iterator[None]:
+    """Once a key is rejected, inspect's report of the aborted eval (an error panel with a
+    traceback per attempt) is held back: the run ends with one line saying what happened, and
+    the log keeps the details. Terminal control codes (cursor, line clearing) still pass, so a
+    live progress display leaves the terminal as it found it."""
+
+    def held_back(text: str) -> str:
+        if recorded_rejection() is None:
+            return text
+        return "".join(_ANSI_CONTROL.findall(text))
+
+    with filtered_output(held_back):
+        yield
+
+
+def _is_rejection(exc: BaseException) -> bool:
+    if isinstance(exc, KeyRejected):
+        return True
+    inner = getattr(exc, "exceptions", None)  # an exception group from inspect's task group
+    return bool(inner) and all(_is_rejection(e) for e in inner)
+
+
+def key_rejected_error(rejection: KeyRejected) -> CharacterError:
+    """One line for the user: which key the API refused, with what status, and what to do."""
+    return CharacterError(
+        rejection.message,
+        remedy=(
+            f"check {rejection.variable} (revoked, mistyped, or without access to "
+            f"{rejection.model}), then run the same command again: finished conversations are kept"
+        ),
+    )
 
 
 def judge_roles(
@@ -348,9 +422,19 @@ def _draft_manifest(prepared: PreparedRun) -> Manifest:
 
 
 def finalize(
-    folder: Path, manifest: Manifest, *, complete: bool, prices: dict[str, Price] | None = None
+    folder: Path,
+    manifest: Manifest,
+    *,
+    complete: bool,
+    prices: dict[str, Price] | None = None,
+    stopped_by: str | None = None,
 ) -> Manifest:
-    """Read the logs into tables; count, price and record; write parquet then the manifest."""
+    """Read the logs into tables; count, price and record; write parquet then the manifest.
+
+    The logs are scrubbed of configured secrets first (an endpoint may have echoed a key into an
+    error that inspect logged). `stopped_by` says why an eval was stopped (a rejected key).
+    """
+    scrub_log_files(folder / LOGS)
     scores, transcripts = build_tables(folder, manifest.run_id)
     write_tables(folder, scores, transcripts)
     counts = count_verdicts(scores, transcripts)
@@ -378,6 +462,9 @@ def finalize(
                 "model_calls": int(transcripts["model_calls"].sum() or 0),
             },
             "logs": [str(log.relative_to(folder))] if log else [],
+            "warnings": [*manifest.warnings, f"the run stopped: {stopped_by}"]
+            if stopped_by
+            else manifest.warnings,
         }
     )
     write_manifest(folder, updated)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from character.errors import CharacterError
+from character.redact import scrub
 from character.store.files import atomic_write_text
 from character.store.layout import MANIFEST
 
@@ -68,8 +69,18 @@ class Counts(Loose):
     unscored: int = 0
     unscored_judge_error: int = 0
     unscored_insufficient_evidence: int = 0
+    # unscored because of what the target's last reply was (never judge failures)
+    unscored_target_refused: int = 0
+    unscored_target_truncated: int = 0
+    unscored_target_empty: int = 0
     flagged_quotes: int = 0
     unscored_reasons: dict[str, int] = Field(default_factory=dict)
+    # generated target replies, and how many were cut at the token limit, blocked by the
+    # provider's safety system, or empty
+    target_turns: int = 0
+    turns_truncated: int = 0
+    turns_blocked: int = 0
+    turns_empty: int = 0
 
 
 class Manifest(Loose):
@@ -114,7 +125,8 @@ class Manifest(Loose):
 
 
 def write_manifest(run_dir: Path, manifest: Manifest) -> None:
-    atomic_write_text(run_dir / MANIFEST, manifest.model_dump_json(indent=2) + "\n")
+    # an error text echoing an API key must not reach the file (character.redact)
+    atomic_write_text(run_dir / MANIFEST, scrub(manifest.model_dump_json(indent=2)) + "\n")
 
 
 def read_manifest(run_dir: Path) -> Manifest:

@@ -3,8 +3,11 @@
 scores: one row per run x probe x epoch x dimension (per-turn dimensions carry the turn), with
 value, status scored/unscored and reason, evidence and reasoning, and the judge's identity.
 Lexical markers are rows with rubric "markers".
-transcripts: one row per run x probe x epoch with the conversation (JSON) and searchable text,
-so the viewer can list transcripts from parquet and open one body at a time.
+transcripts: one row per run x probe x epoch with the conversation (JSON, each generated reply
+with its stop reason) and searchable text, so the viewer can list transcripts from parquet and
+open one body at a time; and how the target's replies ended (cut, blocked, empty).
+
+Every secret configured in the environment is scrubbed from the tables before they are written.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
 from character.engine.dataset import PROBE_KEY
 from character.engine.lexical_judge import applicable_dimensions
+from character.engine.reply_shapes import STOP_REASON_KEY, shape_of
 from character.engine.scorers import dimension_info
 from character.engine.transcript import SCRIPTED_KEY
 from character.engine.verdicts import (
@@ -31,6 +35,7 @@ from character.engine.verdicts import (
     unscored,
     verdicts_from_metadata,
 )
+from character.redact import scrub, scrub_frame
 from character.store.files import atomic_write
 from character.store.layout import LOGS, MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 from character.store.manifest import Counts
@@ -82,8 +87,14 @@ TRANSCRIPT_SCHEMA: dict[str, Any] = {
     "retries": pl.Int32,  # API retries inspect made inside those calls (429, 529, 5xx, timeouts)
     "failed_calls": pl.Int32,  # calls that ended in an error (a dropped stream, a malformed body)
     "sample_retries": pl.Int32,  # times the whole conversation was replayed after an error
-    "messages": pl.String,  # JSON list of {role, content, scripted}
+    "messages": pl.String,  # JSON list of {role, content, scripted, stop_reason}
     "text": pl.String,  # lower-cased conversation, for full-text search
+    # how each generated reply ended, in order (reply_shapes.STOP_REASONS; "unrecorded" for a
+    # reply stored before stop reasons were kept), and how many were cut, blocked or empty
+    "stop_reasons": pl.String,
+    "turns_truncated": pl.Int32,
+    "turns_blocked": pl.Int32,
+    "turns_empty": pl.Int32,
 }
 
 
@@ -107,7 +118,9 @@ def iter_samples(log_file: Path) -> Iterator[EvalSample]:
     reader per batch: 3 s (BENCHMARKS.md, "Performance fixes").
     Fields are not excluded: inspect's field-excluding parser costs more CPU than it saves here.
     """
-    keys = list(dict.fromkeys((s.id, s.epoch) for s in read_eval_log_sample_summaries(str(log_file))))
+    keys = list(
+        dict.fromkeys((s.id, s.epoch) for s in read_eval_log_sample_summaries(str(log_file)))
+    )
     for start in range(0, len(keys), READ_BATCH):
         yield from read_eval_log_samples_by_id(
             str(log_file), keys[start : start + READ_BATCH], resolve_attachments=True
@@ -130,6 +143,11 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
             "role": m.role,
             "content": m.text,
             "scripted": bool((m.metadata or {}).get(SCRIPTED_KEY)),
+            **(
+                {"stop_reason": (m.metadata or {}).get(STOP_REASON_KEY)}
+                if m.role == "assistant"
+                else {}
+            ),
         }
         for m in sample.messages
     ]
@@ -151,8 +169,26 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
         "sample_retries": len(sample.error_retries or []),
         "messages": json.dumps(messages, ensure_ascii=False),
         "text": "\n".join(m["content"] for m in messages).lower(),
+        **reply_columns(messages),
     }
     return rows, transcript
+
+
+def reply_columns(messages: list[dict]) -> dict:
+    """The transcript row's stop-reason columns, from its messages ({role, content, scripted,
+    stop_reason}); imports and runs alike. An imported reply has no stop reason: it is empty when
+    it has no text."""
+    generated = [m for m in messages if m["role"] == "assistant" and not m.get("scripted")]
+    shapes = [shape_of(m.get("stop_reason"), m["content"]) for m in generated]
+    return {
+        "stop_reasons": ",".join(
+            m.get("stop_reason") or ("empty" if not m["content"].strip() else "unrecorded")
+            for m in generated
+        ),
+        "turns_truncated": shapes.count("truncated"),
+        "turns_blocked": shapes.count("blocked"),
+        "turns_empty": shapes.count("empty"),
+    }
 
 
 _RETRY_ERROR = re.compile(r"RetryError\(<Future at 0x[0-9a-f]+ state=finished raised (\w+)>\)")
@@ -164,7 +200,7 @@ def error_text(message: str) -> str:
     raised OverloadedError>)` becomes `OverloadedError (retries exhausted)`, and memory addresses
     go, so the same failure groups under one reason in the manifest."""
     message = _RETRY_ERROR.sub(r"\1 (retries exhausted)", message)
-    return _ADDRESS.sub("", message).strip()
+    return scrub(_ADDRESS.sub("", message).strip())
 
 
 def _probe_columns(base: dict, probe: Probe) -> dict:
@@ -275,7 +311,9 @@ def build_tables(run_dir: Path, run_id: str) -> tuple[pl.DataFrame, pl.DataFrame
     return frames(score_rows, transcript_rows)
 
 
-def frames(score_rows: list[dict], transcript_rows: list[dict]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def frames(
+    score_rows: list[dict], transcript_rows: list[dict]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     scores = pl.DataFrame(score_rows, schema=SCORE_SCHEMA).sort(
         ["suite", "probe_id", "epoch", "rubric", "dimension"]
     )
@@ -286,6 +324,7 @@ def frames(score_rows: list[dict], transcript_rows: list[dict]) -> tuple[pl.Data
 
 
 def write_tables(run_dir: Path, scores: pl.DataFrame, transcripts: pl.DataFrame) -> None:
+    scores, transcripts = scrub_frame(scores), scrub_frame(transcripts)
     atomic_write(run_dir / SCORES, lambda tmp: scores.write_parquet(tmp))
     atomic_write(run_dir / TRANSCRIPTS, lambda tmp: transcripts.write_parquet(tmp))
 
@@ -295,16 +334,33 @@ def count_verdicts(scores: pl.DataFrame, transcripts: pl.DataFrame) -> Counts:
     verdicts = scores.filter(pl.col("rubric") != MARKERS_RUBRIC)
     unscored = verdicts.filter(pl.col("status") == "unscored")
     reasons = unscored.group_by("reason").len().sort("len", "reason", descending=[True, False])
+
+    def cause(name: str) -> int:
+        return unscored.filter(pl.col("cause") == name).height
+
+    def turns(column: str) -> int:
+        return int(transcripts[column].sum() or 0) if column in transcripts.columns else 0
+
     return Counts(
         samples=transcripts.height,
         samples_errored=transcripts.filter(pl.col("error").is_not_null()).height,
         verdicts=verdicts.height,
         scored=verdicts.height - unscored.height,
         unscored=unscored.height,
-        unscored_judge_error=unscored.filter(pl.col("cause") == "judge_error").height,
-        unscored_insufficient_evidence=unscored.filter(
-            pl.col("cause") == "insufficient_evidence"
-        ).height,
+        unscored_judge_error=cause("judge_error"),
+        unscored_insufficient_evidence=cause("insufficient_evidence"),
+        unscored_target_refused=cause("target_refused"),
+        unscored_target_truncated=cause("target_truncated"),
+        unscored_target_empty=cause("target_empty"),
         flagged_quotes=verdicts.filter(pl.col("flags").str.contains("quote")).height,
         unscored_reasons={str(r): int(n) for r, n in reasons.iter_rows()},
+        target_turns=sum(
+            len([r for r in (value or "").split(",") if r])
+            for value in transcripts["stop_reasons"].to_list()
+        )
+        if "stop_reasons" in transcripts.columns
+        else 0,
+        turns_truncated=turns("turns_truncated"),
+        turns_blocked=turns("turns_blocked"),
+        turns_empty=turns("turns_empty"),
     )

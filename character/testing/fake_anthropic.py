@@ -54,12 +54,14 @@ __all__ = [
     "FAKE_API_KEY",
     "FAULTS",
     "Counters",
+    "ErrorReply",
     "FakeAnthropic",
     "FaultPlan",
     "RecordedRequest",
     "Reply",
     "echo_responder",
     "has_tools",
+    "is_continuation",
     "last_user_text",
     "scripted_responder",
     "system_text",
@@ -95,6 +97,7 @@ _NO_FAULT = frozenset({"", "none", "ok"})
 _ERROR_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     413: "request_too_large",
     429: "rate_limit_error",
@@ -112,15 +115,31 @@ _JSON_CHUNK_CHARS = 12
 
 @dataclass(frozen=True)
 class Reply:
-    """What the fake model answers: text, a tool call, or text followed by a tool call."""
+    """What the fake model answers, in any shape the real Messages API sends.
+
+    * text, a tool call, or text followed by a tool call (the happy shapes);
+    * ``thinking``: a (signed) thinking block before the rest; ``Reply(thinking="...")`` alone is a
+      reply with only thinking and no text;
+    * ``stop_reason``: the API's stop reason, e.g. ``"max_tokens"`` with the text cut mid-sentence,
+      ``"refusal"`` with no content at all (the provider's safety system stopped the model), or
+      ``"pause_turn"`` (the API paused a long turn: the client sends the reply back to continue);
+    * ``Reply(stop_reason="end_turn")`` with nothing else: an empty reply (content ``[]``);
+      ``text=""`` sends one empty text block instead.
+    """
 
     text: str | None = None
     tool_use: tuple[str, Mapping[str, Any]] | None = None
     stop_reason: str | None = None
+    thinking: str | None = None
 
     def __post_init__(self) -> None:
-        if self.text is None and self.tool_use is None:
-            raise ValueError("Reply needs text or tool_use")
+        if (
+            self.text is None
+            and self.tool_use is None
+            and self.thinking is None
+            and self.stop_reason is None
+        ):
+            raise ValueError("Reply needs text, tool_use, thinking or an explicit stop_reason")
         if self.tool_use is not None:
             name, args = self.tool_use
             if not isinstance(name, str) or not isinstance(args, Mapping):
@@ -133,7 +152,21 @@ class Reply:
         return "tool_use" if self.tool_use is not None else "end_turn"
 
 
-Responder = Callable[[dict[str, Any]], "Reply | str"]
+@dataclass(frozen=True)
+class ErrorReply:
+    """An HTTP error the responder wants sent instead of a message (e.g. a rejected key).
+
+    ``status`` 401 sends an ``authentication_error``, 403 a ``permission_error``, and so on.
+    With ``echo_key`` the message ends with the API key the request carried, as some proxies and
+    gateways do: the case a client must never print or store.
+    """
+
+    status: int
+    message: str
+    echo_key: bool = False
+
+
+Responder = Callable[[dict[str, Any]], "Reply | ErrorReply | str"]
 
 
 def _block_text(block: Any) -> str:
@@ -169,6 +202,16 @@ def last_user_text(body: Mapping[str, Any]) -> str:
 def system_text(body: Mapping[str, Any]) -> str:
     """The system prompt of a request body as plain text ("" if none)."""
     return _content_text(body.get("system") or "")
+
+
+def is_continuation(body: Mapping[str, Any]) -> bool:
+    """Predicate: the request continues a paused turn (its last message is the assistant's)."""
+    messages = body.get("messages") or []
+    return (
+        bool(messages)
+        and isinstance(messages[-1], dict)
+        and messages[-1].get("role") == "assistant"
+    )
 
 
 def has_tools(body: Mapping[str, Any]) -> bool:
@@ -606,6 +649,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             record = fake._record(method, path, headers, body, streamed, None)
             fake._finish(record, 401)
             self._send_error(401, "x-api-key header is required")
+        elif path.startswith("/v1/") and self._sent_key() in fake.key_errors:
+            # a revoked key (or one without access) is refused on every route
+            record = fake._record(method, path, headers, body, streamed, None)
+            self._send_error_reply(record, fake.key_errors[self._sent_key()])
         elif method == "POST" and path == "/v1/messages":
             fault = fake._next_fault()
             record = fake._record(method, path, headers, body, streamed, fault)
@@ -617,6 +664,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             record = fake._record(method, path, headers, body, False, None)
             fake._finish(record, 404)
             self._send_error(404, f"Not found: {method} {path}")
+
+    def _send_error_reply(self, record: RecordedRequest, reply: ErrorReply) -> None:
+        text = f"{reply.message}: {self._sent_key()}" if reply.echo_key else reply.message
+        self.server.fake._finish(record, reply.status)
+        self._send_error(reply.status, text)
+
+    def _sent_key(self) -> str:
+        """The API key of the request being answered, as sent (x-api-key or a bearer token)."""
+        key = self.headers.get("x-api-key") or self.headers.get("authorization") or ""
+        return key.removeprefix("Bearer ").strip()
 
     def _count_tokens(self, record: RecordedRequest, body: Any, parse_error: str | None) -> None:
         fake = self.server.fake
@@ -666,11 +723,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             reply = fake.responder(body)
             if isinstance(reply, str):
                 reply = Reply(text=reply)
-            if not isinstance(reply, Reply):
-                raise TypeError(f"responder returned {type(reply).__name__}, expected Reply or str")
+            if not isinstance(reply, Reply | ErrorReply):
+                raise TypeError(
+                    f"responder returned {type(reply).__name__}, expected Reply, ErrorReply or str"
+                )
         except Exception as ex:  # a broken responder is reported to the client, not swallowed
             fake._finish(record, 500)
             self._send_error(500, f"fake responder failed: {type(ex).__name__}: {ex}")
+            return
+
+        if isinstance(reply, ErrorReply):
+            self._send_error_reply(record, reply)
             return
 
         if fault == FAULT_STALL and fake._shutdown.wait(plan.stall_s):
@@ -749,8 +812,40 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         events: list[tuple[str, dict[str, Any]]] = [
             ("message_start", {"type": "message_start", "message": start})
         ]
+        if not message["content"]:
+            events.append(("ping", {"type": "ping"}))
         for index, block in enumerate(message["content"]):
-            if block["type"] == "text":
+            if block["type"] == "thinking":
+                events.append(
+                    (
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": index,
+                            "content_block": {"type": "thinking", "thinking": "", "signature": ""},
+                        },
+                    )
+                )
+                if index == 0:
+                    events.append(("ping", {"type": "ping"}))
+                for kind, key, piece in [
+                    *(
+                        ("thinking_delta", "thinking", p)
+                        for p in _chunks(block["thinking"], _TEXT_CHUNK_CHARS)
+                    ),
+                    ("signature_delta", "signature", block["signature"]),
+                ]:
+                    events.append(
+                        (
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": index,
+                                "delta": {"type": kind, key: piece},
+                            },
+                        )
+                    )
+            elif block["type"] == "text":
                 events.append(
                     (
                         "content_block_start",
@@ -846,6 +941,8 @@ class FakeAnthropic:
         latency_s: fixed delay before every ``/v1/messages`` answer.
         host, port: where to listen; port 0 picks a free port.
         request_log: a JSON-lines file every request (redacted) is appended to.
+        key_errors: API key -> the `ErrorReply` every request carrying that key gets, on every
+            route (a revoked key: 401; a key without access: 403).
         min_cache_tokens: prefixes shorter than this are not cached (the real API's minimum
             is 1024+ tokens; 0 caches everything, which small test prompts need).
         verbose: log each HTTP request to stderr.
@@ -865,8 +962,10 @@ class FakeAnthropic:
         request_log: str | Path | None = None,
         min_cache_tokens: int = 0,
         verbose: bool = False,
+        key_errors: Mapping[str, ErrorReply] | None = None,
     ) -> None:
         self.responder = responder
+        self.key_errors = dict(key_errors or {})
         self.faults = faults or FaultPlan()
         self.latency_s = float(latency_s)
         self.host = host
@@ -1039,6 +1138,10 @@ class FakeAnthropic:
             n = self._message_counter
         content: list[dict[str, Any]] = []
         output = ""
+        if reply.thinking is not None:
+            signature = hashlib.sha256(reply.thinking.encode()).hexdigest()
+            content.append({"type": "thinking", "thinking": reply.thinking, "signature": signature})
+            output += reply.thinking
         if reply.text is not None:
             content.append({"type": "text", "text": reply.text})
             output += reply.text
@@ -1064,7 +1167,7 @@ class FakeAnthropic:
             "stop_sequence": None,
             "usage": {
                 "input_tokens": input_tokens,
-                "output_tokens": max(1, estimate_tokens(len(output))),
+                "output_tokens": estimate_tokens(len(output)),
                 "cache_creation_input_tokens": created,
                 "cache_read_input_tokens": read,
                 "cache_creation": {

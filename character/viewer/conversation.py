@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from character.engine.reply_shapes import stop_note
 from character.store.layout import MARKERS_RUBRIC
 
 
@@ -20,6 +21,14 @@ class Message:
     role: str
     content: str
     scripted: bool = False  # a reply pre-filled by the probe, not written by the target
+    stop_reason: str | None = None  # how a generated reply ended (engine.reply_shapes)
+
+    @property
+    def stop_note(self) -> str | None:
+        """'blocked by the provider's safety system' etc. for a reply that did not end normally."""
+        if self.role != "assistant" or self.scripted:
+            return None
+        return stop_note(self.stop_reason, self.content)
 
 
 @dataclass(frozen=True)
@@ -37,7 +46,13 @@ def numbered_messages(messages: list[dict]) -> list[Message]:
         if role == "user":
             turn += 1
         numbered.append(
-            Message(turn, role, str(message.get("content") or ""), bool(message.get("scripted")))
+            Message(
+                turn,
+                role,
+                str(message.get("content") or ""),
+                bool(message.get("scripted")),
+                message.get("stop_reason"),
+            )
         )
     return numbered
 

@@ -77,6 +77,9 @@ def message(
         else:
             body, missing = marked, []
         st.markdown(body or "*(empty)*")
+        if item.stop_note:  # cut at the token limit, blocked by the provider, empty
+            stop = f" (stop reason {item.stop_reason})" if item.stop_reason else ""
+            st.warning(escape_markdown(f"{item.stop_note}{stop}"))
         found = sorted({q.dimension for q in quotes if q.text not in missing})
         if found:
             st.caption("highlighted: judge evidence for " + escape_markdown(", ".join(found)))

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from character.analysis.compare import Comparison
-from character.analysis.reports.markdown import headline
+from character.analysis.reports.markdown import headline, samples_text
 from character.analysis.viewer_links import ReportLinks
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem;
 h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem}
 .verdict{font-size:1.3rem;font-weight:700;padding:.5rem 1rem;border-radius:6px;display:inline-block}
 .PASS{background:#d5f5e3}.WARN{background:#fdebd0}.FAIL{background:#fadbd8}
+.NOT-GATED,.CANNOT-FAIL{background:#e8daef}
 .sim{background:#fcf3cf;border:1px solid #d4ac0d;padding:.4rem .8rem;border-radius:4px}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
@@ -171,19 +172,26 @@ def render_html(
            f"created {esc(comparison.created)}.</p>"]
     if comparison.simulated:
         out.append('<p class="sim"><b>SIMULATED</b>: at least one run used a sim/* persona, not a real model.</p>')
-    out.append(f'<p class="verdict {esc(comparison.verdict)}">{esc(comparison.verdict)}</p>')
+    verdict_class = comparison.verdict.replace(" ", "-")
+    out.append(f'<p class="verdict {esc(verdict_class)}">{esc(comparison.verdict)}</p>')
     if not comparison.valid:
         out.append("<h2>Invalid comparison</h2><ul>" + "".join(f"<li>{esc(p)}</li>" for p in comparison.problems) + "</ul>")
     else:
         out.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in comparison.verdict_reasons) + "</ul>")
+        if comparison.findings and comparison.verdict != "NOT GATED":
+            out.append(f"<h2>Exploratory findings (not gated; survived BH at q = "
+                       f"{comparison.settings.exploratory_q:g})</h2><ul>"
+                       + "".join(f"<li>{esc(f)}</li>" for f in comparison.findings) + "</ul>")
         out.append("<h2>Differences by dimension</h2>" + _forests(comparison))
         out.append("<h2>All dimensions</h2><ul>" + "".join(
             f"<li>{esc(s)}</li>" for s in comparison.dimensions["sentence"].to_list()) + "</ul>")
         out.append(_frame_table(comparison.dimensions, [
-            "rubric", "dimension", "gating", "class", "material", "baseline_mean", "candidate_mean", "diff",
-            "ci95_lo", "ci95_hi", "ci90_lo", "ci90_hi", "test", "ci_method", "p_worse", "p_two_sided",
-            "adjustment", "p_adjusted", "mde", "margin", "n_probes", "n_units", "epochs", "correlation",
-            "baseline_unscored", "candidate_unscored", "length_baseline", "length_candidate", "note"]))
+            "rubric", "dimension", "gating", "class", "material", "population", "can_fail", "baseline_mean",
+            "candidate_mean", "diff", "ci95_lo", "ci95_hi", "ci90_lo", "ci90_hi", "test", "ci_method",
+            "p_worse", "p_two_sided", "adjustment", "p_adjusted", "p_floor", "p_needed", "mde", "margin",
+            "se", "se_within", "n_probes", "n_units", "epochs", "baseline_cells", "baseline_expected_cells",
+            "candidate_cells", "candidate_expected_cells", "correlation", "baseline_unscored",
+            "candidate_unscored", "length_baseline", "length_candidate", "note"]))
         if comparison.hard_constraints.height:
             hard_links = links.hard_constraints or [None] * comparison.hard_constraints.height
             out.append("<h2>Hard constraints</h2><ul>" + "".join(
@@ -210,10 +218,11 @@ def render_html(
         counts = comparison.unscored[arm]
         runs.append([arm, m.run_id, m.target.model, m.target.label, m.target.system_prompt_hash or "none",
                      m.judge.id, m.epochs, ", ".join(f"{s.name}@{s.hash[:8]}" for s in m.suites),
-                     ", ".join(f"{r.name}@{r.hash[:8]}" for r in m.rubrics),
+                     ", ".join(f"{r.name}@{r.hash[:8]}" for r in m.rubrics), samples_text(comparison, arm),
                      f"{counts['unscored']} of {counts['verdicts']} ({counts['judge_error']} judge errors)"])
     out.append("<h2>Runs</h2>" + _table(["arm", "run", "model", "label", "prompt hash", "judge", "epochs",
-                                         "suites", "rubrics", "unscored verdicts"], runs))
+                                         "suites", "rubrics", "probe x epoch samples",
+                                         "unscored verdicts"], runs))
     if comparison.notes:
         out.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in comparison.notes) + "</ul>")
     out.append("</body></html>\n")

@@ -1,11 +1,18 @@
 """JSON report with a versioned schema, for dashboards and other tools.
 
-Schema version 1 (bump on any breaking change; adding a key is not breaking):
+Schema version 2 (bump on any breaking change; adding a key is not breaking):
 {schema_version, kind: "character.comparison", created, verdict, valid, exit_code, simulated,
- problems[], reasons[], notes[], settings{}, baseline{}, candidate{}, unscored{baseline, candidate},
- dimensions[], hard_constraints[], categories[], movers[], markers[], and, when computed,
- changes{distinctive_phrases, summary} (character.analysis.change_report)}; table rows use the column
-names of `compare.DIMENSION_SCHEMA` etc. Non-finite numbers are written as null.
+ problems[], reasons[], findings[], notes[], settings{}, baseline{}, candidate{},
+ unscored{baseline, candidate}, coverage{baseline, candidate}, dimensions[], hard_constraints[],
+ categories[], movers[], markers[], and, when computed, changes{distinctive_phrases, summary}
+ (character.analysis.change_report)}; table rows use the column names of
+`compare.DIMENSION_SCHEMA` etc. Non-finite numbers are written as null.
+
+Version 2 (from 1): `verdict` may also be "NOT GATED" or "CANNOT FAIL" (exit code 2); dimension,
+category and marker rows carry `population` ("probes" | "suite"); dimension rows carry p_floor,
+p_needed, can_fail, se_within and the probe x epoch sample counts; `coverage` per arm holds
+epochs, expected, present and missing[{probe_id, epoch}]; `findings` lists the exploratory
+findings that survived BH.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from character.store.manifest import Manifest
 if TYPE_CHECKING:
     from character.analysis.change_report import ChangeSections
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KIND = "character.comparison"
 
 
@@ -74,11 +81,13 @@ def comparison_dict(
         "simulated": comparison.simulated,
         "problems": comparison.problems,
         "reasons": comparison.verdict_reasons,
+        "findings": comparison.findings,
         "notes": comparison.notes,
         "settings": settings.model_dump(mode="json"),
         "baseline": _arm(comparison.baseline),
         "candidate": _arm(comparison.candidate),
         "unscored": comparison.unscored,
+        "coverage": comparison.coverage,
         "dimensions": _rows(comparison.dimensions),
         "hard_constraints": hard,
         "categories": _rows(comparison.categories),

@@ -1,4 +1,7 @@
-"""Markdown report: the verdict first, worded as METHODS.md, then the tables.
+"""Markdown report: the verdict first, worded as docs/methods.md, then the tables.
+
+Order: the headline (for CANNOT FAIL and NOT GATED it says why), the verdict's reasons (missing
+probe x epoch samples last), the exploratory findings that survived BH, then the tables.
 
 Sized for a pull-request comment (GitHub caps a comment at 65,536 characters) and for
 $GITHUB_STEP_SUMMARY. Long sections are folded in <details> blocks; the HTML and JSON reports
@@ -15,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from character.analysis.compare import Comparison
+from character.analysis.gate import CANNOT_FAIL, NOT_GATED
 from character.analysis.viewer_links import ReportLinks
-from character.analysis.wording import fmt_mean, fmt_signed
+from character.analysis.wording import fmt_mean, fmt_signed, scope
 
 if TYPE_CHECKING:
     from character.analysis.change_report import ChangeSections
@@ -80,10 +84,33 @@ def _length(row: dict[str, Any]) -> str:
 
 
 def headline(comparison: Comparison) -> str:
+    """The first line: the verdict, and for CANNOT FAIL / NOT GATED why, in a few words."""
     simulated = " (SIMULATED)" if comparison.simulated else ""
     if not comparison.valid:
         return f"## character: FAIL — invalid comparison{simulated}"
+    if comparison.verdict == CANNOT_FAIL:
+        cannot = comparison.dimensions.filter(pl.col("gating") & ~pl.col("can_fail").fill_null(False))
+        first = cannot.row(0, named=True)
+        more = f" (and {cannot.height - 1} more)" if cannot.height > 1 else ""
+        return (f"## character: CANNOT FAIL — {first['rubric']}/{first['dimension']}: "
+                f"{first['note'] or 'not tested'}{more}{simulated}")
+    if comparison.verdict == NOT_GATED:
+        found = len(comparison.findings)
+        return (f"## character: NOT GATED — no dimension gates this comparison; "
+                f"{found or 'no'} exploratory finding{'' if found == 1 else 's'} survived BH{simulated}")
     return f"## character: {comparison.verdict}{simulated}"
+
+
+def findings_section(comparison: Comparison) -> list[str]:
+    """Exploratory findings that survived Benjamini-Hochberg: at the top of every report.
+
+    Under NOT GATED they are already the verdict's reasons, so they are not listed twice.
+    """
+    if not comparison.findings or comparison.verdict == NOT_GATED:
+        return []
+    q = comparison.settings.exploratory_q
+    return [f"**Exploratory findings (not gated; survived BH at q = {q:g}):**", "",
+            *[f"- {cell(f)}" for f in comparison.findings], ""]
 
 
 def render_markdown(
@@ -109,6 +136,7 @@ def render_markdown(
 
     lines += [f"- {reason}" for reason in comparison.verdict_reasons] or ["- (no gating dimension)"]
     lines.append("")
+    lines += findings_section(comparison)
     dims = comparison.dimensions
     gating = dims.filter(pl.col("gating"))
     explore = dims.filter(~pl.col("gating"))
@@ -143,14 +171,26 @@ def _dimension_section(title: str, frame: pl.DataFrame, adjustment: str) -> list
             _p(row["p_worse"] if adjustment == "Holm" else row["p_two_sided"]),
             _p(row["p_adjusted"]),
             _mde(row),
-            f"{row['n_probes']} x {row['epochs'] or 'n/a'}",
+            _design(row),
+            scope(row) if row["population"] else "n/a",
             f"{row['baseline_unscored']}/{row['candidate_unscored']}",
             _length(row),
         ])
     p_head = "p (one-sided, worse)" if adjustment == "Holm" else "p (two-sided)"
     headers = ["dimension", "class", "baseline", "candidate", "diff (95% CI)", p_head,
-               f"{adjustment} p", "MDE", "probes x epochs", "unscored b/c", "length (chars)"]
+               f"{adjustment} p", "MDE", "probes x epochs", "inference", "unscored b/c",
+               "length (chars)"]
     return [f"### {title}", "", *table(headers, rows), ""]
+
+
+def _design(row: dict[str, Any]) -> str:
+    """'4 x 2', and the scored samples of an arm that has fewer than probes x epochs."""
+    text = f"{row['n_probes']} x {row['epochs'] or 'n/a'}"
+    for arm in ("baseline", "candidate"):
+        cells, expected = row.get(f"{arm}_cells"), row.get(f"{arm}_expected_cells")
+        if cells is not None and expected and cells < expected:
+            text += f"; {arm} {cells} of {expected}"
+    return text
 
 
 def _hard_constraints(frame: pl.DataFrame, links: list[str | None] | None = None) -> list[str]:
@@ -188,11 +228,11 @@ def _markers(frame: pl.DataFrame) -> list[str]:
     for row in frame.iter_rows(named=True):
         rate = row["scale"] == "binary"
         rows.append([row["marker"], _num(row["baseline_mean"], rate), _num(row["candidate_mean"], rate),
-                     _diff_ci({**row, "scale": row["scale"]}), row["test"], _p(row["p_two_sided"]),
+                     _diff_ci({**row, "scale": row["scale"]}), row["test"], scope(row), _p(row["p_two_sided"]),
                      _p(row["p_adjusted"]), "yes" if row["discovery"] else ""])
     return ["<details><summary>Lexical markers and response length (exploratory)</summary>", "",
-            *table(["marker", "baseline", "candidate", "diff (95% CI)", "test", "p", "BH p",
-                    "flagged"], rows),
+            *table(["marker", "baseline", "candidate", "diff (95% CI)", "test", "inference", "p",
+                    "BH p", "flagged"], rows),
             "", "</details>", ""]
 
 
@@ -205,11 +245,11 @@ def _categories(frame: pl.DataFrame) -> list[str]:
         rate = row["scale"] == "binary"
         rows.append([row["category"], f"{row['rubric']}/{row['dimension']}", row["n_probes"],
                      _num(row["baseline_mean"], rate), _num(row["candidate_mean"], rate),
-                     _diff_ci(row), _p(row["p_adjusted"])])
+                     _diff_ci(row), scope(row), _p(row["p_adjusted"])])
     lines = [f"### Categories (exploratory): {flagged.height} of {frame.height} cuts flagged at BH q", ""]
     if rows:
         lines += table(["category", "dimension", "probes", "baseline", "candidate", "diff (95% CI)",
-                        "BH p"], rows)
+                        "inference", "BH p"], rows)
         lines.append("")
     return lines
 
@@ -222,14 +262,28 @@ def _runs(comparison: Comparison) -> list[str]:
             arm, manifest.run_id, manifest.target.model, (manifest.target.system_prompt_hash or "none")[:10],
             f"{manifest.judge.id}", manifest.epochs,
             ", ".join(f"{s.name}@{s.hash[:8]}" for s in manifest.suites),
+            samples_text(comparison, arm),
             f"{counts['unscored']} of {counts['verdicts']} ({counts['judge_error']} judge errors)",
         ])
     lines = ["<details><summary>Runs</summary>", "",
              *table(["arm", "run", "model", "prompt hash", "judge", "epochs", "suites",
-                     "unscored verdicts"], rows), ""]
+                     "probe x epoch samples", "unscored verdicts"], rows), ""]
     lines += [f"- {cell(note)}" for note in comparison.notes]
     lines += ["", "</details>", ""]
     return lines
+
+
+def samples_text(comparison: Comparison, arm: str) -> str:
+    """'8 of 8', or '7 of 8 (missing: pushback.b epoch 2)' (every report format names them)."""
+    info = comparison.coverage.get(arm)
+    if not info:
+        return "n/a"
+    text = f"{info['present']} of {info['expected']}"
+    if info["missing"]:
+        named = ", ".join(f"{m['probe_id']} epoch {m['epoch']}" for m in info["missing"][:MAX_ROWS])
+        more = f" and {len(info['missing']) - MAX_ROWS} more" if len(info["missing"]) > MAX_ROWS else ""
+        text += f" (missing: {named}{more})"
+    return text
 
 
 def _fit(text: str) -> str:
