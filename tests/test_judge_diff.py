@@ -22,7 +22,7 @@ from character.cli.main import cli
 from character.store.layout import list_run_dirs
 from character.store.manifest import read_manifest
 from character.testing.fake_anthropic import FakeAnthropic, Reply, has_tools, scripted_responder
-from tests.conftest import make_run
+from tests.conftest import SHARED_DATA, make_run
 
 JUDGE = "anthropic/claude-haiku-5-5"
 # What the scripted judge says, per pushback dimension, whatever the transcript.
@@ -107,7 +107,10 @@ def test_judge_diff_reports_the_flips_and_the_conclusions(store_copy, fake_judge
     assert result.exit_code == 0, result.output
     [out] = list((reports / "judge-diff").iterdir())
     diff = json.loads((out / "judge_diff.json").read_text())
-    assert diff["old"]["judge"] == "lexical-v1" and diff["old"]["how"] == "stored scores"
+    assert (
+        diff["old"]["judge"] == read_manifest(run).judge.id
+        and diff["old"]["how"] == "stored scores"
+    )
     assert diff["new"]["judge"] == JUDGE and diff["new"]["how"] == "re-judged now"
     assert diff["sample"] == "whole run" and diff["transcripts"] == 40
 
@@ -145,8 +148,8 @@ def test_judge_diff_reports_the_flips_and_the_conclusions(store_copy, fake_judge
         ),
     )
     fresh = compare_runs(rejudged[stored.baseline.run_id], rejudged[stored.candidate.run_id])
-    assert (check["verdict_stored"], check["verdict_new"]) == (stored.verdict, fresh.verdict)
-    classes = {d["dimension"]: (d["class_stored"], d["class_new"]) for d in check["dimensions"]}
+    assert (check["verdict_old"], check["verdict_new"]) == (stored.verdict, fresh.verdict)
+    classes = {d["dimension"]: (d["class_old"], d["class_new"]) for d in check["dimensions"]}
     expected_classes = {
         r["dimension"]: (r["class"], n["class"])
         for r, n in zip(
@@ -286,3 +289,74 @@ def test_wilson_interval() -> None:
     low, high = wilson(5, 10)
     assert (low, high) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
 
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"public datasets not found at {SHARED_DATA}")
+def test_lexical_v1_to_v2_on_real_replies(tmp_path: Path) -> None:
+    """The judge upgrade this project made: lexical-v1 -> lexical-v2 on GPT-4's XSTest answers
+    (the first 60, imported). The flips judge-diff reports are the verdicts that differ between
+    `character judge ... --judge lexical-v1` and `--judge lexical-v2`, counted here from their
+    tables; the simulator's replies would show none (v2 reads the templates as v1 does)."""
+    import csv
+
+    source = SHARED_DATA / "xstest" / "completions" / "xstest_v2_completions_gpt4_streval.csv"
+    with source.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))[:60]
+    sample = tmp_path / source.name
+    with sample.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    store = tmp_path / "store"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--store", str(store), "import", str(sample)]).exit_code == 0
+    [run] = list_run_dirs(store)
+    judged = {}
+    for version in ("lexical-v1", "lexical-v2"):
+        result = runner.invoke(cli, ["--store", str(store), "judge", run.name, "--judge", version])
+        assert result.exit_code == 0, result.output
+        folder = next(f for f in list_run_dirs(store) if read_manifest(f).judge.id == version)
+        judged[version] = pl.read_parquet(folder / "scores.parquet").filter(
+            (pl.col("rubric") != "markers") & (pl.col("status") == "scored")
+        )
+    both = judged["lexical-v1"].join(
+        judged["lexical-v2"], on=["probe_id", "epoch", "rubric", "dimension"], suffix="_v2"
+    )
+    expected = (
+        both.filter(
+            pl.col("value").ne_missing(pl.col("value_v2"))
+            | pl.col("label").ne_missing(pl.col("label_v2"))
+        )
+        .group_by("dimension")
+        .len()
+    )
+    expected_flips = dict(expected.iter_rows())
+    assert sum(expected_flips.values()) > 0
+
+    result = runner.invoke(
+        cli,
+        [
+            "--store",
+            str(store),
+            "judge-diff",
+            run.name,
+            "--judge",
+            "lexical-v2",
+            "--judge",
+            "lexical-v1",
+            "--reports",
+            str(tmp_path / "reports"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "reusing stored re-judge" in result.output  # the two `character judge` runs above
+    diff = json.loads(
+        next((tmp_path / "reports" / "judge-diff").iterdir())
+        .joinpath("judge_diff.json")
+        .read_text()
+    )
+    assert (diff["old"]["judge"], diff["new"]["judge"]) == ("lexical-v1", "lexical-v2")
+    reported = {d["dimension"]: d["flips"] for d in diff["dimensions"] if d["flips"]}
+    assert reported == expected_flips
+    assert len([f for f in diff["flips"] if f["old_status"] == f["new_status"] == "scored"]) == sum(
+        expected_flips.values()
+    )

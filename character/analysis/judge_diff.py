@@ -13,9 +13,9 @@ re-judge with the same judge, rubrics and sample is reused) and reports, per dim
   comparisons use), with its 95% CI (stats.paired_difference);
 * the flipped verdicts, each pointing to its transcript (run, probe, epoch, turn);
 * for every stored comparison report (report.json under the reports folder) that used RUN: the
-  classes and verdict as stored, against the same comparison with both runs judged by NEW (the
-  other run is re-judged too, on the same sample of probes). A sample gives both sides on the same
-  probes only, so the "as stored" column is then recomputed on that sample.
+  classes and verdict with both runs judged by OLD (the stored scores when OLD made them) against
+  the same comparison with both runs judged by NEW (the other run is judged too, on the same probes;
+  with a sample, both sides are computed on the sampled probes only).
 
 The sample: the run's judge canaries when RUN is the nightly canary run ([nightly] canary_run and
 canary_size, the transcripts nightly re-judges), else the whole run, or the first `limit` probes.
@@ -95,9 +95,9 @@ CONCLUSION_SCHEMA: dict[str, Any] = {
     "rubric": pl.String,
     "dimension": pl.String,
     "gating": pl.Boolean,
-    "class_stored": pl.String,
+    "class_old": pl.String,
     "class_new": pl.String,
-    "diff_stored": pl.Float64,
+    "diff_old": pl.Float64,
     "diff_new": pl.Float64,
     "changed": pl.Boolean,
 }
@@ -113,19 +113,19 @@ class JudgeSide:
 
 @dataclass(frozen=True)
 class ComparisonCheck:
-    """One stored comparison that used the run, as stored and with both runs judged by NEW."""
+    """One stored comparison that used the run, with both runs judged by OLD and by NEW."""
 
     report: str  # the report folder
     baseline_run: str
     candidate_run: str
-    verdict_stored: str | None
+    verdict_old: str | None
     verdict_new: str | None
     problems_new: list[str] = field(default_factory=list)
     note: str | None = None
 
     @property
     def changed(self) -> bool:
-        return self.verdict_stored != self.verdict_new
+        return self.verdict_old != self.verdict_new
 
 
 @dataclass
@@ -425,9 +425,9 @@ def _restrict(
     return scores if probes is None else scores.filter(pl.col("probe_id").is_in(sorted(probes)))
 
 
-def conclusion_rows(report: str, stored: Any, new: Any) -> list[dict[str, Any]]:
-    """Per dimension of two Comparisons (as stored, re-judged): class and difference."""
-    before = {(r["rubric"], r["dimension"]): r for r in stored.dimensions.iter_rows(named=True)}
+def conclusion_rows(report: str, old: Any, new: Any) -> list[dict[str, Any]]:
+    """Per dimension of two Comparisons (judged by OLD, by NEW): class and difference."""
+    before = {(r["rubric"], r["dimension"]): r for r in old.dimensions.iter_rows(named=True)}
     after = {(r["rubric"], r["dimension"]): r for r in new.dimensions.iter_rows(named=True)}
     rows = []
     for key in list(dict.fromkeys([*before, *after])):
@@ -435,14 +435,14 @@ def conclusion_rows(report: str, stored: Any, new: Any) -> list[dict[str, Any]]:
         rows.append(
             {
                 "report": report,
-                "baseline_run": stored.baseline.run_id,
-                "candidate_run": stored.candidate.run_id,
+                "baseline_run": old.baseline.run_id,
+                "candidate_run": old.candidate.run_id,
                 "rubric": key[0],
                 "dimension": key[1],
                 "gating": bool(b.get("gating", a.get("gating"))),
-                "class_stored": b.get("class"),
+                "class_old": b.get("class"),
                 "class_new": a.get("class"),
-                "diff_stored": b.get("diff"),
+                "diff_old": b.get("diff"),
                 "diff_new": a.get("diff"),
                 "changed": b.get("class") != a.get("class"),
             }
@@ -450,16 +450,18 @@ def conclusion_rows(report: str, stored: Any, new: Any) -> list[dict[str, Any]]:
     return rows
 
 
-Rejudge = Callable[[Path, Sequence[tuple[str, int]] | None], Path]
-"""(run folder, keys or None) -> folder of that run judged by NEW (re-judged now or reused)."""
+Judged = Callable[[Path, Any, Sequence[tuple[str, int]] | None], Path]
+"""(run folder, JudgeSpec or None, keys or None) -> the folder holding that run's verdicts by
+that judge: the run itself when None or its own judge, else a stored or new re-judge."""
 
 
 @dataclass(frozen=True)
 class _Arm:
-    """One run of a stored comparison: as stored, and judged by NEW, on the sample."""
+    """One run of a stored comparison: judged by OLD and by NEW, and the sample to keep."""
 
     run_id: str
     folder: Path
+    old_folder: Path
     new_folder: Path
     keys: Sequence[tuple[str, int]] | None  # (probe, epoch) to keep; None: everything
 
@@ -469,7 +471,7 @@ def _compare_arms(
 ) -> Any:
     parts = []
     for arm in (baseline, candidate):
-        folder = arm.new_folder if new else arm.folder
+        folder = arm.new_folder if new else arm.old_folder
         manifest: Manifest = read_manifest(folder).model_copy(update={"run_id": arm.run_id})
         scores = _restrict(pl.read_parquet(folder / SCORES), probes, arm.keys)
         parts.append((manifest, scores, _lengths(arm.folder, probes)))
@@ -479,17 +481,21 @@ def _compare_arms(
 
 def check_comparisons(
     run_dir: Path,
-    new_run_dir: Path,
+    old_dir: Path,
+    new_dir: Path,
     keys: Sequence[tuple[str, int]] | None,
     *,
+    old: Any | None,
+    new: Any,
     store: Path,
     reports_root: Path,
-    rejudge_other: Rejudge,
+    judged: Judged,
 ) -> tuple[list[ComparisonCheck], pl.DataFrame, list[str]]:
-    """Re-run every stored comparison that used `run_dir` with both runs judged by NEW.
+    """Re-run every stored comparison that used `run_dir` with both runs judged by OLD (None:
+    their stored scores) and by NEW.
 
     With a sample, both sides are compared on the sampled probes only (the run on its sampled
-    transcripts, the other run on every epoch of those probes), as stored and as re-judged.
+    transcripts, the other run on every epoch of those probes).
     """
     run_id = Path(run_dir).name
     probes = {p for p, _ in keys} if keys is not None else None
@@ -507,7 +513,7 @@ def check_comparisons(
                     name,
                     base_id,
                     cand_id,
-                    report.get("verdict"),
+                    None,
                     None,
                     note=f"skipped: run {other_id} is not in the store {store}",
                 )
@@ -522,34 +528,40 @@ def check_comparisons(
             None if probes is None else sorted(k for k in stored_keys(other_dir) if k[0] in probes)
         )
         arms = {
-            run_id: _Arm(run_id, Path(run_dir), Path(new_run_dir), keys),
-            other_id: _Arm(other_id, other_dir, rejudge_other(other_dir, other_keys), other_keys),
+            run_id: _Arm(run_id, Path(run_dir), Path(old_dir), Path(new_dir), keys),
+            other_id: _Arm(
+                other_id,
+                other_dir,
+                judged(other_dir, old, other_keys),
+                judged(other_dir, new, other_keys),
+                other_keys,
+            ),
         }
-        stored = _compare_arms(
+        before = _compare_arms(
             arms[base_id], arms[cand_id], new=False, probes=probes, settings=settings
         )
-        new = _compare_arms(
+        after = _compare_arms(
             arms[base_id], arms[cand_id], new=True, probes=probes, settings=settings
         )
         note = None
-        if keys is None and stored.verdict != report.get("verdict"):
+        if keys is None and old is None and before.verdict != report.get("verdict"):
             note = (
                 f"the stored report says {report.get('verdict')}, a fresh comparison of the stored "
-                f"scores says {stored.verdict} (code or settings changed since)"
+                f"scores says {before.verdict} (code or settings changed since)"
             )
         checks.append(
             ComparisonCheck(
                 name,
                 base_id,
                 cand_id,
-                stored.verdict if stored.valid else "invalid",
-                new.verdict if new.valid else "invalid",
-                problems_new=new.problems,
+                before.verdict if before.valid else "invalid",
+                after.verdict if after.valid else "invalid",
+                problems_new=after.problems,
                 note=note,
             )
         )
-        if stored.valid and new.valid:
-            rows += conclusion_rows(name, stored, new)
+        if before.valid and after.valid:
+            rows += conclusion_rows(name, before, after)
     return checks, pl.DataFrame(rows, schema=CONCLUSION_SCHEMA), notes
 
 
@@ -578,13 +590,17 @@ def judge_diff(
     from character.run.rejudge import rejudge  # L2, and inspect-ai: only when judging
 
     run_dir = Path(run_dir)
-    manifest = read_manifest(run_dir)
-    stored_judge = manifest.judge
     notes: list[str] = []
+
+    def own_judge(folder: Path, spec: Any) -> bool:
+        record = read_manifest(folder).judge
+        return (spec.id, spec.prompt_hash) == (record.id, record.prompt_hash)
 
     def judged(
         folder: Path, spec: Any, chosen: Sequence[tuple[str, int]] | None
     ) -> tuple[Path, str]:
+        if spec is None or own_judge(folder, spec):
+            return folder, "stored scores"
         found = find_rejudge(store, folder, spec.id, spec.prompt_hash, chosen)
         if found is not None:
             progress(f"{folder.name}: reusing stored re-judge {found.name} ({spec.id})")
@@ -600,22 +616,28 @@ def judge_diff(
             )
         return Path(store) / result.run_id, "re-judged now"
 
-    if old is None or (old.id, old.prompt_hash) == (stored_judge.id, stored_judge.prompt_hash):
-        old_side = JudgeSide(stored_judge.id, stored_judge.kind, run_dir.name, "stored scores")
-        old_dir = run_dir
-    else:
-        old_dir, how = judged(run_dir, old, keys)
-        old_side = JudgeSide(old.id, old.kind, old_dir.name, how)
-    if (new.id, new.prompt_hash) == (stored_judge.id, stored_judge.prompt_hash):
+    if old is not None and own_judge(run_dir, old):
+        old = None  # OLD made the stored scores: use them
+    old_dir, old_how = judged(run_dir, old, keys)
+    if old is None and own_judge(run_dir, new):
+        # NEW made the stored scores and there is nothing else to compare with: judge again
         notes.append(f"{new.id} made the stored scores: the flips measure how repeatable it is")
-    new_dir, how = judged(run_dir, new, keys)
-    new_side = JudgeSide(new.id, new.kind, new_dir.name, how)
-    if {r.name: r.hash for r in read_manifest(new_dir).rubrics} != {
-        r.name: r.hash for r in manifest.rubrics
-    }:
+        found = find_rejudge(store, run_dir, new.id, new.prompt_hash, keys)
+        if found is None:
+            progress(f"{run_dir.name}: judging again with {new.id}")
+            result = rejudge(run_dir, new, store=store, max_connections=max_connections, keys=keys)
+            found = Path(store) / result.run_id
+        new_dir, new_how = found, "judged again"
+    else:
+        new_dir, new_how = judged(run_dir, new, keys)
+    old_record = read_manifest(old_dir).judge
+    old_side = JudgeSide(old_record.id, old_record.kind, old_dir.name, old_how)
+    new_side = JudgeSide(new.id, new.kind, new_dir.name, new_how)
+    rubrics = {r.name: r.hash for r in read_manifest(old_dir).rubrics}
+    if {r.name: r.hash for r in read_manifest(new_dir).rubrics} != rubrics:
         notes.append(
-            "the rubric files changed since the run was judged: flips mix the judge change "
-            "with the rubric change"
+            "the rubric files differ between the two sides (edited since the run was judged): "
+            "flips mix the judge change with the rubric change"
         )
 
     pairs = verdict_pairs(
@@ -624,11 +646,14 @@ def judge_diff(
     transcripts = pairs.select("probe_id", "epoch").unique().height
     checks, conclusions, more_notes = check_comparisons(
         run_dir,
+        old_dir,
         new_dir,
         keys,
+        old=old,
+        new=new,
         store=store,
         reports_root=reports_root,
-        rejudge_other=lambda folder, chosen: judged(folder, new, chosen)[0],
+        judged=lambda folder, spec, chosen: judged(folder, spec, chosen)[0],
     )
     return JudgeDiff(
         run_id=run_dir.name,
@@ -679,7 +704,7 @@ def _kappa_text(row: dict[str, Any]) -> str:
         return "n/a (one judge gave a single value)" if row["transcripts"] else "n/a"
     lo, hi = row["kappa_ci_lo"], row["kappa_ci_hi"]
     if lo is None or not (math.isfinite(lo) and math.isfinite(hi)):
-        return f"{_num(row['kappa'])} (CI n/a: no spread to resample)"
+        return f"{_num(row['kappa'])} (CI n/a: undefined in resamples)"
     return f"{_num(row['kappa'])} ({_num(lo)} to {_num(hi)})"
 
 
@@ -719,7 +744,14 @@ def render_markdown(diff: JudgeDiff, *, link: Linker | None = None, max_flips: i
             f"{_mean(row['old_mean'], row['scale'])} -> {_mean(row['new_mean'], row['scale'])} | "
             f"{md_text(_shift_text(row))} | {row['newly_unscored']} |"
         )
-    lines += ["", "### Conclusions of stored comparisons that used this run", ""]
+    lines += [
+        "",
+        "### Conclusions of stored comparisons that used this run",
+        "",
+        f"Both runs of each comparison judged by {md_text(diff.old.judge)} -> both judged by "
+        f"{md_text(diff.new.judge)}:",
+        "",
+    ]
     if not diff.comparisons:
         lines.append("No stored comparison report used this run.")
     for check in diff.comparisons:
@@ -727,12 +759,12 @@ def render_markdown(diff: JudgeDiff, *, link: Linker | None = None, max_flips: i
             lines.append(f"- {md_text(check.report)}: {md_text(check.note)}")
             continue
         changed = diff.conclusions.filter((pl.col("report") == check.report) & pl.col("changed"))
-        verdict = f"verdict {check.verdict_stored} -> {check.verdict_new}" + (
+        verdict = f"verdict {check.verdict_old} -> {check.verdict_new}" + (
             " (WOULD CHANGE)" if check.changed else " (unchanged)"
         )
         moves = (
             "; ".join(
-                f"{md_text(r['rubric'] + '/' + r['dimension'])} {md_text(r['class_stored'])} -> {md_text(r['class_new'])}"
+                f"{md_text(r['rubric'] + '/' + r['dimension'])} {md_text(r['class_old'])} -> {md_text(r['class_new'])}"
                 for r in changed.iter_rows(named=True)
             )
             or "no dimension changes class"
