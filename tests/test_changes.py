@@ -607,6 +607,9 @@ def test_verify_drops_unknown_dimensions_and_overstated_counts(demo_pair) -> Non
 
     summary = summarise_change(v1, v2, model="test/model", ask=ask, sample=5)
     assert len(calls) == 1 and summary.pairs_read == 5
+    # the model reads both versions' replies, numbered as the judge reads them
+    first = _pairs(calls[0])[0]
+    assert "(no reply)" not in calls[0] and "[turn 2 assistant]\n" in first["candidate"]
     assert summary.findings == []
     assert summary.dropped == {UNKNOWN_DIMENSION: 1, OVERSTATED: 1}
     assert changes.height > 0

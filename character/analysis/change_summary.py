@@ -23,6 +23,7 @@ character.engine.summariser; `summarise_change(..., ask=)` takes any function wi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -241,17 +242,14 @@ def _evidence(evidence_json: str | None, reasoning: str | None) -> str:
 
 
 def _shown(exchanges: list[Exchange]) -> list[Exchange]:
-    """Replies cut to REPLY_CHARS (a prefix, so a quote taken from it still verifies)."""
+    """Replies cut to REPLY_CHARS (a prefix, so a quote taken from it still verifies); every
+    other field (scripted, replied, stop reason) as stored."""
+
+    def cut(text: str) -> str:
+        return text if len(text) <= REPLY_CHARS else text[:REPLY_CHARS] + " [...cut]"
+
     return [
-        Exchange(
-            turn=ex.turn,
-            user=ex.user[:REPLY_CHARS],
-            scripted=ex.scripted,
-            assistant=ex.assistant
-            if len(ex.assistant) <= REPLY_CHARS
-            else ex.assistant[:REPLY_CHARS] + " [...cut]",
-        )
-        for ex in exchanges
+        dataclasses.replace(ex, user=cut(ex.user), assistant=cut(ex.assistant)) for ex in exchanges
     ]
 
 
