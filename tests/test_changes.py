@@ -240,6 +240,12 @@ def test_identical_runs_list_no_phrase(demo_pair, tmp_path: Path) -> None:
     report = distinctive_phrases(v1, twin, ["sycophancy/flattery"])
     assert report.phrases.height == 0
     assert report.scopes["phrases_tested"].to_list()[0] > 0
+    same = distinctive_phrases(v1, v1, ["sycophancy/flattery"])  # `compare RUN RUN` is allowed
+    assert same.phrases.height == 0
+    assert (
+        same.scopes["transcripts_baseline"].to_list()
+        == same.scopes["transcripts_candidate"].to_list()
+    )
 
 
 def test_log_odds_matches_monroe_formula() -> None:

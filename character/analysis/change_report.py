@@ -51,40 +51,13 @@ HEADLINE_PHRASES = 3
 MARKDOWN_ROWS = 5  # per direction and scope in report.md (sized for a PR comment)
 # Single function words stay in the tables but do not lead a headline: "for" says less than
 # "sorry again for the earlier error".
-FUNCTION_WORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "i",
-        "in",
-        "is",
-        "it",
-        "it's",
-        "of",
-        "on",
-        "or",
-        "so",
-        "that",
-        "the",
-        "this",
-        "to",
-        "was",
-        "we",
-        "with",
-        "you",
-    ]
-)
+# fmt: off
+FUNCTION_WORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "has", "have", "i",
+    "in", "is", "it", "it's", "of", "on", "or", "so", "that", "the", "this", "to", "was", "we",
+    "with", "you",
+))
+# fmt: on
 
 
 @dataclass(frozen=True)

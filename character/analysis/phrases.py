@@ -177,16 +177,23 @@ def assistant_turns(transcripts: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     )
 
 
-def index_turns(turns: pl.DataFrame, candidate_run: str) -> pl.DataFrame:
-    """`turns` with integer keys for the heavy steps: tid (the turn), xid (the transcript) and
-    candidate (whether the turn is the candidate's)."""
+def index_turns(baseline: pl.DataFrame, candidate: pl.DataFrame) -> pl.DataFrame:
+    """Both arms' turns with integer keys for the heavy steps: tid (the turn), xid (the
+    transcript) and candidate (the arm; the same run may be both, as in an A/A check)."""
+    turns = pl.concat(
+        [
+            baseline.with_columns(candidate=pl.lit(False)),
+            candidate.with_columns(candidate=pl.lit(True)),
+        ]
+    )
     transcript = pl.concat_str(
-        "run_id", "probe_id", pl.col("epoch").cast(pl.String), separator="\x00"
+        pl.col("candidate").cast(pl.String),
+        "run_id",
+        "probe_id",
+        pl.col("epoch").cast(pl.String),
+        separator="\x00",
     )
-    return turns.with_row_index("tid").with_columns(
-        xid=transcript.rank("dense").cast(pl.UInt32),
-        candidate=pl.col("run_id") == candidate_run,
-    )
+    return turns.with_row_index("tid").with_columns(xid=transcript.rank("dense").cast(pl.UInt32))
 
 
 def phrase_occurrences(turns: pl.DataFrame, max_words: int = 3) -> pl.DataFrame:
@@ -479,14 +486,12 @@ def distinctive_phrases_from_tables(
     """Phrases per scope. `scopes` maps a scope name to the probe ids it covers (None: all).
 
     The transcript tables are the stored `transcripts.parquet` of each run (TRANSCRIPT_SCHEMA);
-    their run_id column must be `baseline_run` / `candidate_run`.
+    their run_id column names the run the example turns point to. The two may be the same run
+    (an A/A check lists nothing).
     """
     settings = settings or PhraseSettings()
-    if baseline_run == candidate_run:
-        raise ValueError("distinctive phrases need two different runs")
     turns = index_turns(
-        pl.concat([assistant_turns(baseline_transcripts), assistant_turns(candidate_transcripts)]),
-        candidate_run,
+        assistant_turns(baseline_transcripts), assistant_turns(candidate_transcripts)
     )
     occurrences = phrase_occurrences(turns, settings.max_words)
     frames, scope_rows, examples = [], [], []
@@ -552,7 +557,7 @@ def phrases_in(text: str, max_words: int = 3) -> set[str]:
     turns = pl.DataFrame(
         [{"run_id": "x", "probe_id": "x", "epoch": 1, "turn": 1, "text": text}], schema=TURN_SCHEMA
     )
-    return set(phrase_occurrences(index_turns(turns, "x"), max_words)["phrase"].to_list())
+    return set(phrase_occurrences(index_turns(turns, turns.clear()), max_words)["phrase"].to_list())
 
 
 def iter_scopes(report: PhraseReport) -> Iterable[tuple[str, pl.DataFrame, pl.DataFrame]]:
