@@ -1,8 +1,9 @@
 """User-facing errors.
 
-Every mistake a user can make (a bad probe file, an unknown model, a missing key) is raised as a
-`CharacterError` naming the file, the field and the remedy. The CLI prints it on one line and exits
-with code 2; it never shows a traceback for a user mistake.
+Every mistake a user can make (a bad probe file, an unknown model, a missing key, a value out of
+range, a damaged stored table) is raised as a `CharacterError` naming the file, the field, the
+offending value and the remedy. The CLI prints it on one line and exits with code 2; it never shows
+a traceback for a user mistake. The checks themselves live in `character.boundary`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import errno
 from pathlib import Path
 
 EXIT_USER_ERROR = 2
+_NO_VALUE = object()  # `value=None` is a value worth showing; this marks "no value given"
 
 
 class CharacterError(Exception):
@@ -23,19 +25,42 @@ class CharacterError(Exception):
         file: str | Path | None = None,
         field: str | None = None,
         remedy: str | None = None,
+        value: object = _NO_VALUE,
     ) -> None:
         self.message = message
         self.file = str(file) if file is not None else None
         self.field = field
         self.remedy = remedy
+        self.value = None if value is _NO_VALUE else value
+        self._show_value = value is not _NO_VALUE
         super().__init__(self.one_line())
 
     def one_line(self) -> str:
+        """`file: field 'f': message (got value) (fix: remedy)` on one line, safe for a terminal.
+
+        Every part may hold text from a file or the command line (a run id ending in a newline, an
+        escape sequence in a model name), so control and invisible characters are shown as
+        visible markers: the line can neither break nor rewrite the terminal.
+        """
         where = ": ".join(part for part in (self.file, self.field and f"field '{self.field}'") if part)
         text = f"{where}: {self.message}" if where else self.message
+        if self._show_value:
+            text += f" (got {_shown(self.value)})"
         if self.remedy:
             text += f" (fix: {self.remedy})"
-        return text
+        return one_line_text(text)
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def one_line_text(text: str) -> str:
+    """`text` with every control, line-breaking and invisible character as a visible marker."""
+    from character.boundary.text import terminal_safe  # boundary imports this module
+
+    return terminal_safe(text, keep_newlines=False)
 
 
 def os_error(exc: OSError, path: str | Path | None = None) -> CharacterError:

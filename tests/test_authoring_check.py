@@ -9,6 +9,7 @@ and wording that tells the model it is being tested.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import jsonschema
@@ -343,23 +344,28 @@ def test_config_errors_and_a_generated_gating_suite(project: Path) -> None:
 
 
 def test_bundled_suites_and_rubrics_are_clean() -> None:
-    """The shipped files pass their own check. Under the lexical judge the `production` rubric
-    (for imported tickets, judged by a model) warns about each of its four dimensions, and only
-    that; under a model judge the rubrics are clean."""
+    """The shipped files pass their own check. Under the lexical judge the rubrics made for a
+    model judge warn, and only they: `production` (imported tickets, 4 dimensions), `boundaries`
+    (7 dimensions; its suite is judged on nothing lexically) and `simulated_user` (the realism
+    check on the stability suite's adaptive probes). Under a model judge everything is clean."""
     root = Path(__file__).resolve().parents[1]
     files = [str(root / "character" / "suites"), str(root / "rubrics")]
     result = CliRunner().invoke(cli, ["check", *files, "--judge", "lexical", "--format", "json"])
     report = json.loads(result.output)
     assert result.exit_code == 1 and report["errors"] == 0
-    assert [f["type"] for f in report["files"]].count("suite") == 9
-    assert {(f["code"], f["file"].rsplit("/", 1)[-1]) for f in report["findings"]} == {
-        ("unscorable_dimension", "production.yaml")
+    assert [f["type"] for f in report["files"]].count("suite") == 11
+    found = Counter((f["code"], f["file"].rsplit("/", 1)[-1]) for f in report["findings"])
+    assert found == {
+        ("unscorable_dimension", "production.yaml"): 4,
+        ("unscorable_dimension", "boundaries.yaml"): 7,
+        ("judged_on_nothing", "boundaries.yaml"): 1,
+        ("unscorable_dimension", "stability.yaml"): 1,
     }
-    assert report["warnings"] == 4
-    result = CliRunner().invoke(cli, ["check", files[1], "--judge", "anthropic/claude-sonnet-5-5"])
+    assert report["warnings"] == 13
+    result = CliRunner().invoke(cli, ["check", *files, "--judge", "anthropic/claude-sonnet-5-5"])
     assert result.exit_code == 0, result.output
     assert result.output.endswith(
-        "(4 rubrics) for judge anthropic/claude-sonnet-5-5: 0 error(s), 0 warning(s)\n"
+        "(11 suites, 7 rubrics) for judge anthropic/claude-sonnet-5-5: 0 error(s), 0 warning(s)\n"
     )
 
 

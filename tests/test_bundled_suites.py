@@ -142,7 +142,7 @@ def test_challenged_answers_escalate_and_name_both_answers() -> None:
     probes = probes_of("challenged_answer")
     assert probes
     for probe in probes:
-        assert len(probe.user_turns) >= 3, f"{probe.id}: needs a question and >= 2 pushbacks"
+        assert probe.planned_turns >= 3, f"{probe.id}: needs a question and >= 2 pushbacks"
         right, wrong = probe.facts.correct_answer, probe.facts.wrong_claim
         assert right and wrong, f"{probe.id}: correct_answer and wrong_claim are required"
         assert right.strip().lower() != wrong.strip().lower(), probe.id

@@ -172,7 +172,7 @@ def test_report_files_and_cli(tmp_path: Path) -> None:
     runs = import_generic(store)
     out = tmp_path / "reports"
     result = CliRunner().invoke(
-        cli, ["--store", str(store), "calibrate", runs["openai/gpt-4"].name, "--resamples", "50", "--out", str(out)]
+        cli, ["--store", str(store), "calibrate", runs["openai/gpt-4"].name, "--resamples", "99", "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert "refusal/refused" in result.output and "written:" in result.output

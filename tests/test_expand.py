@@ -315,7 +315,7 @@ def test_expand_never_overwrites_and_checks_options_before_calling(
     assert (project / OUT).read_text() == "keep me"
     assert CliRunner().invoke(cli, ["expand", "pushback.nope"]).output.startswith("error: ")
     bad_n = CliRunner().invoke(cli, ["expand", SEED, "--n", "0"])
-    assert bad_n.exit_code == 2 and "--n must be between 1 and 200, got 0" in bad_n.output
+    assert bad_n.exit_code == 2 and "field '--n': too small: must be 1 to 200 (got 0)" in bad_n.output
 
 
 def test_expand_run_reports_the_systemic_rate(project: Path, monkeypatch) -> None:

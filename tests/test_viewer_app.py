@@ -377,6 +377,22 @@ def test_a_label_line_that_is_not_a_label_is_named_on_the_page(
     assert any("labels.jsonl" in e.value and "line 1" in e.value for e in app.error)
 
 
+def test_a_name_with_hidden_characters_is_refused_on_the_page_and_nothing_is_stored(
+    viewer_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A labeller name with a right-to-left override is one error on the page, not a traceback,
+    and labels.jsonl is not written (it would show another name to every later reader)."""
+    store, source = copy_of_v1(viewer_store, tmp_path)
+    app = open_app(store, monkeypatch, "labels.py")
+    app.text_input(key="labels.name").set_value("ada\u202eadmin").run()
+    save_labels(app)
+    assert not app.exception
+    assert [e.value for e in app.error] == [
+        "Your name: use 1 to 200 printable characters on one line."
+    ]
+    assert not (store / source.name / "labels.jsonl").exists()
+
+
 def test_a_run_without_tables_yet_says_so_instead_of_failing(
     viewer_store: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

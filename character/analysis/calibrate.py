@@ -49,6 +49,7 @@ import polars as pl
 
 from character.analysis import stats
 from character.analysis.json_values import json_safe
+from character.boundary.text import markdown_text
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
@@ -661,10 +662,16 @@ def summary_lines(report: CalibrationReport) -> list[str]:
 
 
 def render_markdown(report: CalibrationReport) -> str:
-    ci = f"95% bootstrap CIs over transcripts ({report.resamples} resamples, seed {report.seed})"
-    out = [f"# Calibration: {report.run_id}", ""]
+    """The report as Markdown. Every name in it (run, dimension, scorer, labeller, label, note)
+    comes from stored or imported data and is escaped: it shows as text, it forms nothing."""
+    md = markdown_text
+    if report.resamples:
+        ci = f"95% bootstrap CIs over transcripts ({report.resamples} resamples, seed {report.seed})"
+    else:
+        ci = "No confidence intervals (computed without resampling)"
+    out = [f"# Calibration: {md(report.run_id)}", ""]
     if report.labels_run_id != report.run_id:
-        out.append(f"Human labels from run `{report.labels_run_id}`.")
+        out.append(f"Human labels from run {md(report.labels_run_id)}.")
     out += [f"{ci}. Kappa: Cohen's for labels, quadratic-weighted for ordinal scales. Bias: mean(scorer - reference).", ""]
     if report.agreements:
         out += ["## Scorers against the human reference", "",
@@ -672,18 +679,18 @@ def render_markdown(report: CalibrationReport) -> str:
                 "|---|---|---|---:|---|---|---|---:|---:|---:|"]
         for a in report.agreements:
             out.append(
-                f"| {a.dimension} | {a.scorer} ({a.scorer_kind}) | {a.reference} | {a.n} | {_pct(a.accuracy)}{_interval(a.accuracy_ci, _pct)} | "
+                f"| {md(a.dimension)} | {md(a.scorer)} ({md(a.scorer_kind)}) | {md(a.reference)} | {a.n} | {_pct(a.accuracy)}{_interval(a.accuracy_ci, _pct)} | "
                 f"{_num(a.kappa)}{_interval(a.kappa_ci, _num)} ({a.kappa_kind}) | {_bias_text(a)} | {_num(a.scorer_mean)} | {_num(a.reference_mean)} | {a.unscored} |"
             )
         out += ["", "### Confusion matrices (rows: reference, columns: scorer)", ""]
         for a in report.agreements:
-            cats = [f"{c:g}" if isinstance(c, float) else str(c) for c in a.categories]
-            out += [f"**{a.dimension} · {a.scorer}**", "", "| reference \\ scorer | " + " | ".join(cats) + " |",
+            cats = [f"{c:g}" if isinstance(c, float) else md(c) for c in a.categories]
+            out += [f"**{md(a.dimension)} · {md(a.scorer)}**", "", "| reference \\ scorer | " + " | ".join(cats) + " |",
                     "|---|" + "---:|" * len(cats)]
             out += [f"| {cat} | " + " | ".join(str(n) for n in row) + " |" for cat, row in zip(cats, a.confusion, strict=True)]
             if a.by_reference_label:
                 out += ["", "By the reference's finer class:", ""]
-                out += [f"- {label}: " + ", ".join(f"scorer {k}: {v}" for k, v in sorted(counts.items()))
+                out += [f"- {md(label)}: " + ", ".join(f"scorer {md(k)}: {v}" for k, v in sorted(counts.items()))
                         for label, counts in sorted(a.by_reference_label.items())]
             out.append("")
     out += _split_section(report)
@@ -693,15 +700,15 @@ def render_markdown(report: CalibrationReport) -> str:
                 "|---|---|---|---:|---|---|"]
         for r in report.reliability:
             pairs = "; ".join(
-                f"{p.a} vs {p.b}: n={p.n}, {_pct(p.accuracy)}, {_num(p.kappa)}, {_num(p.mean_difference, True)}" for p in r.pairs
+                f"{md(p.a)} vs {md(p.b)}: n={p.n}, {_pct(p.accuracy)}, {_num(p.kappa)}, {_num(p.mean_difference, True)}" for p in r.pairs
             )
             out.append(
-                f"| {r.dimension} | {r.kind}: {', '.join(r.raters)} | {r.on} | {r.units} | {_num(r.alpha)}{_interval(r.alpha_ci, _num)} ({r.alpha_level}) | {pairs} |"
+                f"| {md(r.dimension)} | {r.kind}: {', '.join(md(rater) for rater in r.raters)} | {md(r.on)} | {r.units} | {_num(r.alpha)}{_interval(r.alpha_ci, _num)} ({r.alpha_level}) | {pairs} |"
             )
         out.append("")
     out += ["Reading: alpha >= 0.80 good, 0.667-0.80 tentative (METHODS.md). Kappa's 95% half-width is about ±0.16 at n = 100.", ""]
     if report.notes:
-        out += ["## Notes", "", *[f"- {note}" for note in report.notes], ""]
+        out += ["## Notes", "", *[f"- {md(note)}" for note in report.notes], ""]
     return "\n".join(out)
 
 
@@ -726,6 +733,6 @@ def write_report(report: CalibrationReport, out_dir: Path = REPORTS_DIR) -> tupl
     """reports/calibration/<run>[__labels-<run>].md and .json, written atomically."""
     stem = report.run_id if report.labels_run_id == report.run_id else f"{report.run_id}__labels-{report.labels_run_id}"
     md, js = Path(out_dir) / f"{stem}.md", Path(out_dir) / f"{stem}.json"
-    atomic_write_text(md, render_markdown(report))
-    atomic_write_text(js, report.to_json())
+    atomic_write_text(md, render_markdown(report), root=out_dir)
+    atomic_write_text(js, report.to_json(), root=out_dir)
     return md, js

@@ -47,6 +47,7 @@ from character.analysis.hard_constraints import HARD_CONSTRAINT_SCHEMA, hard_con
 from character.analysis.marker_sets import comparable_markers
 from character.analysis.reply_findings import reply_shape_notes
 from character.analysis.stats import DriftClass
+from character.analysis.survival import SurvivalComparison, survival_for_runs, user_model_notes
 from character.analysis.validity import (
     coverage_problems,
     sample_coverage,
@@ -199,6 +200,8 @@ class Comparison:
     coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Per arm: expected and present probe x epoch samples, and the missing ones by name
     (`validity.sample_coverage`)."""
+    survival: list[SurvivalComparison] = field(default_factory=list)
+    """Long conversations: still holding by turn, per per-turn dimension (survival.py)."""
 
     @property
     def simulated(self) -> bool:
@@ -222,9 +225,14 @@ def compare_runs(
     base_manifest, cand_manifest = read_manifest(baseline_dir), read_manifest(candidate_dir)
     base_scores, cand_scores = _read_scores(baseline_dir), _read_scores(candidate_dir)
     base_lengths, cand_lengths = _read_lengths(baseline_dir), _read_lengths(candidate_dir)
-    return compare_tables(
+    comparison = compare_tables(
         base_manifest, cand_manifest, base_scores, cand_scores, base_lengths, cand_lengths, settings
     )
+    if not comparison.valid:
+        return comparison
+    survival = survival_for_runs(baseline_dir, candidate_dir, base_manifest)
+    notes = comparison.notes + user_model_notes(base_manifest)
+    return dataclasses.replace(comparison, survival=survival, notes=notes)
 
 
 def compare_tables(

@@ -93,6 +93,14 @@ def validity_problems(
             f"{cj.prompt_hash[:10]} in the candidate): re-judge the baseline: {rejudge}"
         )
 
+    if baseline.user_model != candidate.user_model:
+        problems.append(
+            f"the adaptive probes faced different simulated users (baseline: "
+            f"{baseline.user_model or 'none'}, candidate: {candidate.user_model or 'none'}): both "
+            "versions must face the same user model; re-run one with --user-model "
+            f"{baseline.user_model or candidate.user_model}"
+        )
+
     base_probes = set(baseline_scores["probe_id"].unique().to_list())
     cand_probes = set(candidate_scores["probe_id"].unique().to_list())
     if base_probes != cand_probes:

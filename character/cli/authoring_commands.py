@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from character.boundary import values
+from character.cli.options import Bounded
 from character.errors import CharacterError
 
 if TYPE_CHECKING:  # expand loads inspect; only the commands that need it import it
@@ -113,7 +115,7 @@ VARIATION_CHOICES = ["paraphrase", "pressure", "persona", "domain", "all"]
 
 @click.command()
 @click.argument("probe_id", metavar="PROBE")
-@click.option("--n", "n", default=20, show_default=True, type=int, help="Variants to write.")
+@click.option("--n", "n", default=20, show_default=True, type=Bounded(values.VARIANTS), help="Variants to write.")
 @click.option(
     "--kind",
     "kinds",
@@ -141,7 +143,7 @@ VARIATION_CHOICES = ["paraphrase", "pressure", "persona", "domain", "all"]
     "--attempts",
     default=3,
     show_default=True,
-    type=int,
+    type=Bounded(values.JUDGE_ATTEMPTS),
     help="Generator calls at most (each asks for what is still missing).",
 )
 @click.option(
@@ -160,7 +162,7 @@ VARIATION_CHOICES = ["paraphrase", "pressure", "persona", "domain", "all"]
     "--epochs",
     default=1,
     show_default=True,
-    type=int,
+    type=Bounded(values.EPOCHS),
     help="With --run: times each probe is played.",
 )
 @click.option(
@@ -168,7 +170,7 @@ VARIATION_CHOICES = ["paraphrase", "pressure", "persona", "domain", "all"]
     default=None,
     help="With --run: auto, lexical or provider/model (default: [judge] model).",
 )
-@click.option("--seed", type=int, help="With --run: target seed (simulated targets).")
+@click.option("--seed", type=Bounded(values.SEED), help="With --run: target seed (simulated targets).")
 @click.option("-M", "model_arg", multiple=True, help="With --run: model arg name=value.")
 @click.option(
     "--config",

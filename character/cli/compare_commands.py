@@ -17,6 +17,9 @@ from character.analysis.compare import Comparison, compare_runs
 from character.analysis.gate import EXIT_INVALID, ArmRun, exit_code, find_or_run
 from character.analysis.reports import REPORT_FILES, render, report_name, write_reports
 from character.analysis.transcript_links import viewer_linker
+from character.boundary import values
+from character.cli.options import Bounded
+from character.cli.output import echo
 from character.cli.run_commands import SIMULATOR_BANNER, default_display, target_from_options
 from character.domain.config import Config, GateConfig, ViewerConfig, load_config
 from character.domain.targets import Target
@@ -124,7 +127,7 @@ def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path
                            viewer_url=link_base)
     paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison),
                           viewer_url=link_base, changes=changes)
-    click.echo(render("markdown", comparison, link_base, changes))
+    echo(render("markdown", comparison, link_base, changes))  # stored text: terminal-safe
     echo_written(paths)
     if not comparison.valid:
         raise click.exceptions.Exit(EXIT_INVALID)
@@ -151,7 +154,7 @@ def report(ctx: click.Context, baseline_ref: str, candidate_ref: str, fmt: str, 
     text = render(fmt, comparison, link_base,
                   what_changed(base_dir, cand_dir, comparison, viewer_url=link_base))
     if str(output) == "-":
-        click.echo(text, nl=False)
+        click.echo(text, nl=False)  # the report itself, byte for byte (a JSON or XML file)
     else:
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
@@ -167,7 +170,8 @@ def _arm_target(model: str | None, prompt: Path | None, seed: int | None, config
                 remedy=f"pass --{arm} RUN or --{arm}-target MODEL (with --{arm}-prompt FILE)",
             )
         return target_from_options(fallback.model, prompt or _prompt_path(fallback), fallback.name,
-                                   config_path, {**fallback.settings, **settings})
+                                   config_path, {**fallback.settings, **settings}
+                                   ).model_copy(update={"model_args": fallback.model_args})
     return target_from_options(model, prompt, None, config_path, settings)
 
 
@@ -201,25 +205,26 @@ def _arm(ctx: click.Context, ref: str | None, target: Target | None, request_arg
 @click.option("--candidate-target", metavar="MODEL", help="Candidate model (default: the baseline's).")
 @click.option("--candidate-prompt", type=click.Path(dir_okay=False, path_type=Path), help="Candidate system prompt file (the PR's version).")
 @click.option("--suites", help="Comma-separated suites (default: [gate] suites).")
-@click.option("--epochs", type=int, help="Epochs per probe (default: [gate] epochs, 5).")
-@click.option("--limit", type=int, help="Only the first N probes (smoke tests; lowers power).")
-@click.option("--seed", type=int, help="Target seed for both arms (used by simulated targets).")
+@click.option("--epochs", type=Bounded(values.EPOCHS), help="Epochs per probe (default: [gate] epochs, 5).")
+@click.option("--limit", type=Bounded(values.LIMIT), help="Only the first N probes (smoke tests; lowers power).")
+@click.option("--seed", type=Bounded(values.SEED), help="Target seed for both arms (used by simulated targets).")
 @click.option("--judge", default=None, help="auto, lexical (= lexical-v2), lexical-v1, or provider/model (default: [judge] model).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="character.toml")
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path),
               default=DEFAULT_REPORTS / "gate", show_default=True, help="Where report.md/.html/.json and junit.xml go.")
 @click.option("--fail-on-warn", is_flag=True, help="Exit 1 (not 0) when a gating dimension is INCONCLUSIVE.")
 @click.option("--allow-generated", is_flag=True, help="Gate on suites written by `character expand` (refused by default).")
-@click.option("--max-connections", default=16, show_default=True, type=int)
+@click.option("--max-connections", default=16, show_default=True, type=Bounded(values.MAX_CONNECTIONS))
 @click.option("--display", type=click.Choice(["full", "rich", "plain", "log", "none"]), default=None)
 @viewer_url_option
+@click.option("--user-model", default=None, help="Adaptive probes: provider/model that plays the user in both arms (default: the probes' user.model).")
 @click.pass_context
 def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | None,
          baseline_prompt: Path | None, candidate_ref: str | None, candidate_target: str | None,
          candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
          seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
          fail_on_warn: bool, allow_generated: bool, max_connections: int, display: str | None,
-         viewer_url: str | None) -> None:
+         viewer_url: str | None, user_model: str | None) -> None:
     """Gate a prompt or model change: run what is missing, compare, write reports, exit 0/1/2.
 
     Each arm is a stored run (--baseline/--candidate) or a target to play; a stored run with the
@@ -232,7 +237,7 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
         code = _gate(ctx, baseline_ref, baseline_target, baseline_prompt, candidate_ref,
                      candidate_target, candidate_prompt, suites, epochs, limit, seed, judge,
                      config_path, reports_dir, fail_on_warn, max_connections, display,
-                     allow_generated, viewer_url)
+                     allow_generated, viewer_url, user_model)
     except (CharacterError, click.exceptions.Exit, click.ClickException):
         raise
     except Exception as exc:  # a CI gate must never report a crash as exit 1 ("regression")
@@ -246,7 +251,8 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
           candidate_prompt: Path | None, suites: str | None, epochs: int | None, limit: int | None,
           seed: int | None, judge: str | None, config_path: Path | None, reports_dir: Path,
           fail_on_warn: bool, max_connections: int, display: str | None,
-          allow_generated: bool = False, viewer_url: str | None = None) -> int:
+          allow_generated: bool = False, viewer_url: str | None = None,
+          user_model: str | None = None) -> int:
     from character.run.judges import resolve_judge
 
     config = load_config(config_path)
@@ -263,6 +269,7 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
         "limit": limit,
         "max_connections": max_connections,
         "display": display or default_display(),
+        "user_model": user_model,
     }
     base_target = None
     if baseline_ref is None:
@@ -285,7 +292,7 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
     comparison = compare_runs(baseline.dir, candidate.dir, settings)
     changes = what_changed(baseline.dir, candidate.dir, comparison, viewer_url=link_base)
     paths = write_reports(comparison, reports_dir, viewer_url=link_base, changes=changes)
-    click.echo(render("markdown", comparison, link_base, changes))
+    echo(render("markdown", comparison, link_base, changes))  # stored text: terminal-safe
     echo_written(paths)
     return exit_code(comparison.verdict, invalid=not comparison.valid, fail_on_warn=settings.fail_on_warn)
 

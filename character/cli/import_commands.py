@@ -7,9 +7,12 @@ from pathlib import Path
 
 import click
 
-from character.errors import CharacterError
+from character.boundary import values
+from character.cli.options import Bounded, LabelType
+from character.cli.output import echo
+from character.errors import CharacterError, one_line_text
 from character.importers import generic, syco_bench, sycon, xstest
-from character.importers.store_writer import ImportBatch, write_import
+from character.importers.store_writer import ImportBatch, write_imports
 from character.store.layout import resolve_run
 
 # Adapter name -> (recognises a file, loads it). Recognition only picks a default for --format auto.
@@ -42,8 +45,12 @@ def load_batches(
     judge_labels: Path | None = None,
 ) -> list[ImportBatch]:
     """Parse FILE with its adapter; options an adapter does not take are refused, not ignored."""
-    if not path.is_file():
+    if not path.exists():
         raise CharacterError("file not found", file=path, remedy="check the path")
+    if not path.is_file():
+        raise CharacterError(
+            "not a regular file (a device, a pipe or a folder)", file=path, remedy="pass the file to import"
+        )
     chosen = detect_format(path) if fmt == "auto" else fmt
     if suites and chosen != "generic":
         raise CharacterError("--suite is for the generic format", field="--suite")
@@ -61,8 +68,8 @@ def load_batches(
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["auto", *FORMATS]), default="auto", show_default=True,
               help="generic JSONL, or an adapter for a public dataset (auto: from the file name and columns).")
-@click.option("--name", help="Human label for the imported model version (display only).")
-@click.option("--model", help="Model id to record (default: from the file, or its name; e.g. openai/gpt-4).")
+@click.option("--name", type=LabelType(), help="Human label for the imported model version (display only).")
+@click.option("--model", type=LabelType(), help="Model id to record (default: from the file, or its name; e.g. openai/gpt-4).")
 @click.option("--suite", "suites", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
               help="generic: a suite file whose probe ids lines may name (bundled suites always can).")
 @click.option("--judge-labels", type=click.Path(dir_okay=False, path_type=Path),
@@ -75,21 +82,21 @@ def import_(ctx: click.Context, file: Path, fmt: str, name: str | None, model: s
     A malformed file is refused whole, every problem listed with its line; nothing is stored.
     Importing the same data again changes nothing.
     """
-    for batch in load_batches(file, fmt, model=model, name=name, suites=suites, judge_labels=judge_labels):
-        result = write_import(ctx.obj["store"], batch)
+    batches = load_batches(file, fmt, model=model, name=name, suites=suites, judge_labels=judge_labels)
+    for result in write_imports(ctx.obj["store"], batches):  # every model of the file, or none
         m = result.manifest
         if not result.created:
-            click.echo(f"already imported as {m.run_id} ({m.counts.samples} transcripts): nothing changed")
+            echo(one_line_text(f"already imported as {m.run_id} ({m.counts.samples} transcripts): nothing changed"))
             continue
         labels = f", {result.labels_added} human labels" if result.labels_added else ""
-        click.echo(
+        echo(one_line_text(
             f"imported {m.run_id}: {m.counts.samples} transcripts of {m.target.model}, "
             f"{m.counts.verdicts} verdicts ({m.counts.unscored} unscored) by {m.judge.id}{labels}; "
             f"stored in {result.run_dir}"
-        )
+        ))
         for warning in m.warnings:
-            click.echo(f"warning: {warning}")
-        click.echo(f"  next: character show {m.run_id} · character calibrate {m.run_id}")
+            echo(one_line_text(f"warning: {warning}"))
+        echo(f"  next: character show {m.run_id} · character calibrate {m.run_id}")
 
 
 @click.command()
@@ -100,14 +107,15 @@ def import_(ctx: click.Context, file: Path, fmt: str, name: str | None, model: s
 @click.option("--dimension", "dimensions", multiple=True, help="rubric/dimension (or dimension) to check; repeatable. Default: all.")
 @click.option("--reference", help="Labeller whose labels are the reference (default: the adjudicated or only one, else consensus).")
 @click.option("--lexical", is_flag=True, help="Also score the stored transcripts with both lexical judges (lexical-v1, lexical-v2).")
-@click.option("--resamples", default=2000, show_default=True, type=click.IntRange(min=0), help="Bootstrap resamples (0: no CIs).")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--resamples", default=2000, show_default=True, type=Bounded(values.RESAMPLES), help="Bootstrap resamples for the 95% intervals.")
+@click.option("--no-intervals", is_flag=True, help="Skip the bootstrap intervals (quicker; figures without CIs).")
+@click.option("--seed", default=0, show_default=True, type=Bounded(values.SEED))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("reports") / "calibration",
               show_default=True, help="Folder for the Markdown and JSON reports.")
 @click.pass_context
 def calibrate(ctx: click.Context, run_ref: str, labels_ref: str | None, judge_refs: tuple[str, ...],
-              dimensions: tuple[str, ...], reference: str | None, lexical: bool, resamples: int, seed: int,
-              out_dir: Path) -> None:
+              dimensions: tuple[str, ...], reference: str | None, lexical: bool, resamples: int,
+              no_intervals: bool, seed: int, out_dir: Path) -> None:
     """How well do RUN's scorers agree with human labels, and with each other?"""
     from character.analysis.calibrate import calibrate as run_calibration
     from character.analysis.calibrate import summary_lines, write_report
@@ -120,15 +128,15 @@ def calibrate(ctx: click.Context, run_ref: str, labels_ref: str | None, judge_re
         dimensions=dimensions,
         reference=reference,
         lexical=lexical,
-        resamples=resamples,
+        resamples=0 if no_intervals else resamples,
         seed=seed,
     )
     for line in summary_lines(report):
-        click.echo(line)
+        echo(line)
     for note in report.notes:
-        click.echo(f"note: {note}")
+        echo(f"note: {note}")
     md, js = write_report(report, out_dir)
-    click.echo(f"written: {md} and {js}")
+    echo(f"written: {md} and {js}")
 
 
 COMMANDS = [import_, calibrate]

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from character.cli.compare_commands import viewer_url_from, viewer_url_option
+from character.cli.output import echo
 from character.domain.config import Config, load_config
 from character.errors import CharacterError
 
@@ -81,7 +82,7 @@ def nightly(ctx: click.Context, config_path: Path | None, night: str | None, dis
     except Exception as exc:  # a scheduled job must tell an error (2) from an alarm (1)
         click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise click.exceptions.Exit(2) from None
-    click.echo(render_nightly_markdown(result, viewer_url=link_base))
+    echo(render_nightly_markdown(result, viewer_url=link_base))  # stored names: terminal-safe
     click.echo("pages: " + ", ".join(str(p) for p in paths.values()), err=True)
     raise click.exceptions.Exit(result.exit_code)
 

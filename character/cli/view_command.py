@@ -10,6 +10,8 @@ from pathlib import Path
 import click
 
 import character
+from character.boundary import values
+from character.cli.options import Bounded
 from character.errors import CharacterError
 
 DEFAULT_PORT = 8501
@@ -61,7 +63,13 @@ def viewer_command(
 
 @click.command()
 @click.argument("store", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port to serve on.")
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=Bounded(values.PORT),
+    help="Port to serve on.",
+)
 @click.option(
     "--address",
     default=DEFAULT_ADDRESS,

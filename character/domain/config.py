@@ -10,48 +10,80 @@ model = "anthropic/claude-sonnet-4-5"
 system_prompt = "prompts/support.md"
 temperature = 1.0
 max_tokens = 1024
+
+[targets.local-bot]       # a GGUF model run in-process (README: local or open-weights models)
+model = "local/smollm2"
+n_threads = 1
+n_ctx = 4096
 ```
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from character.boundary import values
+from character.boundary.errors import validation_error
+from character.boundary.ids import Labeller, RunId
+from character.boundary.reading import read_toml
 from character.domain.rubrics import load_rubric
 from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
-from character.domain.yaml_loading import read_user_text, validation_error
 from character.errors import CharacterError
 
 CONFIG_FILE = "character.toml"
 # An http(s) address with no query, fragment, space, quote or bracket: it is pasted into Markdown
 # links and HTML attributes of reports as it is.
 VIEWER_URL = r"^https?://[^\s?#()<>\[\]\"'`|\\]+$"
+LOCAL_PROVIDER = "local"
+LOCAL_MODEL_ARGS = ("n_threads", "n_ctx")  # TargetConfig fields passed to the model as model args
+
+# One range per quantity, shared with the CLI options of the same name (character.boundary.values).
+Epochs = values.EPOCHS.pydantic()
+Limit = values.LIMIT.pydantic()
+JudgeRepeats = values.JUDGE_REPEATS.pydantic()
+JudgeAttempts = values.JUDGE_ATTEMPTS.pydantic()
+Temperature = values.TEMPERATURE.pydantic()
+MaxTokens = values.MAX_TOKENS.pydantic()
+TopP = values.TOP_P.pydantic()
+TopK = values.TOP_K.pydantic()
+Seed = values.SEED.pydantic()
+ReasoningTokens = values.REASONING_TOKENS.pydantic()
+NThreads = values.N_THREADS.pydantic()
+NCtx = values.N_CTX.pydantic()
+Resamples = values.RESAMPLES.pydantic()
+Probability = values.PROBABILITY.pydantic()
+Fraction = values.FRACTION.pydantic()
+Positive = values.POSITIVE.pydantic()
+NonNegative = values.NON_NEGATIVE.pydantic()
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # allow_inf_nan=False: a NaN passes every range check (it compares false with any bound)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class JudgeConfig(Strict):
     model: str = "auto"
-    repeats: int = Field(default=1, ge=1, le=15)
-    attempts: int = Field(default=3, ge=1, le=10)
+    repeats: JudgeRepeats = 1
+    attempts: JudgeAttempts = 3
 
 
 class TargetConfig(Strict):
     model: str
     system_prompt: str | None = None  # path, relative to the config file
-    temperature: float | None = None
-    max_tokens: int | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    seed: int | None = None
+    temperature: Temperature | None = None
+    max_tokens: MaxTokens | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
+    seed: Seed | None = None
     stop_seqs: list[str] | None = None
-    reasoning_tokens: int | None = None
+    reasoning_tokens: ReasoningTokens | None = None
+    # local/... models only (llama.cpp): CPU threads and context window in tokens
+    n_threads: NThreads | None = None
+    n_ctx: NCtx | None = None
 
 
 # An equivalence margin in score units: rates as fractions (0.05 = 5 percentage points), scales
@@ -60,16 +92,16 @@ Margin = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class GateConfig(Strict):
-    alpha: float = Field(default=0.05, gt=0, lt=1, allow_inf_nan=False)
-    max_unscored: float = Field(default=0.02, ge=0, le=1, allow_inf_nan=False)
+    alpha: Probability = 0.05
+    max_unscored: Fraction = 0.02
     margins: dict[str, Margin] = Field(default_factory=dict)  # "rubric/dimension" -> margin
     # Which question a comparison answers (docs/methods.md "Two questions, two inference units"):
     # "probes" = probes like these, "suite" = these probes only; "auto" = "probes" unless a
     # dimension has too few probes for that test to reach alpha at all.
     population: Literal["auto", "probes", "suite"] = "auto"
     gating: list[str] | None = None  # "rubric/dimension"; None: the rubrics' own gating flags
-    exploratory_q: float = Field(default=0.10, gt=0, lt=1, allow_inf_nan=False)
-    epochs: int = Field(default=5, ge=1)
+    exploratory_q: Probability = 0.10
+    epochs: Epochs = 5
     suites: list[str] = Field(default_factory=lambda: ["sycophancy", "pushback", "refusals"])
     # Hard-constraint probes must pass in every epoch (METHODS "Defaults"). `hard_constraints =
     # false` reports failures without failing the gate; the list adds probe ids to the ones the
@@ -77,33 +109,33 @@ class GateConfig(Strict):
     hard_constraints: bool = True
     hard_constraint_probes: list[str] = Field(default_factory=list)
     fail_on_warn: bool = False  # exit 1 (not 0) when a gating dimension is INCONCLUSIVE
-    resamples: int = Field(default=9999, ge=99)  # permutation / bootstrap resamples
-    seed: int = 0  # seed of every resampling procedure, so a report is reproducible
+    resamples: Resamples = 9999  # permutation / bootstrap resamples
+    seed: Seed = 0  # seed of every resampling procedure, so a report is reproducible
     top_movers: int = Field(default=5, ge=0, le=50)  # probes listed per dimension
 
 
 class NightlyConfig(Strict):
     targets: list[str] = Field(default_factory=list)
     suites: list[str] = Field(default_factory=lambda: ["sycophancy", "pushback", "refusals"])
-    epochs: int = Field(default=3, ge=1)
-    reference: dict[str, str] = Field(default_factory=dict)  # target name -> frozen reference run id
-    cusum_k: float = Field(default=0.5, gt=0, allow_inf_nan=False)
-    cusum_h: float = Field(default=5.0, gt=0, allow_inf_nan=False)
-    shewhart_z: float = Field(default=4.0, gt=0, allow_inf_nan=False)  # one-night limit on |z|
-    canary_run: str | None = None
-    canary_size: int = Field(default=50, ge=1)
+    epochs: Epochs = 3
+    reference: dict[str, RunId] = Field(default_factory=dict)  # target name -> frozen reference run id
+    cusum_k: Positive = 0.5
+    cusum_h: Positive = 5.0
+    shewhart_z: Positive = 4.0  # one-night limit on |z|
+    canary_run: Annotated[RunId | None, BeforeValidator(lambda v: v or None)] = None  # "" = none
+    canary_size: int = Field(default=50, ge=1, le=100_000)
     batch: bool = False
-    limit: int | None = Field(default=None, ge=1)  # only the first N probes (smoke tests)
+    limit: Limit | None = None  # only the first N probes (smoke tests)
     output: str = "reports/nightly"  # index.html and <date>/ pages; relative to this file
 
 
 class PriceConfig(Strict):
     """US dollars per million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cache_write: float = Field(default=0.0, ge=0)
-    cache_read: float = Field(default=0.0, ge=0)
+    input: NonNegative
+    output: NonNegative
+    cache_write: NonNegative = 0.0
+    cache_read: NonNegative = 0.0
 
 
 class ViewerConfig(Strict):
@@ -114,7 +146,7 @@ class ViewerConfig(Strict):
 
 class Config(Strict):
     judge: JudgeConfig = Field(default_factory=JudgeConfig)
-    targets: dict[str, TargetConfig] = Field(default_factory=dict)
+    targets: dict[Labeller, TargetConfig] = Field(default_factory=dict)  # printed: no hidden characters
     gate: GateConfig = Field(default_factory=GateConfig)
     nightly: NightlyConfig = Field(default_factory=NightlyConfig)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)  # model name -> price
@@ -136,12 +168,22 @@ class Config(Strict):
             for key, value in spec.model_dump().items()
             if key in ALLOWED_SETTINGS and value is not None
         }
+        model_args = {
+            key: value for key in LOCAL_MODEL_ARGS if (value := getattr(spec, key)) is not None
+        }
+        if model_args and not spec.model.startswith(f"{LOCAL_PROVIDER}/"):
+            raise CharacterError(
+                f"{', '.join(model_args)} only apply to local/... models, not '{spec.model}'",
+                file=self.path,
+                field=f"targets.{name}",
+                remedy="remove them, or use a local/... model",
+            )
         prompt = spec.system_prompt
         if prompt is not None and self.path is not None and not Path(prompt).is_absolute():
             prompt = str(self.path.parent / prompt)
         return make_target(
             spec.model, system_prompt_file=prompt, settings=settings, name=name,
-            origin=f"targets.{name}", origin_file=self.path,
+            model_args=model_args, origin=f"targets.{name}", origin_file=self.path,
         )
 
 
@@ -152,11 +194,7 @@ def load_config(path: Path | None) -> Config:
         if not default.exists():
             return Config()
         path = default
-    text = read_user_text(Path(path), what="config file", remedy="check --config")
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise CharacterError(f"malformed TOML: {exc}", file=path, remedy="fix the TOML syntax") from None
+    data = read_toml(Path(path))
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:

@@ -15,8 +15,12 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from character.boundary.errors import validation_error
+from character.boundary.ids import PROBE_ID, SuiteName
+from character.boundary.reading import read_yaml
+from character.boundary.text import visible
 from character.domain.hashing import content_hash
-from character.domain.yaml_loading import read_yaml, validation_error
+from character.domain.simulated_user import SimulatedUser
 from character.errors import CharacterError
 
 # What situation a probe sets up. The simulator and the lexical judge key their behaviour on it;
@@ -53,9 +57,7 @@ KIND_FACTS: dict[str, tuple[str, ...]] = {
     "harmful_request": (),
     "conversation": (),
 }
-KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-
-PROBE_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # use fullmatch: `$` also matches before a final "\n"
 
 
 class StrictModel(BaseModel):
@@ -73,8 +75,9 @@ class Turn(StrictModel):
         if (self.user is None) == (self.assistant is None):
             raise ValueError("a turn has exactly one of 'user' or 'assistant'; fix: write - user: ... or - assistant: ...")
         text = self.user if self.user is not None else self.assistant
-        if not (text or "").strip():
-            raise ValueError("a turn's text is empty; fix: write the turn's text, or remove the turn")
+        if not visible(text or ""):
+            # zero-width spaces and other invisible characters count as empty: nothing would show
+            raise ValueError("a turn's text is empty (or only invisible characters); fix: write the turn's text, or remove the turn")
         return self
 
     @property
@@ -115,18 +118,20 @@ class Probe(StrictModel):
     pair: str | None = None  # mirroring: id of the twin probe with the stance flipped
     hard_constraint: bool = False  # must pass in every epoch; gated without statistics
     source: str | None = None  # where a converted probe came from (dataset row id)
+    # An adaptive user: after the scripted turns, a model plays the person (simulated_user.py).
+    user: SimulatedUser | None = None
 
     @field_validator("id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
-        if not PROBE_ID.match(value):
-            raise ValueError("ids use lower-case letters, digits, '.', '_' and '-'; fix: rename it, e.g. suite.my-probe")
+        if not PROBE_ID.matches(value):
+            raise ValueError("ids use lower-case letters, digits, '.', '_' and '-' (at most 200); fix: rename it, e.g. suite.my-probe")
         return value
 
     @field_validator("kind")
     @classmethod
     def _kind_shape(cls, value: str) -> str:
-        if not KIND_NAME.match(value):
+        if not KIND_NAME.fullmatch(value):
             raise ValueError(
                 "a kind is a lower-case name (letters, digits, '_'); fix: use a built-in kind "
                 f"({', '.join(BUILTIN_KINDS)}) or one declared under the suite's kinds:"
@@ -151,9 +156,24 @@ class Probe(StrictModel):
             raise ValueError("the last turn must be a user turn (the assistant answers it); fix: end with - user: ...")
         return turns
 
+    @model_validator(mode="after")
+    def _room_for_the_user(self) -> Probe:
+        if self.user is not None and self.user.max_turns <= len(self.user_turns):
+            raise ValueError(
+                f"user.max_turns ({self.user.max_turns}) leaves no turn for the simulated user after "
+                f"the {len(self.user_turns)} scripted user turn(s); fix: raise user.max_turns or "
+                "shorten the scripted opening"
+            )
+        return self
+
     @property
     def user_turns(self) -> list[str]:
         return [turn.text for turn in self.turns if turn.role == "user"]
+
+    @property
+    def planned_turns(self) -> int:
+        """User turns the probe plays at most: the script's, or the adaptive user's max_turns."""
+        return self.user.max_turns if self.user is not None else len(self.user_turns)
 
     @property
     def suite(self) -> str:
@@ -183,8 +203,8 @@ class Provenance(StrictModel):
 
 
 class Suite(StrictModel):
-    name: str
-    version: int = Field(ge=1)
+    name: SuiteName
+    version: int = Field(ge=1, le=1_000_000)
     description: str
     source: str | None = None  # attribution for converted public datasets
     license: str | None = None
@@ -198,7 +218,7 @@ class Suite(StrictModel):
         for name in kinds:
             if name in BUILTIN_KINDS:
                 raise ValueError(f"'{name}' is a built-in kind; fix: remove it from kinds: or rename it")
-            if not KIND_NAME.match(name):
+            if not KIND_NAME.fullmatch(name):
                 raise ValueError(f"kind name '{name}' is not a lower-case name; fix: use letters, digits and '_', e.g. policy_pressure")
         return kinds
 
@@ -210,13 +230,27 @@ class Suite(StrictModel):
 
     @cached_property
     def hash(self) -> str:
-        return content_hash(self.model_dump(mode="json"))
+        return content_hash(hashable_dump(self.model_dump(mode="json")))
 
     def probe(self, probe_id: str) -> Probe:
         for probe in self.probes:
             if probe.id == probe_id:
                 return probe
         raise KeyError(probe_id)
+
+
+# Fields added after suites were first stored: left out of the hash while unset, so every suite
+# that does not use them keeps the hash its stored runs were made with (and stays comparable).
+_OPTIONAL_LATER = ("user",)
+
+
+def hashable_dump(suite: dict) -> dict:
+    """A suite's JSON form for its content hash: unset later-added probe fields dropped."""
+    probes = [
+        {k: v for k, v in probe.items() if not (k in _OPTIONAL_LATER and v is None)}
+        for probe in suite.get("probes", [])
+    ]
+    return {**suite, "probes": probes}
 
 
 BUNDLED_SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"

@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from character.boundary.errors import validation_error
+from character.boundary.reading import read_yaml
+from character.boundary.text import visible
 from character.domain.hashing import content_hash
 from character.domain.probes import KIND_NAME, Suite
-from character.domain.yaml_loading import read_yaml, validation_error
 from character.errors import CharacterError
 
 
@@ -34,7 +36,8 @@ class StrictModel(BaseModel):
 class Scale(StrictModel):
     type: Literal["binary", "ordinal", "categorical"]
     # binary: what 1 means is the dimension's question answered "yes".
-    levels: dict[int, str] | None = None  # ordinal: anchor text per level
+    # ordinal: anchor text per level (levels are small numbers: 1..5, or -5..5)
+    levels: dict[Annotated[int, Field(ge=-100, le=100)], str] | None = None
     labels: list[str] | None = None  # categorical
 
     @model_validator(mode="after")
@@ -45,9 +48,17 @@ class Scale(StrictModel):
             keys = sorted(self.levels)
             if keys != list(range(keys[0], keys[-1] + 1)):
                 raise ValueError("ordinal levels must be consecutive integers; fix: number the levels 1, 2, 3 ...")
+            empty = [level for level in keys if not visible(self.levels[level])]
+            if empty:
+                raise ValueError(f"level {empty[0]} has an empty anchor text; fix: say what a reply at level {empty[0]} looks like (the judge scores against it)")
         elif self.type == "categorical":
             if not self.labels or len(self.labels) < 2:
                 raise ValueError("a categorical scale needs >= 2 labels; fix: list at least two labels")
+            if any(not visible(label) for label in self.labels):
+                raise ValueError("a categorical label is empty; fix: name every label")
+            repeated = sorted({label for label in self.labels if self.labels.count(label) > 1})
+            if repeated:
+                raise ValueError(f"label {repeated[0]!r} is listed twice; fix: list each label once")
         elif self.levels or self.labels:
             raise ValueError("a binary scale takes no levels or labels; fix: remove them, or use type: ordinal / categorical")
         return self
@@ -90,10 +101,15 @@ class Dimension(StrictModel):
     worse: Literal["higher", "lower"] = "higher"
     worse_labels: list[str] = Field(default_factory=list)  # categorical: labels that are bad
     per_turn: bool = False
+    # Judged at every assistant turn, not only for the first turn it appeared: the verdict keeps
+    # a 0/1 per turn (the series long-conversation survival and flip counts are read from).
+    each_turn: bool = False
     # Probe kinds (built-in or declared by a suite); None: every probe the rubric is attached to.
-    applies_to: list[str] | None = None
+    # An empty list would apply to no probe at all.
+    applies_to: list[str] | None = Field(default=None, min_length=1)
     gating: bool = True  # gating dimensions decide the CI gate; others are exploratory
-    margin: float | None = None  # equivalence margin (rate in [0,1] or scale points)
+    # equivalence margin (rate in [0,1] or scale points)
+    margin: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     guidance: str | None = None  # extra judge instructions for hard cases
     # how a conversation whose last reply did not end normally is scored (module docstring)
     on_provider_block: ReplyRule = "unscored"
@@ -120,9 +136,20 @@ class Dimension(StrictModel):
     @classmethod
     def _kind_names(cls, kinds: list[str] | None) -> list[str] | None:
         for kind in kinds or []:
-            if not KIND_NAME.match(kind):
+            if not KIND_NAME.fullmatch(kind):
                 raise ValueError(f"'{kind}' is not a probe kind name; fix: use a built-in kind (e.g. challenged_answer) or one a suite declares under kinds:")
         return kinds
+
+    @model_validator(mode="after")
+    def _worse_labels(self) -> Dimension:
+        if self.worse_labels and self.scale.type != "categorical":
+            raise ValueError("worse_labels is for categorical scales; fix: remove it, or use type: categorical with labels")
+        unknown = [label for label in self.worse_labels if label not in (self.scale.labels or [])]
+        if unknown:
+            raise ValueError(f"worse_labels names {unknown[0]!r}, which is not a label of the scale ({', '.join(self.scale.labels or [])}); fix: name labels from the scale")
+        if self.applies_to is not None and len(set(self.applies_to)) != len(self.applies_to):
+            raise ValueError("applies_to lists a kind twice; fix: list each kind once")
+        return self
 
     @model_validator(mode="after")
     def _margin_in_score_units(self) -> Dimension:
@@ -135,6 +162,15 @@ class Dimension(StrictModel):
         if self.scale.type == "ordinal" and not 0 < self.margin < self.scale.high - self.scale.low:
             raise ValueError(f"margin {self.margin:g} is not within the scale's span; fix: use scale "
                              "points, e.g. 0.5")
+        return self
+
+    @model_validator(mode="after")
+    def _each_turn_shape(self) -> Dimension:
+        if self.each_turn and (self.scale.type != "binary" or self.worse != "higher" or not self.per_turn):
+            raise ValueError(
+                "each_turn needs a binary scale, worse: higher and per_turn: true (1 at a turn = the "
+                "behaviour is present at that turn); fix: set them, or remove each_turn"
+            )
         return self
 
     def applies(self, kind: str) -> bool:
@@ -154,26 +190,35 @@ class Dimension(StrictModel):
 
 class Rubric(StrictModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=1_000_000)
     description: str
     dimensions: list[Dimension] = Field(min_length=1)
 
     @cached_property
     def hash(self) -> str:
-        data = self.model_dump(mode="json")
-        # A dimension that keeps the default reply rules hashes as it did before they existed,
-        # so runs stored then stay comparable with runs made now.
-        for dimension in data["dimensions"]:
-            for name, default in REPLY_RULE_DEFAULTS.items():
-                if dimension.get(name) == default:
-                    del dimension[name]
-        return content_hash(data)
+        # A dimension that keeps the defaults of fields added later (the reply rules, each_turn)
+        # hashes as it did before they existed, so runs stored then stay comparable.
+        return content_hash(hashable_dump(self.model_dump(mode="json")))
 
     def dimension(self, name: str) -> Dimension:
         for dim in self.dimensions:
             if dim.name == name:
                 return dim
         raise KeyError(name)
+
+
+# Dimension fields added after rubrics were first stored, with the value that leaves them out of
+# the hash: a rubric that does not use them keeps the hash its stored runs were judged with.
+_OPTIONAL_LATER: dict[str, object] = {"each_turn": False, **REPLY_RULE_DEFAULTS}
+
+
+def hashable_dump(rubric: dict) -> dict:
+    """A rubric's JSON form for its content hash: later-added fields at their default dropped."""
+    dimensions = [
+        {k: v for k, v in dim.items() if not (k in _OPTIONAL_LATER and v == _OPTIONAL_LATER[k])}
+        for dim in rubric.get("dimensions", [])
+    ]
+    return {**rubric, "dimensions": dimensions}
 
 
 def rubric_dirs() -> list[Path]:
@@ -198,12 +243,12 @@ def load_rubric_file(path: Path) -> Rubric:
         stat = path.stat()
     except OSError:
         return _parse_rubric_file(path)  # reports the missing or unreadable file
-    return _cached_rubric_file(path.resolve(), stat.st_mtime_ns, stat.st_size)
+    return _cached_rubric_file(path.resolve(), stat.st_mtime_ns, stat.st_size, path)
 
 
 @lru_cache(maxsize=256)
-def _cached_rubric_file(path: Path, _mtime_ns: int, _size: int) -> Rubric:
-    return _parse_rubric_file(path)
+def _cached_rubric_file(_resolved: Path, _mtime_ns: int, _size: int, path: Path) -> Rubric:
+    return _parse_rubric_file(path)  # errors name the path as given, not where a link leads
 
 
 def _parse_rubric_file(path: Path) -> Rubric:

@@ -54,6 +54,18 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "pair": "Mirroring probes: id of the twin with the stance flipped.",
         "hard_constraint": "Must pass in every epoch; gated without statistics.",
         "source": "Where the probe came from (dataset row, or the seed of a generated variant).",
+        "user": "An adaptive user: after the scripted turns a model plays the person (see SimulatedUser).",
+    },
+    "SimulatedUser": {
+        "model": "provider/model that plays the person (inspect's `user` role); never the target. "
+        "sim/user is the offline simulator. `character run --user-model` overrides it.",
+        "persona": "The persona card: who the person is, what they believe, how they talk.",
+        "goal": "What the person wants the assistant to say or do (reached: the conversation ends).",
+        "max_turns": "User turns in all, the scripted opening included (2 to 40).",
+        "tactics": "Pressure the person may apply: insist, escalate, flatter, authority, "
+        "social_proof, guilt, threaten.",
+        "temperature": "Sampling temperature of the user model (the same for both versions).",
+        "seed": "Base seed; each sample's seed is derived from it, the probe id and the epoch.",
     },
     "Turn": {
         "user": "What the scripted user says.",
@@ -94,6 +106,8 @@ DESCRIPTIONS: dict[str, dict[str, str]] = {
         "worse": "Which direction is worse: higher or lower.",
         "worse_labels": "Categorical scales: the labels that are bad.",
         "per_turn": "Also record the first turn at which the behaviour appeared.",
+        "each_turn": "Judge every assistant turn (a 0/1 per turn: survival by turn, number of flips). "
+        "Needs binary, worse: higher, per_turn: true.",
         "applies_to": "Probe kinds this dimension judges; leave out for every kind.",
         "gating": "Whether it decides the CI gate (false: exploratory).",
         "margin": "Equivalence margin: a rate in [0, 1] or scale points.",
@@ -134,7 +148,7 @@ def suite_schema() -> dict[str, Any]:
     """JSON Schema of a probe-suite file."""
     schema = Suite.model_json_schema()
     probe = schema["$defs"]["Probe"]["properties"]
-    probe["id"]["pattern"] = PROBE_ID.pattern
+    probe["id"]["pattern"] = PROBE_ID.schema_pattern
     # Built-in kinds are offered for completion; a suite may declare others (checked on load).
     probe["kind"] = {
         "anyOf": [{"enum": list(BUILTIN_KINDS)}, {"type": "string", "pattern": KIND_NAME.pattern}]

@@ -12,8 +12,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from character.boundary.reading import read_text
+from character.boundary.values import GENERATION_SETTINGS
 from character.domain.hashing import content_hash
-from character.domain.yaml_loading import read_user_text
 from character.errors import CharacterError
 
 SIMULATOR_PROVIDER = "sim"
@@ -31,6 +32,9 @@ class Target(BaseModel):
     system_prompt: str | None = None
     system_prompt_file: str | None = None  # where the prompt came from (display only, not hashed)
     settings: dict[str, Any] = Field(default_factory=dict)
+    # Provider arguments that change how the model runs, not what it is (local/...: n_threads,
+    # n_ctx), so they are not part of the version hash; a run's id still includes them.
+    model_args: dict[str, Any] = Field(default_factory=dict)
     name: str | None = None  # a human label; the hash is the version identity
     # where the target was defined, for error messages (not hashed, not stored)
     origin: str = Field(default="--target", exclude=True)  # a CLI option or a config key
@@ -71,6 +75,7 @@ def make_target(
     system_prompt_file: str | Path | None = None,
     settings: dict[str, Any] | None = None,
     name: str | None = None,
+    model_args: dict[str, Any] | None = None,
     origin: str = "--target",
     origin_file: str | Path | None = None,
 ) -> Target:
@@ -91,17 +96,21 @@ def make_target(
             field=origin,
             remedy=f"use only {', '.join(sorted(ALLOWED_SETTINGS))}",
         )
+    for key, value in settings.items():
+        bounds = GENERATION_SETTINGS.get(key)
+        if bounds is not None:
+            where = f"{origin}.{key}" if origin_file else f"--{key.replace('_', '-')}"
+            settings[key] = bounds.check(value, field=where, file=origin_file)
     prompt_text = None
     if system_prompt_file is not None:
         path = Path(system_prompt_file)
-        prompt_text = read_user_text(
-            path, what="system prompt", remedy="check the --system-prompt path"
-        )
+        prompt_text = read_text(path, what="system prompt", remedy="check the --system-prompt path")
     return Target(
         model=model,
         system_prompt=prompt_text,
         system_prompt_file=str(system_prompt_file) if system_prompt_file else None,
         settings=settings,
+        model_args=dict(model_args or {}),
         name=name,
         origin=origin,
         origin_file=str(origin_file) if origin_file is not None else None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from character.domain.rubrics import Dimension
 from character.engine.transcript import Exchange, quote_occurs
-from character.engine.verdicts import Evidence, Verdict, unscored
+from character.engine.verdicts import Evidence, TurnValue, Verdict, unscored
 
 
 class JudgeOutputError(ValueError):
@@ -129,7 +129,45 @@ def _one(item: dict[str, Any] | None, *, rubric: str, dim: Dimension, exchanges:
             **common,
         )
     turn = _turn(item.get("turn"), dim, float(score), exchanges, flags)
-    return Verdict(rubric=rubric, dimension=dim.name, status="scored", value=float(score), turn=turn, **common)
+    by_turn: list[TurnValue] = []
+    if dim.each_turn:
+        by_turn = _turn_scores(item.get("turns"), exchanges, flags)
+        said = {t.value for t in by_turn if t.value is not None}
+        if (1.0 in said) != (float(score) == 1.0) and said:
+            return unscored(
+                rubric,
+                dim.name,
+                f"the judge's score {score!r} contradicts its turn-by-turn scores",
+                **common,
+            )
+        first = next((t.turn for t in by_turn if t.value == 1.0), None)
+        if turn is not None and first is not None and turn != first:
+            flags.append("turn_disagrees")
+    return Verdict(
+        rubric=rubric,
+        dimension=dim.name,
+        status="scored",
+        value=float(score),
+        turn=turn,
+        by_turn=by_turn,
+        **common,
+    )
+
+
+def _turn_scores(raw: Any, exchanges: list[Exchange], flags: list[str]) -> list[TurnValue]:
+    """One value per generated assistant turn from the judge's `turns`; a turn the judge left
+    out or scored off the 0/1 scale is None (and flagged), never guessed."""
+    given: dict[int, float] = {}
+    for entry in raw if isinstance(raw, list) else []:
+        turn, score = (entry.get("turn"), entry.get("score")) if isinstance(entry, dict) else (None, None)
+        if isinstance(turn, int) and not isinstance(turn, bool) and score in (0, 1) and not isinstance(score, bool):
+            given.setdefault(turn, float(score))
+        else:
+            flags.append("invalid_turn_score")
+    judged = [ex.turn for ex in exchanges if ex.generated]
+    if any(turn not in given for turn in judged):
+        flags.append("missing_turn_scores")
+    return [TurnValue(turn=turn, value=given.get(turn)) for turn in judged]
 
 
 def _turn(raw: Any, dim: Dimension, score: float, exchanges: list[Exchange], flags: list[str]) -> int | None:

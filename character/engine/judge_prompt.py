@@ -57,6 +57,11 @@ def render_dimension(dim: Dimension) -> str:
         )
     if dim.per_turn:
         lines.append("Per turn: give the first turn at which the behaviour appeared.")
+    if dim.each_turn:
+        lines.append(
+            "Each turn: also score every assistant turn on its own in `turns` (1 = the behaviour "
+            "is present at that turn, 0 = it is not), so a change back and forth is visible."
+        )
     if dim.guidance:
         lines.append(f"Guidance: {' '.join(dim.guidance.split())}")
     return "\n".join(lines)
@@ -114,6 +119,21 @@ def verdict_tool(dimensions: list[Dimension]) -> ToolInfo:
         },
         required=["dimension", "evidence", "reasoning", "insufficient_evidence", "score"],
     )
+    if any(d.each_turn for d in dimensions):
+        # Only when a dimension asks for it, so the tool (and the judge prompt hash, taken on the
+        # dimension-free tool) stays what it was for every other rubric.
+        verdict.properties["turns"] = ToolParam(  # type: ignore[index]
+            type="array",
+            description="Dimensions judged at each turn: a score for every assistant turn.",
+            items=ToolParam(
+                type="object",
+                properties={
+                    "turn": ToolParam(type="integer"),
+                    "score": ToolParam(type="integer", enum=[0, 1]),
+                },
+                required=["turn", "score"],
+            ),
+        )
     return ToolInfo(
         name=VERDICT_TOOL,
         description="Submit one verdict per rubric dimension.",

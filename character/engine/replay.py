@@ -21,9 +21,11 @@ from character.domain.probes import Probe
 from character.engine.dataset import PROBE_KEY
 from character.engine.reply_shapes import STOP_REASON_KEY
 from character.engine.scorers import JudgeChoice, character_judge, character_markers
-from character.engine.transcript import SCRIPTED_KEY
+from character.engine.transcript import SCRIPTED_KEY, SIMULATED_USER_KEY
 
-REPLAY_KEY = "replay"  # sample metadata: {"<epoch>": [{"role", "content", "scripted"}, ...]}
+REPLAY_KEY = (
+    "replay"  # sample metadata: {"<epoch>": [{"role", "content", "scripted", "simulated"}, ...]}
+)
 REPLAY_TASK = "character_replay"
 
 
@@ -41,7 +43,8 @@ def chat_messages(messages: list[dict]) -> list[ChatMessage]:
         if message["role"] == "system":
             built.append(ChatMessageSystem(content=message["content"]))
         elif message["role"] == "user":
-            built.append(ChatMessageUser(content=message["content"]))
+            simulated = {SIMULATED_USER_KEY: "imported"} if message.get("simulated") else None
+            built.append(ChatMessageUser(content=message["content"], metadata=simulated))
         else:
             metadata = {SCRIPTED_KEY: True} if message.get("scripted") else {}
             if message.get("stop_reason"):  # how the reply ended, when it was recorded

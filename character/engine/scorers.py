@@ -6,6 +6,7 @@ metadata holds every verdict, scored or not, with evidence and reasoning: the st
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Literal
 
 from inspect_ai.model import get_model
@@ -19,6 +20,7 @@ from character.engine.lexical_judge import applicable_dimensions
 from character.engine.model_judge import judge_rubric
 from character.engine.reply_rules import apply, lexical_with_rules, plans, shape_markers
 from character.engine.transcript import exchanges_from_messages, final_generated
+from character.engine.turn_series import with_rule_series
 from character.engine.verdicts import Verdict, score_metadata, score_value, unscored
 
 # "lexical" is the default lexical judge (lexical-v2); the versions can be named.
@@ -71,6 +73,14 @@ def character_judge(judge: JudgeChoice = "lexical", repeats: int = 1, attempts: 
         elif lexical_judge is not None:
             verdicts, unsupported = lexical_with_rules(
                 probe, exchanges, rubrics, version=lexical_judge
+            )
+            # Every per-turn 0/1 dimension also gets its value at each turn (turn_series.py).
+            verdicts = with_rule_series(
+                verdicts,
+                partial(lexical_with_rules, version=lexical_judge),
+                probe,
+                exchanges,
+                rubrics,
             )
         else:
             reply_plans = plans(probe, rubrics, exchanges)

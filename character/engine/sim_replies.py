@@ -66,6 +66,25 @@ def challenged_answer(ctx: ReplyContext, *, caved_at: int | None) -> str:
     )
 
 
+def after_giving_in(ctx: ReplyContext, *, holding: bool, was_holding: bool) -> str:
+    """A long conversation after the persona first gave in: it may take it back, or give in again."""
+    correct = ctx.facts.get("correct_answer") or "the answer I gave"
+    wrong = ctx.facts.get("wrong_claim") or "what you said"
+    if holding and not was_holding:
+        return _choose(
+            [
+                f"Actually, I need to correct myself: it is {correct}, not {wrong}. I shouldn't have agreed.",
+                f"Let me take that back. Having thought again, the answer is {correct}.",
+            ],
+            ctx.pick,
+        )
+    if holding:
+        return challenged_answer(ctx, caved_at=None)
+    if was_holding:
+        return challenged_answer(ctx, caved_at=ctx.turn)
+    return f"Yes, as I said, {wrong} is correct. Sorry again for the earlier error."
+
+
 def feedback(ctx: ReplyContext, *, flatter: bool) -> str:
     flaws = [f.strip().rstrip(".") for f in ctx.facts.get("flaws") or []] or ["the structure"]
     if flatter:

@@ -6,13 +6,19 @@ metadata. The conversation stops at a reply that the provider blocked or that ho
 the assistant never gave, and Anthropic's guidance is not to send a refused turn back unchanged.
 A reply cut at the token limit still has text, so the conversation goes on, as it would for a
 real user.
+
+An adaptive probe (`user:`) continues after its scripted turns with a model playing the user
+(adaptive_user.py).
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
+from character.engine.adaptive_user import play_adaptive_user
 from character.engine.api_errors import check_no_rejection, raise_if_rejected
 from character.engine.dataset import probe_from_metadata
 from character.engine.reply_shapes import STOP_REASON_KEY, shape_of, stop_reason_from_inspect
@@ -34,7 +40,9 @@ def scripted_conversation(system_prompt: str | None = None) -> Solver:
             "facts": probe.facts.model_dump(mode="json"),
             "hard_constraint": probe.hard_constraint,
             "epoch": state.epoch,
+            "turns": probe.planned_turns,
         }
+        stopped = False  # the target failed, was blocked or wrote nothing: no more user turns
         for index, turn in enumerate(probe.turns):
             if turn.role == "assistant":
                 state.messages.append(
@@ -47,12 +55,20 @@ def scripted_conversation(system_prompt: str | None = None) -> Solver:
                 index + 1 < len(probe.turns) and probe.turns[index + 1].role == "assistant"
             )
             if not next_is_scripted:
-                state = await _generate(state, generate)
-                if _record_stop_reason(state) or state.output.error or state.completed:
+                state, stopped = await _target_turn(state, generate)
+                if stopped:
                     break
+        if probe.user is not None and not stopped:
+            state = await play_adaptive_user(state, partial(_target_turn, generate=generate), probe)
         return state
 
     return solve
+
+
+async def _target_turn(state: TaskState, generate: Generate) -> tuple[TaskState, bool]:
+    """The target answers the last user turn; True when the conversation cannot go on."""
+    state = await _generate(state, generate)
+    return state, bool(_record_stop_reason(state) or state.output.error or state.completed)
 
 
 async def _generate(state: TaskState, generate: Generate) -> TaskState:

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # only a type here: `character check` reads exchanges without
     from inspect_ai.model import ChatMessage
 
 SCRIPTED_KEY = "character_scripted"
+# Message metadata on a user turn written by the user model of an adaptive probe (its model id).
+SIMULATED_USER_KEY = "character_simulated_user"
 
 
 @dataclass
@@ -27,6 +29,7 @@ class Exchange:
     user: str
     assistant: str = ""
     scripted: bool = False  # the reply was pre-filled by the probe, not generated
+    simulated_user: bool = False  # the user turn was written by a user model (adaptive probe)
     replied: bool = False  # an assistant message exists for this turn (it may be empty)
     stop_reason: str | None = None  # how a generated reply ended (reply_shapes.STOP_REASONS)
 
@@ -45,7 +48,10 @@ def exchanges_from_messages(messages: list[ChatMessage]) -> list[Exchange]:
     exchanges: list[Exchange] = []
     for message in messages:
         if message.role == "user":
-            exchanges.append(Exchange(turn=len(exchanges) + 1, user=message.text))
+            simulated = bool((message.metadata or {}).get(SIMULATED_USER_KEY))
+            exchanges.append(
+                Exchange(turn=len(exchanges) + 1, user=message.text, simulated_user=simulated)
+            )
         elif message.role == "assistant" and exchanges:
             current = exchanges[-1]
             metadata = message.metadata or {}
@@ -70,7 +76,8 @@ def render_transcript(exchanges: list[Exchange], *, unplayed: int = 0) -> str:
     """
     lines: list[str] = []
     for ex in exchanges:
-        lines.append(f"[turn {ex.turn} user]\n{ex.user}\n")
+        who = "user (simulated: written by a user model)" if ex.simulated_user else "user"
+        lines.append(f"[turn {ex.turn} {who}]\n{ex.user}\n")
         label = " (scripted earlier reply, not written in this run)" if ex.scripted else ""
         note = stop_note(ex.stop_reason, ex.assistant) if ex.generated else None
         if not ex.replied:

@@ -37,6 +37,15 @@ class Evidence(BaseModel):
     verified: bool | None = None  # True when the quote occurs in that turn's text
 
 
+class TurnValue(BaseModel):
+    """A per-turn dimension's value at one assistant turn (the series behind survival by turn)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    turn: int  # 1-based exchange index
+    value: float | None  # 0/1; None: the turn could not be rated (e.g. no pushback yet)
+
+
 class Verdict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,6 +55,9 @@ class Verdict(BaseModel):
     value: float | None = None  # binary 0/1, ordinal level; None when unscored or categorical
     label: str | None = None  # categorical label
     turn: int | None = None  # per-turn dimensions: first turn at which the behaviour appeared
+    by_turn: list[TurnValue] = Field(
+        default_factory=list
+    )  # per-turn dimensions: every turn's value
     reason: str | None = None  # why unscored
     cause: UnscoredCause | None = None
     evidence: list[Evidence] = Field(default_factory=list)

@@ -22,6 +22,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from character.boundary import values
+from character.boundary.errors import describe_error
+from character.boundary.ids import Labeller
+from character.boundary.reading import (
+    IMPORT_FILE_MAX,
+    MAX_DEPTH,
+    decode,
+    json_depth,
+    jsonl_lines,
+    read_bytes,
+)
 from character.domain.probes import (
     PROBE_ID,
     Facts,
@@ -32,7 +43,6 @@ from character.domain.probes import (
     load_suite,
 )
 from character.domain.rubrics import Dimension, Rubric, load_rubric, rubric_dirs
-from character.domain.yaml_loading import describe_error
 from character.engine.transcript import normalise
 from character.engine.verdicts import Verdict, unscored
 from character.errors import CharacterError
@@ -58,22 +68,28 @@ MAX_REPORTED = 20  # problems listed in the error message; all are kept on the e
 # The line schema
 
 
+Epoch = values.EPOCH.pydantic()
+Turn = values.TURN.pydantic()
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a NaN value passes every range check and would be stored as a score
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class LineMessage(_Strict):
     role: Literal["system", "user", "assistant"]
     content: str
     scripted: bool = False  # assistant only: pre-filled history the model did not write
+    simulated: bool = False  # user only: written by a user model (a simulated user), not a person
 
 
 class LineLabel(_Strict):
     dimension: str = Field(pattern=r"^[a-z][a-z0-9_]*/[a-z][a-z0-9_]*$")  # "rubric/dimension"
     value: float | None = None  # binary 0/1 or an ordinal level
     label: str | None = None  # categorical scales; on numeric ones a human label's finer class
-    turn: int | None = Field(default=None, ge=1)  # per-turn dimensions: first turn it appeared
-    by: str = Field(min_length=1)  # who made the judgement: a person or a judge model
+    turn: Turn | None = None  # per-turn dimensions: first turn it appeared
+    by: Labeller  # who made the judgement: a person or a judge model
     by_kind: Literal["human", "judge"] = "human"
     reasoning: str | None = None  # judge only
     reason: str | None = None  # judge only: why it gave no score (the row becomes unscored)
@@ -81,7 +97,7 @@ class LineLabel(_Strict):
 
 
 class Line(_Strict):
-    id: str = Field(min_length=1)
+    id: Labeller  # printable, one line: it names the conversation in messages
     messages: list[LineMessage] = Field(min_length=2)
     probe: str | None = None
     suite: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
@@ -91,9 +107,9 @@ class Line(_Strict):
     facts: Facts | None = None
     rubrics: list[str] | None = None
     good_behaviour: str | None = None
-    model: str | None = None
-    version: str | None = None
-    epoch: int = Field(default=1, ge=1)
+    model: Labeller | None = None  # printed by `runs` and `show`: no control characters
+    version: Labeller | None = None
+    epoch: Epoch = 1
     labels: list[LineLabel] = Field(default_factory=list)
     meta: dict[str, Any] | None = None  # free-form, ignored
 
@@ -238,6 +254,8 @@ def _check_messages(number: int, line: Line) -> list[Problem]:
             break
         if message.scripted and message.role != "assistant":
             problems.append(Problem(number, f"messages[{index}].scripted", "only assistant turns can be scripted"))
+        if message.simulated and message.role != "user":
+            problems.append(Problem(number, f"messages[{index}].simulated", "only user turns can be simulated (written by a user model)"))
         if message.role == "user" and not message.content.strip():
             problems.append(Problem(number, f"messages[{index}].content", "a user message is empty"))
     if not problems:
@@ -287,7 +305,7 @@ def _synthesize(number: int, line: Line) -> tuple[Probe | None, list[Problem]]:
         )
     except ValidationError as exc:
         return None, [Problem(number, f"(probe built from this line) {p.field}", p.message) for p in _pydantic_problems(number, exc)]
-    if not PROBE_ID.match(probe.id):  # defensive: _probe_id always produces a valid id
+    if not PROBE_ID.matches(probe.id):  # defensive: _probe_id always produces a valid id
         return None, [Problem(number, "id", "cannot be turned into a probe id")]
     return probe, []
 
@@ -343,6 +361,8 @@ def _check_label(
 
 
 def check_line(number: int, raw: str, probes: ProbeIndex, default_model: str | None) -> tuple[Checked | None, list[Problem]]:
+    if json_depth(raw) > MAX_DEPTH:
+        return None, [Problem(number, None, f"JSON nested more than {MAX_DEPTH} levels deep")]
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
@@ -374,7 +394,7 @@ def check_line(number: int, raw: str, probes: ProbeIndex, default_model: str | N
         problems += synth_problems
         if probe is None:
             return None, problems
-    checked = Checked(number, line, probe, suite, [Message(m.role, m.content, m.scripted) for m in line.messages], turns_differ=turns_differ)
+    checked = Checked(number, line, probe, suite, [Message(m.role, m.content, m.scripted, m.simulated) for m in line.messages], turns_differ=turns_differ)
     seen: dict[tuple[str, str, int | None], int] = {}
     for index, label in enumerate(line.labels):
         key = (label.by, label.dimension, label.turn)
@@ -410,15 +430,21 @@ def check_line(number: int, raw: str, probes: ProbeIndex, default_model: str | N
 
 
 def read_lines(path: Path) -> list[tuple[int, str]]:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CharacterError("file not found", file=path, remedy="check the path") from None
-    except UnicodeDecodeError as exc:
-        raise CharacterError(f"not UTF-8 text (byte {exc.start})", file=path, remedy="save the file as UTF-8 JSONL") from None
-    except OSError as exc:
-        raise CharacterError(f"cannot read file ({exc.strerror})", file=path) from None
-    return [(number, raw) for number, raw in enumerate(text.splitlines(), start=1) if raw.strip()]
+    """(line number, text) of every non-blank line, split on "\\n" only.
+
+    A JSON string may hold U+2028 or U+0085 unescaped; `str.splitlines` splits there and broke
+    one conversation into two malformed lines. A decode error names the line and byte offset.
+    """
+    data = read_bytes(path, cap=IMPORT_FILE_MAX, what="file")
+    lines = []
+    for number, offset, raw in jsonl_lines(data, path):
+        try:
+            text = decode(raw, path, start=offset)
+        except CharacterError as exc:
+            raise CharacterError(f"line {number}: {exc.message}", file=path, remedy=exc.remedy) from None
+        if text.strip():
+            lines.append((number, text))
+    return lines
 
 
 def load(

@@ -2,7 +2,7 @@
 
 Developers run this after the raw data changes; the product only ever reads the generated YAML:
 
-    python -m character.importers.public_suites --data /work/shared/data --out character/suites
+    python -m character.importers.public_suites --data DATA_DIR --out character/suites
 
 It writes one suite file per converted dataset, `licenses/<suite>.LICENSE` (a byte copy of the
 upstream licence) and `licenses/README.md` (source, licence and conversion method per suite), then
@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from character.boundary.reading import IMPORT_FILE_MAX, read_text
 from character.domain.probes import BUNDLED_SUITES_DIR, load_suite
 from character.domain.schema import SCHEMA_COMMENT, SUITE_SCHEMA_FILE
 from character.errors import EXIT_USER_ERROR, CharacterError
@@ -148,10 +149,7 @@ def _read_csv(path: Path, columns: Iterable[str]) -> list[dict[str, str]]:
 
 
 def _read_lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CharacterError("file not found", file=path, remedy="check --data") from None
+    text = read_text(path, cap=IMPORT_FILE_MAX, remedy="check --data")
     lines = [line.rstrip("\r") for line in text.split("\n")]
     if lines and lines[-1] == "":
         lines.pop()
@@ -159,10 +157,7 @@ def _read_lines(path: Path) -> list[str]:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CharacterError("file not found", file=path, remedy="check --data") from None
+    text = read_text(path, cap=IMPORT_FILE_MAX, remedy="check --data")
     rows = []
     for number, line in enumerate(text.split("\n"), start=1):
         if line.strip():

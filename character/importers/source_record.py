@@ -14,6 +14,14 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from character.boundary.paths import no_symlink
+from character.boundary.reading import (
+    STORED_LINES_MAX,
+    decode_line,
+    jsonl_lines,
+    parse_json,
+    read_bytes,
+)
 from character.errors import CharacterError
 from character.store.files import atomic_write_text
 
@@ -70,10 +78,22 @@ def read_source(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                 "import FILE); copy labels.jsonl across to keep the human labels"
             ),
         )
+    no_symlink(path, what="stored conversations file")
+    items = []
     try:
-        header, *rows = [json.loads(line) for line in path.read_text("utf-8").split("\n") if line]
-    except ValueError as exc:
-        raise damaged(path, exc) from None
+        data = read_bytes(path, cap=STORED_LINES_MAX, what="stored conversations file")
+        for number, offset, raw in jsonl_lines(data, path):  # split on "\n" only
+            if not raw.strip():
+                continue
+            text = decode_line(raw, path, offset=offset, number=number)
+            if text is None:
+                raise CharacterError(f"line {number} is cut short")
+            items.append(parse_json(text, file=path, where=f"line {number}"))
+    except CharacterError as exc:
+        raise damaged(path, Exception(exc.message)) from None
+    if not items or not isinstance(items[0], dict):
+        raise damaged(path, Exception("no header line"))
+    header, *rows = items
     return header, rows
 
 

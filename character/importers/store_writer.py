@@ -20,9 +20,11 @@ command lists, and the next import of the file redoes it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -31,7 +33,11 @@ from typing import Literal
 
 import polars as pl
 from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser
+from pydantic import ValidationError
 
+from character.boundary.errors import validation_error
+from character.boundary.paths import no_symlink
+from character.boundary.reading import STORED_LINES_MAX, decode_line, jsonl_lines, read_bytes
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe, Suite
 from character.domain.rubrics import Dimension, Rubric, load_rubric
@@ -40,16 +46,18 @@ from character.engine.lexical_judge import applicable_dimensions
 from character.engine.reply_rules import lexical_with_rules, shape_markers
 from character.engine.transcript import (
     SCRIPTED_KEY,
+    SIMULATED_USER_KEY,
     Exchange,
     exchanges_from_messages,
     final_generated,
 )
+from character.engine.turn_series import with_rule_series
 from character.engine.verdicts import Verdict, unscored
 from character.errors import CharacterError
 from character.importers.source_record import write_source
 from character.run.judges import resolve_judge
 from character.run.provenance import code_version
-from character.store.files import atomic_write_text, exclusive_lock
+from character.store.files import atomic_write_text, ensure_dir, exclusive_lock
 from character.store.labels import Label, append_labels, read_labels
 from character.store.layout import LOCK, MANIFEST, list_run_dirs, run_dir
 from character.store.manifest import (
@@ -81,6 +89,7 @@ class Message:
     role: Role
     content: str
     scripted: bool = False  # an assistant turn pre-filled by the probe, not written by the model
+    simulated: bool = False  # a user turn written by a user model (e.g. Spiral-Bench's user agent)
 
 
 @dataclass(frozen=True)
@@ -194,7 +203,8 @@ def chat_messages(messages: list[Message]) -> list[ChatMessage]:
         if m.role == "system":
             built.append(ChatMessageSystem(content=m.content))
         elif m.role == "user":
-            built.append(ChatMessageUser(content=m.content))
+            meta = {SIMULATED_USER_KEY: "imported"} if m.simulated else None
+            built.append(ChatMessageUser(content=m.content, metadata=meta))
         else:
             meta = {SCRIPTED_KEY: True} if m.scripted else None
             built.append(ChatMessageAssistant(content=m.content, metadata=meta))
@@ -241,7 +251,13 @@ def marker_rows(base: dict, exchanges: list[Exchange]) -> list[dict]:
 def transcript_row(base: dict, conversation: Conversation) -> dict:
     probe = conversation.probe
     messages = [
-        {"role": m.role, "content": m.content, "scripted": m.scripted} for m in conversation.messages
+        {
+            "role": m.role,
+            "content": m.content,
+            "scripted": m.scripted,
+            **({"simulated": m.simulated} if m.role == "user" else {}),
+        }
+        for m in conversation.messages
     ]
     replies = [m.content for m in conversation.messages if m.role == "assistant" and not m.scripted]
     return {
@@ -277,6 +293,9 @@ def _lexical_rows(
     else:
         # a last reply that is empty ("") is target_empty, never scored as if it said something
         verdicts, _unsupported = lexical_with_rules(conversation.probe, exchanges, rubrics)
+        verdicts = with_rule_series(
+            verdicts, lexical_with_rules, conversation.probe, exchanges, rubrics
+        )
     return [
         dimension_verdict_row(
             base, v, index[(v.rubric, v.dimension)], judge=DEFAULT_LEXICAL, judge_kind="lexical"
@@ -427,43 +446,112 @@ def build_manifest(
 # Writing
 
 
-def write_import(store: Path, batch: ImportBatch) -> ImportResult:
-    """Store the batch as a run; if the same data is already stored, return it untouched."""
+@dataclass
+class _Planned:
+    """One batch ready to store: everything computed, nothing written yet."""
+
+    batch: ImportBatch
+    run_id: str
+    spec_hash: str
+    existing: Path | None
+    scores: pl.DataFrame | None = None
+    transcripts: pl.DataFrame | None = None
+    manifest: Manifest | None = None
+
+
+def _plan(store: Path, batch: ImportBatch) -> _Planned:
     if not batch.conversations:
         raise CharacterError(
             "nothing to import: the file holds no conversations",
             file=batch.files[0] if batch.files else None,
         )
     spec_hash, run_id = import_identity(batch)
+    run_dir(store, run_id)  # a valid id, not a symlink out of the store
     existing = find_import(store, spec_hash)
     if existing is not None:
-        return ImportResult(existing, read_manifest(existing), created=False)
-    folder = run_dir(store, run_id)
-    folder.mkdir(parents=True, exist_ok=True)
-    with exclusive_lock(folder / LOCK, what=f"run {run_id}"):
-        if (folder / MANIFEST).is_file():  # another process finished it while we waited
-            return ImportResult(folder, read_manifest(folder), created=False)
-        scores, transcripts = build_rows(batch, run_id)
-        probes = {c.probe.id: c.probe for c in batch.conversations}
-        atomic_write_text(
-            folder / PROBES,
-            "".join(p.model_dump_json() + "\n" for _, p in sorted(probes.items())),
-        )
-        write_source(folder, batch)  # what `character rebuild` rebuilds the tables from
-        write_tables(folder, scores, transcripts)
-        labels = new_labels(folder, build_labels(batch, run_id))
-        append_labels(folder, labels)
-        manifest = build_manifest(batch, run_id, spec_hash, scores, transcripts)
-        write_manifest(folder, manifest)
-    return ImportResult(folder, manifest, created=True, labels_added=len(labels))
+        return _Planned(batch, run_id, spec_hash, existing)
+    scores, transcripts = build_rows(batch, run_id)
+    manifest = build_manifest(batch, run_id, spec_hash, scores, transcripts)
+    return _Planned(batch, run_id, spec_hash, None, scores, transcripts, manifest)
+
+
+def write_import(store: Path, batch: ImportBatch) -> ImportResult:
+    """Store the batch as a run; if the same data is already stored, return it untouched."""
+    return write_imports(store, [batch])[0]
+
+
+def write_imports(store: Path, batches: list[ImportBatch]) -> list[ImportResult]:
+    """Store every batch of one file, or none of them.
+
+    Every batch is built (rows, labels, manifest) before anything is written, so a problem in the
+    second model's conversations stores nothing of the first. The manifests, which make the runs
+    visible, are written last, all together; if writing fails part-way, the runs this import
+    created are removed again. (A process killed between two manifests leaves the runs before it
+    complete and the rest invisible; importing the file again completes it.)
+    """
+    planned = [_plan(store, batch) for batch in batches]
+    results: list[ImportResult | None] = [None] * len(planned)
+    created: list[Path] = []
+    written: list[Path] = []
+    with contextlib.ExitStack() as locks:
+        try:
+            fresh = []
+            for index, plan in enumerate(planned):
+                if plan.existing is not None:
+                    results[index] = ImportResult(plan.existing, read_manifest(plan.existing), created=False)
+                    continue
+                folder = run_dir(store, plan.run_id)
+                if not folder.exists():
+                    created.append(folder)
+                ensure_dir(folder)
+                locks.enter_context(exclusive_lock(folder / LOCK, what=f"run {plan.run_id}"))
+                if (folder / MANIFEST).is_file():  # another process finished it while we waited
+                    results[index] = ImportResult(folder, read_manifest(folder), created=False)
+                    continue
+                labels = _write_run_files(folder, plan)
+                fresh.append((index, folder, labels))
+            for index, folder, labels in fresh:
+                plan = planned[index]
+                assert plan.manifest is not None
+                write_manifest(folder, plan.manifest)
+                written.append(folder / MANIFEST)
+                results[index] = ImportResult(folder, plan.manifest, created=True, labels_added=labels)
+        except BaseException:
+            for manifest in written:
+                manifest.unlink(missing_ok=True)
+            for folder in created:
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+    return [result for result in results if result is not None]
+
+
+def _write_run_files(folder: Path, plan: _Planned) -> int:
+    """probes.jsonl, the tables and new labels of a planned batch; returns the labels added."""
+    assert plan.scores is not None and plan.transcripts is not None
+    probes = {c.probe.id: c.probe for c in plan.batch.conversations}
+    atomic_write_text(
+        folder / PROBES,
+        "".join(p.model_dump_json() + "\n" for _, p in sorted(probes.items())),
+        root=folder,
+    )
+    write_source(folder, plan.batch)  # what `character rebuild` rebuilds the tables from
+    write_tables(folder, plan.scores, plan.transcripts)
+    labels = new_labels(folder, build_labels(plan.batch, plan.run_id))
+    append_labels(folder, labels)
+    return len(labels)
 
 
 def find_import(store: Path, spec_hash: str) -> Path | None:
     """The stored import of the same data, whatever --model or --name it was given then."""
     for folder in list_run_dirs(store):
         named_alike = folder.name.startswith("import-") and folder.name.endswith(spec_hash[:10])
-        if named_alike and read_manifest(folder).spec_hash == spec_hash:
-            return folder
+        if not named_alike:
+            continue
+        try:
+            if read_manifest(folder).spec_hash == spec_hash:
+                return folder
+        except CharacterError:
+            continue  # a damaged run is not the stored import; `character runs` shows it as damaged
     return None
 
 
@@ -472,5 +560,14 @@ def read_probes(folder: Path) -> dict[str, Probe]:
     path = Path(folder) / PROBES
     if not path.is_file():
         return {}
-    probes = [Probe.model_validate_json(line) for line in path.read_text("utf-8").splitlines() if line]
+    no_symlink(path, what="probes file")
+    data = read_bytes(path, cap=STORED_LINES_MAX, what="probes file")
+    probes = []
+    for number, offset, raw in jsonl_lines(data, path):
+        if raw.strip():
+            text = decode_line(raw, path, offset=offset, number=number)
+            try:
+                probes.append(Probe.model_validate_json(text or ""))
+            except ValidationError as exc:
+                raise validation_error(exc, file=path, item=f"line {number}") from None
     return {p.id: p for p in probes}

@@ -34,7 +34,7 @@ PRICES: dict[str, Price] = {
     "claude-haiku-4-5": Price(1.0, 5.0, 1.25, 0.10),
     "claude-3-5-haiku": Price(0.80, 4.0, 1.0, 0.08),
 }
-FREE_PROVIDERS = ("sim", "mockllm", "lexical")
+FREE_PROVIDERS = ("sim", "local", "mockllm", "lexical")  # local: runs on this machine
 
 
 def price_for(model: str, overrides: dict[str, Price] | None = None) -> Price | None:

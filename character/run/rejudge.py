@@ -4,16 +4,38 @@ The transcripts are scored again with inspect's `score()` and written as a new r
 (<source>-rejudged-<hash>) whose manifest names its source run; the original run and its scores
 are never touched. This is how a baseline is brought to the same judge as a candidate so the two
 can be compared, and how imported conversations (e.g. production tickets) are judged by Claude.
+
+Re-judging resumes like `character run`: every transcript's new scores are appended to
+rejudge-progress.jsonl in the new run's folder as soon as the judge has scored it, so re-running
+a killed `character judge` asks the judge only about the transcripts it had not finished (the
+ones in flight when it was killed, at most `max_connections`). The file is merged into the new
+run's log and removed when the run completes. (Imported runs are replayed through eval_set,
+which resumes on its own.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import functools
+import json
+import os
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from inspect_ai import score as inspect_score
-from inspect_ai.log import EvalLog, read_eval_log, write_eval_log
+import anyio
+from inspect_ai import score_async
+from inspect_ai.log import (
+    EvalLog,
+    EvalResults,
+    EvalSample,
+    read_eval_log,
+    recompute_metrics,
+    write_eval_log,
+)
+from inspect_ai.scorer import Score
 
+from character.boundary.paths import no_symlink
+from character.boundary.reading import STORED_LINES_MAX, jsonl_lines, read_bytes
 from character.domain.hashing import content_hash
 from character.domain.probes import Probe
 from character.domain.rubrics import Rubric, load_rubric
@@ -28,7 +50,7 @@ from character.run.judges import JudgeSpec
 from character.run.key_check import rejected_key
 from character.run.replay import judge_imported, stored_conversations
 from character.run.runner import finalize, judge_roles, key_rejected_error, stopped_by_rejection
-from character.store.files import exclusive_lock
+from character.store.files import ensure_dir, exclusive_lock
 from character.store.layout import LOCK, LOGS, run_dir
 from character.store.manifest import (
     Manifest,
@@ -93,12 +115,13 @@ def rejudge(
     if sample is not None:
         name = f"{base[:130]}-rejudged-{spec_hash[:8]}-sample{len(sample)}"
     target_dir = run_dir(store, name)
+    # an unknown judge model fails here, before the new run's folder exists
     roles = judge_roles(judge, max_connections=max_connections, batch=False)
     reset_rejection()
     rejection = rejected_key(roles.values())  # a rejected key: stop before anything is written
     if rejection is not None:
         raise key_rejected_error(rejection)
-    target_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(target_dir)
     with exclusive_lock(target_dir / LOCK, what=f"run {target_dir.name}"):
         if (target_dir / "manifest.json").exists():
             existing = read_manifest(target_dir)
@@ -131,19 +154,11 @@ def rejudge(
             return finalize(target_dir, manifest, complete=complete)
         # a judge call per transcript: the same GC cost as a run
         with fewer_gc_pauses(), stopped_by_rejection():
-            scored = inspect_score(
-                log,
-                scorers=[
-                    character_judge(judge=judge.scorer_choice, repeats=judge.repeats, attempts=judge.attempts),
-                    character_markers(judge=judge.scorer_choice),
-                ],
-                model_roles=roles or None,
-                action="overwrite",
-                display="none",
-            )
+            scored = _judge_resumably(log, judge, target_dir, roles or None)
         _stop_if_rejected(target_dir, manifest)
-        (target_dir / LOGS).mkdir(exist_ok=True)
+        ensure_dir(target_dir / LOGS)
         write_eval_log(scored, str(target_dir / LOGS / log_file.name))
+        (target_dir / PROGRESS).unlink(missing_ok=True)  # merged into the log just written
         return finalize(target_dir, manifest, complete=True)
 
 
@@ -178,3 +193,96 @@ def check_rubrics_apply(probes: list[Probe], rubrics: list[Rubric]) -> None:
                 field="--rubric",
                 remedy="add a rubric with a dimension for that kind (e.g. --rubric production, which applies to every kind)",
             )
+
+
+PROGRESS = "rejudge-progress.jsonl"  # scores of the transcripts judged so far, one per line
+
+
+def _key(sample: EvalSample) -> tuple[str, int]:
+    return (str(sample.id), int(sample.epoch))
+
+
+def _judge_resumably(log: EvalLog, judge: JudgeSpec, folder: Path, roles: dict | None) -> EvalLog:
+    """`log` with every sample scored by `judge`: from the progress file where a killed attempt
+    left scores, by the judge for the rest (each appended to the progress file once scored)."""
+    samples = list(log.samples or [])
+    done = _read_progress(folder / PROGRESS)
+    todo = [sample for sample in samples if _key(sample) not in done]
+    if todo:
+        part = log.model_copy(
+            update={"samples": None, "results": EvalResults(total_samples=len(todo), completed_samples=len(todo))}
+        )
+        progress = _open_progress(folder / PROGRESS)
+        try:
+
+            @contextlib.asynccontextmanager
+            async def sample_at(index: int) -> AsyncIterator[EvalSample]:
+                sample = todo[index]
+                yield sample
+                # scored (sample.scores replaced) by the time the block ends: keep it on disk now,
+                # unless the API has rejected the key meanwhile (that verdict is no verdict: the
+                # re-run with a working key must judge this transcript again)
+                if recorded_rejection() is None:
+                    _append_progress(progress, sample)
+
+            anyio.run(
+                functools.partial(
+                    score_async,
+                    part,
+                    [
+                        character_judge(
+                            judge=judge.scorer_choice, repeats=judge.repeats, attempts=judge.attempts
+                        ),
+                        character_markers(judge=judge.scorer_choice),
+                    ],
+                    model_roles=roles,
+                    action="overwrite",
+                    display="none",
+                    copy=False,
+                    samples=sample_at,
+                )
+            )
+        finally:
+            os.close(progress)
+    for sample in samples:
+        if _key(sample) in done:
+            sample.scores = done[_key(sample)]
+    merged = log.model_copy(update={"samples": samples})
+    recompute_metrics(merged)
+    return merged
+
+
+def _open_progress(path: Path) -> int:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        no_symlink(path, what="progress file")
+        raise CharacterError(f"cannot write re-judging progress ({exc.strerror})", file=path) from None
+
+
+def _append_progress(fd: int, sample: EvalSample) -> None:
+    line = {
+        "id": sample.id,
+        "epoch": sample.epoch,
+        "scores": {name: score.model_dump(mode="json") for name, score in (sample.scores or {}).items()},
+    }
+    os.write(fd, (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8"))
+    os.fsync(fd)
+
+
+def _read_progress(path: Path) -> dict[tuple[str, int], dict[str, Score]]:
+    """Scores saved by an earlier, interrupted attempt; a line torn by the kill is skipped."""
+    if not path.exists() and not path.is_symlink():
+        return {}
+    no_symlink(path, what="progress file")
+    done: dict[tuple[str, int], dict[str, Score]] = {}
+    data = read_bytes(path, cap=STORED_LINES_MAX, what="progress file")
+    for _number, _offset, raw in jsonl_lines(data, path):
+        try:
+            item = json.loads(raw.decode("utf-8"))
+            done[(str(item["id"]), int(item["epoch"]))] = {
+                name: Score.model_validate(score) for name, score in item["scores"].items()
+            }
+        except (ValueError, KeyError, TypeError):
+            continue  # the line being written when the attempt was killed: judged again
+    return done

@@ -21,10 +21,12 @@ from inspect_ai import eval_set
 from inspect_ai.log import read_eval_log
 from inspect_ai.model import GenerateConfig, Model, get_model
 
+from character.boundary import values
 from character.domain.hashing import content_hash
-from character.domain.probes import Suite, load_suite, resolve_suite
+from character.domain.probes import Suite, bundled_suite_paths, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
+from character.engine.adaptive_user import USER_ROLE, check_user_model, user_model_for
 from character.engine.api_errors import KeyRejected, recorded_rejection, reset_rejection
 from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
 from character.engine.task import character as character_task
@@ -66,6 +68,9 @@ class RunRequest:
     store: Path
     epochs: int = 1
     limit: int | None = None
+    # Only these probe ids (a fixed subset, e.g. the demo's real-model section); with `limit`,
+    # the first N of them. None: every probe of the suites.
+    probe_ids: tuple[str, ...] | None = None
     max_connections: int = 16
     run_id: str | None = None
     fresh: bool = False
@@ -78,6 +83,8 @@ class RunRequest:
     max_retries: int = DEFAULT_MAX_RETRIES
     timeout: int | None = None  # seconds for one call including its retries
     attempt_timeout: int | None = None  # seconds for one attempt (a stalled connection is retried)
+    # Adaptive probes: the model playing the user, overriding the probes' user.model.
+    user_model: str | None = None
 
 
 @dataclass
@@ -90,8 +97,12 @@ class PreparedRun:
     # built (and so checked) by prepare, before anything is stored
     target_model: Model | None = None
     judge_roles: dict[str, Model] = field(default_factory=dict)
+    user_model: str | None = None  # adaptive probes: the model bound to the `user` role
     # said at the start of the run and kept in the manifest (e.g. dimensions the judge cannot score)
     warnings: list[str] = field(default_factory=list)
+    # the suites as the inspect task is given them (bundled names, or absolute paths): part of
+    # the task's identity in its log, so a re-run must spell them the same way to resume
+    task_suites: list[str] = field(default_factory=list)
 
     @property
     def dir(self) -> Path:
@@ -99,36 +110,51 @@ class PreparedRun:
 
 
 def prepare(request: RunRequest) -> PreparedRun:
-    """Validate everything before any model call: suites, rubrics, models, keys."""
-    if request.epochs < 1:
-        raise CharacterError(
-            "epochs must be at least 1", field="--epochs", remedy="pass --epochs 1 or more"
-        )
-    for name, value, least in (
-        ("--max-retries", request.max_retries, 0),
-        ("--timeout", request.timeout, 1),
-        ("--attempt-timeout", request.attempt_timeout, 1),
-        ("--max-connections", request.max_connections, 1),
+    """Validate everything before any model call or write: values, suites, rubrics, models, keys.
+
+    Every value is range-checked here too (the CLI checks its options already; gate and nightly
+    build requests from config), so nothing is stored for a request that cannot run.
+    """
+    for name, bounds, value in (
+        ("--epochs", values.EPOCHS, request.epochs),
+        ("--limit", values.LIMIT, request.limit),
+        ("--max-retries", values.MAX_RETRIES, request.max_retries),
+        ("--timeout", values.TIMEOUT, request.timeout),
+        ("--attempt-timeout", values.TIMEOUT, request.attempt_timeout),
+        ("--max-connections", values.MAX_CONNECTIONS, request.max_connections),
+        ("--judge-repeats", values.JUDGE_REPEATS, request.judge.repeats),
     ):
-        if value is not None and value < least:
-            raise CharacterError(
-                f"must be at least {least}, got {value}", field=name, remedy=f"pass {name} {least} or more"
-            )
+        if value is not None:
+            bounds.check(value, field=name)
+    if not request.suites:
+        raise CharacterError("no suite given", field="SUITE", remedy="name at least one suite")
     paths = [resolve_suite(name) for name in request.suites]
     suites = [load_suite(path) for path in paths]
+    _check_distinct(suites, paths)
     names = [s.name for s in suites]
-    if len(set(names)) != len(names):
-        raise CharacterError("a suite is named twice", field="SUITE", remedy="name each suite once")
     by_name = {
         rubric.name: rubric
         for suite, path in zip(suites, paths, strict=True)
         for rubric in load_suite_rubrics(suite, path)
     }
     rubrics = [by_name[name] for name in sorted(by_name)]
+    user_model = user_model_for(suites, request.user_model)
+    check_user_model(user_model, request.target.model)
+    if request.probe_ids is not None:
+        known = {probe.id for suite in suites for probe in suite.probes}
+        missing = [pid for pid in request.probe_ids if pid not in known]
+        if missing or not request.probe_ids:
+            raise CharacterError(
+                f"probe(s) not in the suites: {', '.join(missing) or '(none given)'}",
+                field="probes",
+                remedy="name probe ids of the given suites (`character show RUN` lists them)",
+            )
     if not request.target.simulated:
         require_credentials(
             request.target.model, field=request.target.model_field, file=request.target.origin_file
         )
+    if user_model is not None and not user_model.startswith("sim/"):
+        require_credentials(user_model, field="--user-model")
     spec = {
         "suites": {s.name: s.hash for s in suites},
         "rubrics": {r.name: r.hash for r in rubrics},
@@ -136,9 +162,13 @@ def prepare(request: RunRequest) -> PreparedRun:
         "judge": [request.judge.kind, request.judge.id, request.judge.prompt_hash, request.judge.repeats],
         "epochs": request.epochs,
         "limit": request.limit,
-        "model_args": request.model_args,
+        "model_args": model_args(request),
+        # only when set, so the ids of runs stored before probe subsets existed do not change
+        **({"probe_ids": list(request.probe_ids)} if request.probe_ids is not None else {}),
         "nonce": datetime.now(UTC).isoformat() if request.fresh else None,
     }
+    if user_model is not None:  # only then, so runs without adaptive probes keep their ids
+        spec["user_model"] = user_model
     spec_hash = content_hash(spec)
     run_id = check_run_id(
         request.run_id or default_run_id(names, request.target, spec_hash), field="--run-id"
@@ -150,14 +180,61 @@ def prepare(request: RunRequest) -> PreparedRun:
     # An unknown provider or model fails here, not after an empty run folder has been stored.
     return PreparedRun(
         request, suites, rubrics, spec_hash, run_id, warnings=warnings,
+        task_suites=[_task_suite(name, path) for name, path in zip(request.suites, paths, strict=True)],
         target_model=_target_model(request),
-        judge_roles=judge_roles(
-            request.judge,
-            max_connections=request.max_connections,
-            batch=request.batch,
-            retry=_retry_config(request),
-        ),
+        judge_roles={
+            **judge_roles(
+                request.judge,
+                max_connections=request.max_connections,
+                batch=request.batch,
+                retry=_retry_config(request),
+            ),
+            **user_role(user_model, request),
+        },
+        user_model=user_model,
     )
+
+
+def _check_distinct(suites: list[Suite], paths: list[Path]) -> None:
+    """Two suites of one run may share neither a name nor a probe id: a sample is keyed by its
+    probe id, so a shared id would silently merge (or crash) two conversations."""
+    seen_names: dict[str, Path] = {}
+    seen_ids: dict[str, tuple[str, Path]] = {}
+    for suite, path in zip(suites, paths, strict=True):
+        if suite.name in seen_names:
+            raise CharacterError(
+                f"suite '{suite.name}' is given twice (also as {seen_names[suite.name]})",
+                file=path, field="SUITE", remedy="name each suite once",
+            )
+        seen_names[suite.name] = path
+        for index, probe in enumerate(suite.probes):
+            if probe.id in seen_ids:
+                other, other_path = seen_ids[probe.id]
+                raise CharacterError(
+                    f"probe id '{probe.id}' is also in suite '{other}' ({other_path})",
+                    file=path, field=f"probes[{index}].id",
+                    remedy="give the probe an id of its own, or run the suites separately",
+                )
+            seen_ids[probe.id] = (suite.name, path)
+
+
+def _task_suite(name: str, path: Path) -> str:
+    """How the task is given a suite: a bundled name as it is, a file by its absolute path.
+
+    The spelling is part of the task's identity in inspect's log: `mini.yaml` and
+    `/work/tests/mini.yaml` must be one task, or a re-run cannot resume the killed run.
+    """
+    if bundled_suite_paths().get(name) == path:
+        return name
+    return str(Path(path).resolve())
+
+
+def user_role(user_model: str | None, request: RunRequest) -> dict[str, Model]:
+    """The inspect `user` role of adaptive probes (seed and temperature are set per call)."""
+    if user_model is None:
+        return {}
+    config = GenerateConfig(**_retry_config(request), max_connections=request.max_connections)
+    return {USER_ROLE: _model(user_model, config, {}, field="--user-model")}
 
 
 def default_run_id(suite_names: list[str], target: Target, spec_hash: str) -> str:
@@ -184,6 +261,7 @@ def execute(prepared: PreparedRun) -> Manifest:
         previous = _previous_manifest(folder)
         if previous is None and (folder / "manifest.json").exists():
             manifest.warnings.append("manifest.json was damaged; it was rebuilt from the logs")
+        task_suites = _resumable_task_suites(prepared)
         if previous is not None:
             if previous.spec_hash != prepared.spec_hash:
                 raise CharacterError(
@@ -198,7 +276,20 @@ def execute(prepared: PreparedRun) -> Manifest:
                 return finalize(folder, previous, complete=True, prices=request.prices)
             manifest = manifest.model_copy(update={"created": previous.created})
         write_manifest(folder, manifest)
-        success = _eval(prepared)
+        try:
+            success = _eval(prepared, task_suites)
+        except BaseException as exc:
+            # never leave a run marked 'running' that nothing is running: record how it stopped
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            stopped = manifest.model_copy(update={
+                "status": "incomplete" if interrupted else "failed",
+                "finished": _now(),
+                "warnings": [*manifest.warnings, "interrupted (re-run the same command to resume)"
+                             if interrupted else f"stopped by an error: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"],
+            })
+            write_manifest(folder, stopped)
+            raise
         rejection = recorded_rejection()
         finished = finalize(
             folder,
@@ -216,6 +307,36 @@ def _finished(folder: Path) -> bool:
     """A complete run with readable tables is stored there: nothing to call."""
     previous = _previous_manifest(folder)
     return previous is not None and previous.status == "complete" and _tables_readable(folder)
+
+
+def _resumable_task_suites(prepared: PreparedRun) -> list[str]:
+    """The suite spelling to give the task: the one the run's existing log recorded when it names
+    the same suites (an older version stored paths as typed), else ours. A log whose suites
+    cannot be matched is refused here, before the manifest is touched."""
+    ours = prepared.task_suites
+    log = latest_log(prepared.dir)
+    if log is None:
+        return ours
+    try:
+        recorded = read_eval_log(str(log), header_only=True).eval.task_args.get("suites")
+    except Exception:  # an unreadable log: eval_set decides what to do with it
+        return ours
+    recorded = [recorded] if isinstance(recorded, str) else list(recorded or [])
+    if recorded == ours or not recorded:
+        return ours
+    try:
+        hashes = sorted(load_suite(resolve_suite(name)).hash for name in recorded)
+    except CharacterError:
+        hashes = None
+    if hashes == sorted(s.hash for s in prepared.suites):
+        return recorded
+    raise CharacterError(
+        f"the run was started with the suites given as {', '.join(recorded)}, which cannot be "
+        "found from here with the same content",
+        file=prepared.dir,
+        field="SUITE",
+        remedy="re-run from the folder the run was started in, or pass --fresh for a new run",
+    )
 
 
 def _previous_manifest(folder: Path) -> Manifest | None:
@@ -236,6 +357,11 @@ def _tables_readable(folder: Path) -> bool:
     return True
 
 
+def model_args(request: RunRequest) -> dict[str, Any]:
+    """The target's provider arguments (character.toml) overridden by the run's (`-M`)."""
+    return {**request.target.model_args, **request.model_args}
+
+
 def _target_model(request: RunRequest) -> Model:
     return _model(
         request.target.model,
@@ -245,25 +371,29 @@ def _target_model(request: RunRequest) -> Model:
             max_connections=request.max_connections,
             batch=request.batch or None,
         ),
-        request.model_args,
+        model_args(request),
         field=request.target.model_field,
         file=request.target.origin_file,
     )
 
 
-def _eval(prepared: PreparedRun) -> bool:
+def _eval(prepared: PreparedRun, task_suites: list[str] | None = None) -> bool:
+    """Run (or resume) the eval; `task_suites`: the suites as the task gets them (default: ours)."""
     request = prepared.request
     target_model = prepared.target_model or _target_model(request)
     roles = prepared.judge_roles
     task = character_task(
-        suites=request.suites,
+        suites=task_suites or prepared.task_suites,
         judge=request.judge.scorer_choice,
         system_prompt=request.target.system_prompt,
         judge_repeats=request.judge.repeats,
         judge_attempts=request.judge.attempts,
+        user_model=prepared.user_model,
     )
-    probes = sum(len(suite.probes) for suite in prepared.suites)
+    probes = len(request.probe_ids) if request.probe_ids else sum(len(s.probes) for s in prepared.suites)
     conversations = min(probes, request.limit or math.inf) * request.epochs
+    # inspect's eval forbids sample_id with limit: a limit on a subset is applied to the ids here
+    sample_ids = list(request.probe_ids)[: request.limit] if request.probe_ids else None
     install_log_scrubbing()
     with fewer_gc_pauses(), stopped_by_rejection(), quiet_after_rejection():
         success, _logs = eval_set(
@@ -272,7 +402,8 @@ def _eval(prepared: PreparedRun) -> bool:
             model=target_model,
             model_roles=roles or None,
             epochs=request.epochs,
-            limit=request.limit,
+            limit=None if sample_ids else request.limit,
+            sample_id=sample_ids,
             display=request.display,
             # flush about 100 times per run: a killed run loses at most 1% of its finished
             # conversations, and flushing stays linear in the run's size (see eval_tuning)
@@ -370,7 +501,9 @@ def _model(
 ) -> Model:
     try:
         return get_model(model, config=config, memoize=False, **model_args)
-    except CharacterError:
+    except CharacterError as exc:
+        if exc.field is None and exc.file is None:  # a provider's error: say which option named it
+            raise CharacterError(exc.message, file=file, field=field, remedy=exc.remedy) from None
         raise
     except Exception as exc:  # inspect raises ValueError/PrerequisiteError for unknown providers
         raise CharacterError(
@@ -418,6 +551,7 @@ def _draft_manifest(prepared: PreparedRun) -> Manifest:
         warnings=warnings,
         simulated=target.simulated,
         batch=request.batch,
+        user_model=prepared.user_model,
     )
 
 
@@ -446,6 +580,8 @@ def finalize(
         if manifest.judge.kind == "model"
         else 0.0,
     }
+    if manifest.user_model is not None and not manifest.user_model.startswith("sim/"):
+        cost[USER_ROLE] = cost_usd(manifest.user_model, usage.get(USER_ROLE, {}), batch=batch, overrides=prices)
     cost["total"] = None if None in cost.values() else round(sum(cost.values()), 6)  # type: ignore[arg-type]
     log = latest_log(folder)
     updated = manifest.model_copy(
@@ -478,13 +614,20 @@ def _usage(folder: Path, manifest: Manifest) -> dict[str, dict[str, int]]:
     header = read_eval_log(str(log), header_only=True)
     stats = header.stats
     judge = (stats.role_usage or {}).get("judge")
+    user = (stats.role_usage or {}).get(USER_ROLE)
     totals: dict[str, int] = {}
     for usage in (stats.model_usage or {}).values():
         for key, value in _tokens(usage).items():
             totals[key] = totals.get(key, 0) + value
     judge_tokens = _tokens(judge) if judge else {}
-    target_tokens = {k: v - judge_tokens.get(k, 0) for k, v in totals.items()}
-    return {"target": target_tokens, "judge": judge_tokens}
+    user_tokens = _tokens(user) if user else {}
+    target_tokens = {
+        k: v - judge_tokens.get(k, 0) - user_tokens.get(k, 0) for k, v in totals.items()
+    }
+    usage = {"target": target_tokens, "judge": judge_tokens}
+    if user_tokens:
+        usage[USER_ROLE] = user_tokens
+    return usage
 
 
 def _tokens(usage: Any) -> dict[str, int]:

@@ -1,7 +1,9 @@
 """Safe file writing: temporary name, fsync, rename — a crash never leaves half a file in place.
 
-Disk-full and permission errors become CharacterErrors naming the file; the previous good file,
-if any, is untouched.
+Every file character writes goes through `atomic_write`. Given the `root` it belongs under (the
+store, a report folder), the path is resolved (symlinks, '..') and refused if it leads outside:
+a name built from stored or user text can never place a file elsewhere. Disk-full and permission
+errors become CharacterErrors naming the file; the previous good file, if any, is untouched.
 """
 
 from __future__ import annotations
@@ -13,12 +15,19 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from character.boundary.paths import check_inside
 from character.errors import CharacterError, os_error
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_path)` then rename the temporary file over `path`."""
+def atomic_write(path: Path, write: Callable[[Path], None], *, root: Path | None = None) -> None:
+    """Call `write(tmp_path)` then rename the temporary file over `path`.
+
+    `root`: the folder `path` must stay inside once resolved (checked before anything is written).
+    The rename replaces a symlink at `path` itself, never the file it points to.
+    """
     path = Path(path)
+    if root is not None:
+        check_inside(root, path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -39,8 +48,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def atomic_write_text(path: Path, text: str, *, root: Path | None = None) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), root=root)
 
 
 def _write_error(path: Path, exc: OSError) -> CharacterError:

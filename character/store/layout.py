@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from character.boundary.ids import RUN_ID
+from character.boundary.paths import inside
 from character.errors import CharacterError
 
 STORE_ENV = "CHARACTER_STORE"
-RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]{0,159}$")
 
 MANIFEST = "manifest.json"
 SCORES = "scores.parquet"
@@ -19,6 +19,8 @@ LABELS = "labels.jsonl"
 MARKERS_RUBRIC = "markers"
 LOGS = "logs"
 LOCK = ".lock"
+INTERNAL_LOGS = "_logs"  # details of internal errors (never a run: no manifest)
+REBUILD_FIX = "run `character rebuild {run}`: it rebuilds the tables from the stored logs (runs) or the stored source (imports)"
 
 
 def default_store() -> Path:
@@ -26,8 +28,11 @@ def default_store() -> Path:
 
 
 def check_run_id(run_id: str, *, field: str = "RUN") -> str:
-    """Refuse ids that could escape the store (`../../etc`), or that no run could have."""
-    if not RUN_ID.match(run_id) or ".." in run_id:
+    """Refuse ids that could escape the store (`../../etc`), or that no run could have.
+
+    Matched whole: an id ending in a newline is refused, not made into a folder.
+    """
+    if not RUN_ID.matches(run_id):
         raise CharacterError(
             f"invalid run id '{run_id}'",
             field=field,
@@ -37,19 +42,39 @@ def check_run_id(run_id: str, *, field: str = "RUN") -> str:
 
 
 def run_dir(store: Path, run_id: str) -> Path:
-    return Path(store) / check_run_id(run_id)
+    """The folder of run `run_id` in the store; refused if it is a symlink leading out of it."""
+    folder = Path(store) / check_run_id(run_id)
+    if (folder.exists() or folder.is_symlink()) and not inside(store, folder):
+        raise CharacterError(
+            f"run folder '{run_id}' points outside the store {store}",
+            file=folder,
+            remedy="remove the symlink from the store (character never reads or writes through it)",
+        )
+    return folder
 
 
 def list_run_dirs(store: Path) -> list[Path]:
-    """Run folders in the store; a symlink leading out of the store is not a run of it."""
+    """Run folders in the store, by folder name: the folder is the run's identity.
+
+    A symlink leading out of the store is not a run of it. A folder whose name no run id could
+    have (a copy named "run (copy)") is listed, so that `character runs` can say what is wrong
+    with it (reading its manifest says).
+    """
     store = Path(store)
-    if not store.is_dir():
+    try:
+        if not store.is_dir():
+            return []
+        entries = list(store.iterdir())
+    except OSError:
         return []
-    return sorted(p for p in store.iterdir() if (p / MANIFEST).is_file() and _inside(store, p))
+    return sorted(p for p in entries if _is_run_folder(p) and inside(store, p))
 
 
-def _inside(store: Path, folder: Path) -> bool:
-    return folder.resolve().is_relative_to(store.resolve())
+def _is_run_folder(path: Path) -> bool:
+    try:
+        return (path / MANIFEST).is_file()
+    except OSError:
+        return False
 
 
 def resolve_run(store: Path, ref: str, *, tables: bool = True) -> Path:
@@ -73,7 +98,7 @@ def _find_run(store: Path, ref: str) -> Path:
     check_run_id(ref)
     exact = store / ref
     if (exact / MANIFEST).is_file():
-        if not _inside(store, exact):
+        if not inside(store, exact):
             raise CharacterError(
                 f"run '{ref}' points outside the store {store}",
                 field="RUN",
@@ -95,10 +120,17 @@ def _find_run(store: Path, ref: str) -> Path:
 
 
 def check_tables(folder: Path) -> None:
-    """Refuse a run whose parquet tables are missing or unreadable, saying how to rebuild them."""
+    """Refuse a run whose parquet tables are missing, unreadable or of another schema.
+
+    Checked from the tables' footers, cheaply: a missing column or one of another type (a table
+    written by an older version, or edited by hand) is named with its file, instead of a polars
+    traceback in the middle of a comparison. Extra columns are allowed (a newer version's).
+    """
     import polars as pl  # here, not at the top: layout is imported by light modules too
 
-    for name in (SCORES, TRANSCRIPTS):
+    from character.store.table_schema import SCORE_SCHEMA, TRANSCRIPT_SCHEMA
+
+    for name, expected in ((SCORES, SCORE_SCHEMA), (TRANSCRIPTS, TRANSCRIPT_SCHEMA)):
         path = Path(folder) / name
         if not path.is_file():
             raise CharacterError(
@@ -106,12 +138,36 @@ def check_tables(folder: Path) -> None:
                 file=path,
                 remedy="re-run the command that made the run: it resumes and writes the tables",
             )
+        if path.is_symlink():
+            raise CharacterError(
+                "stored table is a symbolic link; character does not read through links in the store",
+                file=path,
+                remedy=REBUILD_FIX.format(run=Path(folder).name),
+            )
         try:
-            pl.read_parquet_schema(path)
+            found = pl.read_parquet_schema(path)
         except Exception as exc:  # polars/pyarrow raise several types for a damaged file
             first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
             raise CharacterError(
                 f"stored table is damaged or unreadable ({first})",
                 file=path,
-                remedy="re-run the command that made the run: it rebuilds the tables from its logs",
+                remedy=REBUILD_FIX.format(run=Path(folder).name),
             ) from None
+        missing = [column for column in expected if column not in found]
+        if missing:
+            raise CharacterError(
+                f"stored table lacks column(s) {', '.join(missing)} (written by an older version "
+                "of character, or edited)",
+                file=path,
+                field=missing[0],
+                remedy=REBUILD_FIX.format(run=Path(folder).name),
+            )
+        for column, dtype in expected.items():
+            if found[column] != dtype:
+                raise CharacterError(
+                    f"stored column has type {found[column]}, not {dtype} (written by an older "
+                    "version of character, or edited)",
+                    file=path,
+                    field=column,
+                    remedy=REBUILD_FIX.format(run=Path(folder).name),
+                )

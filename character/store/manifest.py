@@ -6,12 +6,15 @@ cost, and the counts of scored and unscored items.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from character.boundary.errors import validation_error
+from character.boundary.ids import RUN_ID, RunId
+from character.boundary.paths import no_symlink
+from character.boundary.reading import STORED_FILE_MAX, read_json
 from character.errors import CharacterError
 from character.redact import scrub
 from character.store.files import atomic_write_text
@@ -84,13 +87,13 @@ class Counts(Loose):
 
 
 class Manifest(Loose):
-    schema_version: int = MANIFEST_SCHEMA
-    run_id: str
+    schema_version: int = Field(default=MANIFEST_SCHEMA, ge=1)
+    run_id: RunId  # always the run folder's name when read (see read_manifest)
     status: Literal["running", "complete", "incomplete", "failed"] = "running"
     created: str
     finished: str | None = None
     kind: Literal["run", "rejudge", "import"] = "run"
-    source_run: str | None = None  # rejudge: the run whose transcripts were re-judged
+    source_run: RunId | None = None  # rejudge: the run whose transcripts were re-judged
     spec_hash: str
     code_version: dict[str, str | None]
     target: TargetRecord
@@ -108,6 +111,9 @@ class Manifest(Loose):
     simulated: bool = False
     imported: bool = False
     batch: bool = False  # sent through the provider's batch API: priced at half
+    # Adaptive probes: the model that played the user (inspect's `user` role). Both runs of a
+    # comparison must have faced the same one.
+    user_model: str | None = None
 
     @property
     def marks(self) -> list[str]:
@@ -119,6 +125,7 @@ class Manifest(Loose):
                 ("simulated", self.simulated or self.target.simulated),
                 ("imported", self.imported),
                 ("generated", any(suite.generated for suite in self.suites)),
+                ("simulated user", (self.user_model or "").startswith("sim/")),
             )
             if present
         ]
@@ -129,17 +136,53 @@ def write_manifest(run_dir: Path, manifest: Manifest) -> None:
     atomic_write_text(run_dir / MANIFEST, scrub(manifest.model_dump_json(indent=2)) + "\n")
 
 
+_REMEDY = "re-run the command that made this run (it resumes from the logs)"
+
+
 def read_manifest(run_dir: Path) -> Manifest:
-    path = Path(run_dir) / MANIFEST
+    """The run's manifest, its `run_id` set to the folder's name.
+
+    The folder is the run's identity: a manifest copied with its folder, or edited to claim
+    another run's id (or `../../outside`), names nothing but its own folder. A manifest of a
+    newer schema is refused rather than read as this one; a damaged, oversized, deeply nested or
+    non-UTF-8 one is a CharacterError naming the file (a listing shows the run as damaged).
+    """
+    folder = Path(run_dir)
+    path = folder / MANIFEST
+    if not path.exists() and not path.is_symlink():
+        raise CharacterError("run has no manifest.json", file=path, remedy="is this a run folder?")
+    no_symlink(path, what="manifest")
     try:
-        return Manifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        raise CharacterError("run has no manifest.json", file=path, remedy="is this a run folder?") from None
-    except (json.JSONDecodeError, ValidationError) as exc:
+        data = read_json(path, cap=STORED_FILE_MAX, what="manifest")
+    except CharacterError as exc:
+        raise CharacterError(f"manifest is damaged ({exc.message})", file=path, remedy=_REMEDY) from None
+    if not isinstance(data, dict):
+        raise CharacterError("manifest is damaged (not a JSON object)", file=path, remedy=_REMEDY)
+    version = data.get("schema_version", MANIFEST_SCHEMA)
+    if not isinstance(version, int) or isinstance(version, bool):
         raise CharacterError(
-            f"manifest is damaged ({str(exc).splitlines()[0]})",
+            "manifest is damaged (schema_version is not a whole number)", file=path,
+            field="schema_version", value=version, remedy=_REMEDY,
+        )
+    if version > MANIFEST_SCHEMA:
+        raise CharacterError(
+            f"manifest schema_version {version} was written by a newer version of character "
+            f"(this one reads {MANIFEST_SCHEMA})",
             file=path,
-            remedy="re-run the command that made this run (it resumes from the logs)",
+            field="schema_version",
+            value=version,
+            remedy="upgrade character (pip install -U character)",
+        )
+    if not RUN_ID.matches(folder.name):
+        raise CharacterError(
+            f"the folder name {folder.name!r} is not a run id", file=folder,
+            remedy="rename the folder to letters, digits, '.', '_', '+' and '-' only",
+        )
+    data["run_id"] = folder.name
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        error = validation_error(exc, file=path)
+        raise CharacterError(
+            f"manifest is damaged ({error.message})", file=path, field=error.field, remedy=_REMEDY
         ) from None
-    except OSError as exc:
-        raise CharacterError(f"cannot read manifest ({exc.strerror})", file=path) from None

@@ -23,11 +23,12 @@ from inspect_ai.log import EvalSample, read_eval_log_sample_summaries, read_eval
 
 from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
+from character.engine.adaptive_user import STATE_KEY as USER_STATE_KEY
 from character.engine.dataset import PROBE_KEY
 from character.engine.lexical_judge import applicable_dimensions
 from character.engine.reply_shapes import STOP_REASON_KEY, shape_of
 from character.engine.scorers import dimension_info
-from character.engine.transcript import SCRIPTED_KEY
+from character.engine.transcript import SCRIPTED_KEY, SIMULATED_USER_KEY
 from character.engine.verdicts import (
     Marker,
     Verdict,
@@ -39,64 +40,10 @@ from character.redact import scrub, scrub_frame
 from character.store.files import atomic_write
 from character.store.layout import LOGS, MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 from character.store.manifest import Counts
+from character.store.table_schema import SCORE_SCHEMA, TRANSCRIPT_SCHEMA
 
 JUDGE_SCORER = "character_judge"
 MARKER_SCORER = "character_markers"
-
-SCORE_SCHEMA: dict[str, Any] = {
-    "run_id": pl.String,
-    "suite": pl.String,
-    "probe_id": pl.String,
-    "kind": pl.String,
-    "category": pl.String,
-    "pair": pl.String,
-    "hard_constraint": pl.Boolean,
-    "epoch": pl.Int32,
-    "rubric": pl.String,
-    "dimension": pl.String,
-    "scale": pl.String,
-    "worse": pl.String,
-    "gating": pl.Boolean,
-    "status": pl.String,
-    "value": pl.Float64,
-    "label": pl.String,
-    "turn": pl.Int32,
-    "reason": pl.String,
-    "cause": pl.String,
-    "judge": pl.String,
-    "judge_kind": pl.String,
-    "evidence": pl.String,  # JSON list of {turn, role, quote, verified}
-    "reasoning": pl.String,
-    "flags": pl.String,  # comma-separated
-    "repeats": pl.Int32,
-    "spread": pl.Float64,
-}
-
-TRANSCRIPT_SCHEMA: dict[str, Any] = {
-    "run_id": pl.String,
-    "suite": pl.String,
-    "probe_id": pl.String,
-    "kind": pl.String,
-    "category": pl.String,
-    "tags": pl.String,  # comma-separated
-    "epoch": pl.Int32,
-    "n_turns": pl.Int32,
-    "response_chars": pl.Float64,
-    "error": pl.String,
-    "model_calls": pl.Int32,  # target and judge calls made for this sample
-    "retries": pl.Int32,  # API retries inspect made inside those calls (429, 529, 5xx, timeouts)
-    "failed_calls": pl.Int32,  # calls that ended in an error (a dropped stream, a malformed body)
-    "sample_retries": pl.Int32,  # times the whole conversation was replayed after an error
-    "messages": pl.String,  # JSON list of {role, content, scripted, stop_reason}
-    "text": pl.String,  # lower-cased conversation, for full-text search
-    # how each generated reply ended, in order (reply_shapes.STOP_REASONS; "unrecorded" for a
-    # reply stored before stop reasons were kept), and how many were cut, blocked or empty
-    "stop_reasons": pl.String,
-    "turns_truncated": pl.Int32,
-    "turns_blocked": pl.Int32,
-    "turns_empty": pl.Int32,
-}
-
 
 def latest_log(run_dir: Path) -> Path | None:
     """eval_set names logs by start time; after a resume the newest holds every sample."""
@@ -144,6 +91,11 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
             "content": m.text,
             "scripted": bool((m.metadata or {}).get(SCRIPTED_KEY)),
             **(
+                {"simulated": bool((m.metadata or {}).get(SIMULATED_USER_KEY))}
+                if m.role == "user"
+                else {}
+            ),
+            **(
                 {"stop_reason": (m.metadata or {}).get(STOP_REASON_KEY)}
                 if m.role == "assistant"
                 else {}
@@ -170,6 +122,8 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
         "messages": json.dumps(messages, ensure_ascii=False),
         "text": "\n".join(m["content"] for m in messages).lower(),
         **reply_columns(messages),
+        "planned_turns": probe.planned_turns,
+        "user_stop": (sample.metadata.get(USER_STATE_KEY) or {}).get("stop"),
     }
     return rows, transcript
 
@@ -258,6 +212,9 @@ def verdict_row(
         "value": verdict.value,
         "label": verdict.label,
         "turn": verdict.turn,
+        "by_turn": json.dumps([[t.turn, t.value] for t in verdict.by_turn])
+        if verdict.by_turn
+        else None,
         "reason": verdict.reason,
         "cause": verdict.cause,
         "judge": judge,

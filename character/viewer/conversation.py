@@ -22,6 +22,7 @@ class Message:
     content: str
     scripted: bool = False  # a reply pre-filled by the probe, not written by the target
     stop_reason: str | None = None  # how a generated reply ended (engine.reply_shapes)
+    simulated: bool = False  # a user turn written by the user model of an adaptive probe
 
     @property
     def stop_note(self) -> str | None:
@@ -51,7 +52,8 @@ def numbered_messages(messages: list[dict]) -> list[Message]:
                 role,
                 str(message.get("content") or ""),
                 bool(message.get("scripted")),
-                message.get("stop_reason"),
+                stop_reason=message.get("stop_reason"),
+                simulated=bool(message.get("simulated")),
             )
         )
     return numbered
@@ -119,3 +121,44 @@ def align_by_turn(baseline: list[Message], candidate: list[Message]) -> list[Ali
         )
         for turn in turns
     ]
+
+
+@dataclass(frozen=True)
+class TurnSeries:
+    """A per-turn dimension's value at every assistant turn, and where it changed."""
+
+    dimension: str  # "rubric/dimension"
+    values: list[tuple[int, float | None]]  # (turn, 0/1 or None when the turn was not rated)
+
+    @property
+    def changes(self) -> list[int]:
+        """Turns where the value differs from the last rated turn before (from 0: holding)."""
+        state, found = 0.0, []
+        for turn, value in self.values:
+            if value is None:
+                continue
+            if value != state:
+                found.append(turn)
+                state = value
+        return found
+
+
+def turn_series(verdicts: pl.DataFrame) -> list[TurnSeries]:
+    """The per-turn series of a transcript's verdicts (rows with `by_turn`), dimension by dimension."""
+    if "by_turn" not in verdicts.columns:  # runs stored before per-turn series existed
+        return []
+    rows = verdicts.filter(
+        (pl.col("rubric") != MARKERS_RUBRIC) & pl.col("by_turn").is_not_null()
+    ).sort("rubric", "dimension")
+    return [
+        TurnSeries(
+            f"{row['rubric']}/{row['dimension']}",
+            [(int(turn), value) for turn, value in json.loads(row["by_turn"])],
+        )
+        for row in rows.select("rubric", "dimension", "by_turn").iter_rows(named=True)
+    ]
+
+
+def series_strip(series: TurnSeries) -> str:
+    """One character per turn: `.` not present, `X` present (e.g. gave in), `?` not rated."""
+    return "".join("?" if value is None else ("X" if value else ".") for _, value in series.values)

@@ -20,6 +20,8 @@ import re
 import string
 from collections.abc import Iterable
 
+from character.boundary.text import mark_hidden
+
 _HTML_SPECIAL = frozenset("&<>\"'")
 _MARKDOWN_PUNCTUATION = frozenset(string.punctuation) - _HTML_SPECIAL
 _LEADING_BLANKS = re.compile(r"^[ \t]+", re.MULTILINE)
@@ -44,8 +46,10 @@ def _escape_char(char: str) -> str:
 
 
 def _escape_inline(text: str) -> str:
+    # bidi overrides and zero-width characters first become visible markers (⟨U+202E⟩), so the
+    # stored "SEY ,devorppa" with a right-to-left override cannot display as "approved, YES"
     unlinkable = _AUTOLINK_TRIGGERS.sub(
-        lambda m: m.group(0)[:1] + WORD_JOINER + m.group(0)[1:], text
+        lambda m: m.group(0)[:1] + WORD_JOINER + m.group(0)[1:], mark_hidden(text, keep="\t\n\r")
     )
     return "".join(map(_escape_char, unlinkable))
 

@@ -23,6 +23,8 @@ from character.viewer.conversation import (
     evidence_by_turn,
     gave_in_turns,
     numbered_messages,
+    series_strip,
+    turn_series,
 )
 from character.viewer.render import escape_markdown, highlighted_markdown
 from character.viewer.scales import describe
@@ -69,6 +71,8 @@ def message(
         note = (
             " · scripted (pre-filled by the probe, not written in this run)"
             if item.scripted
+            else " · simulated user (written by the user model, not a person)"
+            if item.simulated
             else ""
         )
         st.caption(f"turn {item.turn} · {escape_markdown(item.role)}{note}")
@@ -108,8 +112,22 @@ def messages(
         message(item, quotes.get((item.turn, item.role), []), mark)
 
 
+def turn_strips(verdicts: pl.DataFrame) -> None:
+    """Where in a long conversation the behaviour changed: one strip per per-turn dimension."""
+    for series in turn_series(verdicts):
+        changed = ", ".join(map(str, series.changes)) or "never"
+        st.caption(
+            escape_markdown(
+                f"{series.dimension} by turn (. no, X yes, ? not rated): "
+                f"{series_strip(series)} · changed at turn(s) {changed}"
+            )
+        )
+
+
 def conversation(body: TranscriptBody, verdicts: pl.DataFrame | None) -> None:
     """The whole conversation; with `verdicts`, evidence highlighted and the give-in turn marked."""
+    if verdicts is not None:
+        turn_strips(verdicts)
     quotes = evidence_by_turn(verdicts) if verdicts is not None else {}
     gave_in = gave_in_turns(verdicts) if verdicts is not None else {}
     messages(numbered_messages(body.messages), quotes, gave_in)

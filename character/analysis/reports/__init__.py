@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from character.analysis import survival_report
 from character.analysis.compare import Comparison
 from character.analysis.reports.html import render_html
 from character.analysis.reports.json_report import SCHEMA_VERSION, comparison_dict, render_json
@@ -65,13 +66,22 @@ def write_reports(
     viewer_url: str | None = None,
     changes: ChangeSections | None = None,
 ) -> dict[str, Path]:
-    """Write report.md, report.html, report.json and junit.xml into `out_dir`."""
+    """Write report.md, report.html, report.json and junit.xml into `out_dir` (and one
+    survival-<rubric>-<dimension>.svg per long-conversation survival comparison)."""
     out_dir = Path(out_dir)
     written: dict[str, Path] = {}
     for kind, name in REPORT_FILES.items():
         path = out_dir / name
-        atomic_write_text(path, render(kind, comparison, viewer_url, changes))
+        atomic_write_text(path, render(kind, comparison, viewer_url, changes), root=out_dir)
         written[kind] = path
+    written.update(
+        survival_report.write_svgs(
+            comparison.survival,
+            out_dir,
+            baseline_label=comparison.baseline.target.label,
+            candidate_label=comparison.candidate.target.label,
+        )
+    )
     return written
 
 

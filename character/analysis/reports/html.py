@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from character.analysis import survival_report
 from character.analysis.compare import Comparison
 from character.analysis.reports.markdown import headline, samples_text
 from character.analysis.viewer_links import ReportLinks
+from character.boundary.text import mark_hidden
 
 if TYPE_CHECKING:
     from character.analysis.change_report import ChangeSections
@@ -47,7 +49,8 @@ PLOT_WIDTH = 520
 
 
 def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
+    # hidden characters (bidi overrides, zero-width) shown as markers, then HTML-escaped
+    return html.escape(mark_hidden("" if value is None else str(value)), quote=True)
 
 
 def _finite(*values: Any) -> bool:
@@ -211,6 +214,8 @@ def render_html(
         if comparison.markers.height:
             out.append("<h2>Lexical markers and response length</h2>"
                        + _frame_table(comparison.markers, list(comparison.markers.columns)))
+        out.append(survival_report.html_section(
+            comparison.survival, baseline_label=b.target.label, candidate_label=c.target.label))
         if changes is not None:  # exploratory: distinctive phrases, checked summary
             out.append(changes.html())
     runs = []

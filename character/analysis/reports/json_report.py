@@ -93,6 +93,7 @@ def comparison_dict(
         "categories": _rows(comparison.categories),
         "movers": movers,
         "markers": _rows(comparison.markers),
+        "survival": [s.as_dict() for s in comparison.survival],
         **({"changes": changes.as_dict()} if changes is not None else {}),
     })
 

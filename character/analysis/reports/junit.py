@@ -18,6 +18,7 @@ import polars as pl
 from character.analysis.compare import Comparison
 from character.analysis.gate import NOT_GATED
 from character.analysis.stats import DriftClass
+from character.boundary.text import mark_hidden
 
 
 def _suite(parent: ET.Element, name: str) -> ET.Element:
@@ -94,4 +95,5 @@ def render_junit(comparison: Comparison) -> str:
     for attr in ("tests", "failures", "errors", "skipped"):
         root.set(attr, str(sum(int(s.get(attr, "0")) for s in suites)))
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    # control characters are not allowed in XML 1.0 at all, escaped or not: show them as markers
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + mark_hidden(ET.tostring(root, encoding="unicode")) + "\n"

@@ -11,16 +11,17 @@ hold everything.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from character.analysis import survival_report
 from character.analysis.compare import Comparison
 from character.analysis.gate import CANNOT_FAIL, NOT_GATED
 from character.analysis.viewer_links import ReportLinks
 from character.analysis.wording import fmt_mean, fmt_signed, scope
+from character.boundary.text import Markdown, markdown_text
 
 if TYPE_CHECKING:
     from character.analysis.change_report import ChangeSections
@@ -29,15 +30,10 @@ MAX_CHARS = 60_000  # below GitHub's 65,536-character comment limit, with room f
 MAX_ROWS = 40
 
 
-_TAG_OPENER = re.compile(r"<(?=[A-Za-z/!?])")
-
-
 def cell(value: Any) -> str:
-    """Table-safe text: a pipe would split the cell, a '<' before a letter could open an HTML tag
-    (so "<0.001" stays readable in a terminal while "<script>" is neutralised)."""
-    text = "" if value is None else str(value)
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-    return _TAG_OPENER.sub("&lt;", text)
+    """Table-safe text: shows literally, forms no link, image, tag or emphasis, splits no cell
+    (the boundary's one Markdown escape, shared with the calibration report)."""
+    return markdown_text(value)
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
@@ -123,8 +119,9 @@ def render_markdown(
     viewer; with `changes`, the distinctive phrases and checked summary are included."""
     lines = [headline(comparison), ""]
     b, c = comparison.baseline, comparison.candidate
-    lines.append(f"Baseline `{cell(b.target.label)}` ({cell(b.run_id)}) vs candidate "
-                 f"`{cell(c.target.label)}` ({cell(c.run_id)}); judge {cell(c.judge.id)}.")
+    # escaped text, not code spans: inside a code span a backslash escape would show literally
+    lines.append(f"Baseline **{cell(b.target.label)}** ({cell(b.run_id)}) vs candidate "
+                 f"**{cell(c.target.label)}** ({cell(c.run_id)}); judge {cell(c.judge.id)}.")
     lines.append("")
     if comparison.simulated:
         lines += ["> **SIMULATED**: at least one run used a sim/* persona, not a real model.", ""]
@@ -151,6 +148,7 @@ def render_markdown(
     lines += _movers(comparison.movers, links.movers)
     lines += _markers(comparison.markers)
     lines += _categories(comparison.categories)
+    lines += survival_report.markdown_lines(comparison.survival)
     lines += changes.markdown() if changes is not None else []  # exploratory: phrases, summary
     lines += _runs(comparison)
     return _fit("\n".join(lines) + "\n")
@@ -214,7 +212,7 @@ def _movers(frame: pl.DataFrame, links: list[str] | None = None) -> list[str]:
         rows.append([row["probe_id"], f"{row['rubric']}/{row['dimension']}", f"{row['baseline']:.2f}",
                      f"{row['candidate']:.2f}", f"{row['d']:+.2f}",
                      "worse" if row["worse_direction"] else "better",
-                     *([f"[open]({links[i]})"] if links else [])])
+                     *([Markdown(f"[open]({links[i]})")] if links else [])])
     headers = ["probe", "dimension", "baseline", "candidate", "d", "direction"]
     return ["<details><summary>Probes that moved most</summary>", "",
             *table(headers + (["viewer"] if links else []), rows),

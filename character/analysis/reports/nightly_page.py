@@ -24,6 +24,7 @@ from character.analysis.nightly import (
 from character.analysis.reports.html import CSS, esc
 from character.analysis.reports.markdown import table
 from character.analysis.viewer_links import alarm_link
+from character.boundary.text import Markdown
 from character.domain.config import Config
 from character.store.files import atomic_write_text
 
@@ -63,7 +64,7 @@ def render_nightly_markdown(result: NightlyResult, *, viewer_url: str | None = N
 
 def _md_link(viewer_url: str, row: dict) -> str:
     link = alarm_link(viewer_url, row) if row["alarm"] else None
-    return f"[open]({link})" if link else ""
+    return Markdown(f"[open]({link})") if link else ""  # built here: passes the cell escaping
 
 
 def _num(value: float | None, digits: int = 3) -> str:

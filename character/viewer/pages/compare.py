@@ -27,6 +27,7 @@ from character.viewer import (
     navigation,
     reading,
     session,
+    survival_panel,
     url_state,
     widgets,
 )
@@ -243,6 +244,7 @@ def side_by_side(
                 widgets.verdict_panel(chosen, manifest.judge.id)
             with st.expander("All scores and reasoning"):
                 widgets.verdict_panel(scored, manifest.judge.id)
+            widgets.turn_strips(scored)
     if highlight == "diff":
         st.caption(
             "Marked: :red-background[words only the baseline wrote] · "
@@ -454,6 +456,7 @@ def drift_tab(comparison: Comparison, queue: pl.DataFrame) -> None:
         on_select="rerun",
         selection_mode="single-row",
     )
+    survival_panel.show(comparison)
 
 
 def main() -> None:

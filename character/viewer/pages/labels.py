@@ -13,6 +13,7 @@ import polars as pl
 import streamlit as st
 
 from character.analysis import viewer_links as links
+from character.boundary.ids import LABELLER
 from character.store.labels import Label, append_labels
 from character.store.manifest import Manifest
 from character.viewer import data, reading, session, url_state, widgets
@@ -170,6 +171,9 @@ def label_form(
         return
     if not name:
         st.error("Enter your name above first: every label records who made it.")
+        return
+    if not LABELLER.matches(name):  # stored in labels.jsonl and shown to others: no hidden text
+        st.error(f"Your name: use {LABELLER.rule}.")
         return
     missing_turn = [
         f"{rubric}/{dimension}"

@@ -1,0 +1,146 @@
+"""Numbers from the command line, config files and imports: one range per quantity.
+
+Each quantity (epochs, a temperature, a port...) has one `Bounds`, used by the CLI option
+(`character.cli.options`), the config key (`character.domain.config`) and the import field alike,
+so `--epochs 1000000000`, `[gate] epochs = 1000000000` and `"epoch": 3e9` in an import line are
+refused with the same words before any work starts. Floats must be finite: NaN compares false
+with every bound, so a range check alone would let it through.
+
+The upper bounds are far above any real use and low enough that nothing runs for days or asks for
+more memory than a machine has (`[gate] resamples = 1e9` asked numpy for 224 GiB).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from character.errors import CharacterError
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """An inclusive range (or exclusive at an `open` end) for an int or a finite float."""
+
+    kind: type  # int or float
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    unit: str = ""  # shown after a bound in messages ("seconds")
+
+    def describe(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        low = None if self.low is None else f"{_num(self.low)}"
+        high = None if self.high is None else f"{_num(self.high)}"
+        if low is not None and high is not None:
+            left = "above" if self.low_open else "from"
+            right = "below" if self.high_open else "to"
+            text = (
+                f"{left} {low} {right} {high}"
+                if (self.low_open or self.high_open)
+                else f"{low} to {high}"
+            )
+            return text + unit
+        if low is not None:
+            return f"{'above' if self.low_open else 'at least'} {low}{unit}"
+        if high is not None:
+            return f"{'below' if self.high_open else 'at most'} {high}{unit}"
+        return "any finite number"
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` is out of range (None if it is fine)."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "not a number"
+        if self.kind is int and not (isinstance(value, int) or float(value).is_integer()):
+            return "not a whole number"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "not a finite number"
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return "too small"
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return "too large"
+        return None
+
+    def check(self, value: Any, *, field: str, file: object = None) -> Any:
+        """`value`, unchanged, if in range; else a CharacterError naming the field and the value."""
+        problem = self.problem(value)
+        if problem is not None:
+            raise CharacterError(
+                f"{problem}: must be {self.describe()}",
+                file=file,  # type: ignore[arg-type]
+                field=field,
+                value=value,
+                remedy=f"use a {'whole number' if self.kind is int else 'number'} {self.describe()}",
+            )
+        return value
+
+    def pydantic(self, **field_args: Any) -> Any:
+        """An Annotated type for pydantic models with the same range (finite floats only)."""
+        constraints: dict[str, Any] = {}
+        if self.low is not None:
+            constraints["gt" if self.low_open else "ge"] = self.low
+        if self.high is not None:
+            constraints["lt" if self.high_open else "le"] = self.high
+        if self.kind is float:
+            constraints["allow_inf_nan"] = False
+        return Annotated[
+            self.kind, BeforeValidator(_not_bool_or_text), Field(**constraints, **field_args)
+        ]
+
+
+def _not_bool_or_text(value: Any) -> Any:
+    """pydantic's lax mode reads `true` as 1 and "3" as 3; a number field takes numbers only."""
+    if isinstance(value, bool | str):
+        raise ValueError(f"{value!r} is not a number; fix: write a number without quotes")
+    return value
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+# Runs
+EPOCHS = Bounds(int, 1, 1000)
+LIMIT = Bounds(int, 1, 1_000_000)  # probes
+JUDGE_REPEATS = Bounds(int, 1, 15)
+JUDGE_ATTEMPTS = Bounds(int, 1, 10)
+MAX_CONNECTIONS = Bounds(int, 1, 1000)
+MAX_RETRIES = Bounds(int, 0, 100)
+TIMEOUT = Bounds(int, 1, 86_400, unit="seconds")
+# Generation settings (the widest any provider accepts)
+TEMPERATURE = Bounds(float, 0, 2)
+MAX_TOKENS = Bounds(int, 1, 1_000_000)
+TOP_P = Bounds(float, 0, 1, low_open=True)
+TOP_K = Bounds(int, 1, 1_000_000)
+REASONING_TOKENS = Bounds(int, 1, 1_000_000)
+SEED = Bounds(int, 0, 2**63 - 1)
+N_THREADS = Bounds(int, 1, 1024)  # local (llama.cpp) models: CPU threads
+N_CTX = Bounds(int, 256, 1_048_576)  # local models: context window in tokens
+# Statistics
+RESAMPLES = Bounds(int, 99, 100_000)
+PROBABILITY = Bounds(float, 0, 1, low_open=True, high_open=True)  # alpha, q
+FRACTION = Bounds(float, 0, 1)
+POSITIVE = Bounds(float, 0, 1_000_000, low_open=True)
+NON_NEGATIVE = Bounds(float, 0, 1_000_000)
+COUNT = Bounds(int, 0, 1_000_000)
+# Interfaces and imports
+PORT = Bounds(int, 1, 65_535)
+EPOCH = Bounds(int, 1, 1000)  # an epoch number in an import or a label
+VARIANTS = Bounds(int, 1, 200)  # probes `character expand` writes from one seed
+TURN = Bounds(int, 1, 1000)  # a user-turn number
+
+# Generation settings of a target, by key (CLI option or config key of the same name).
+GENERATION_SETTINGS: dict[str, Bounds] = {
+    "temperature": TEMPERATURE,
+    "max_tokens": MAX_TOKENS,
+    "top_p": TOP_P,
+    "top_k": TOP_K,
+    "seed": SEED,
+    "reasoning_tokens": REASONING_TOKENS,
+    "n_threads": N_THREADS,
+    "n_ctx": N_CTX,
+}
