@@ -41,7 +41,7 @@ from character.analysis.phrases import (
     phrases_in,
 )
 from character.analysis.reports import render, write_reports
-from character.analysis.transcript_links import TranscriptRef, md_text
+from character.analysis.transcript_links import TranscriptRef, html_text, md_text
 from character.cli.main import cli
 from character.domain.probes import load_suite, resolve_suite
 from character.engine import sim_replies
@@ -276,9 +276,14 @@ def test_merged_span_joins_overlapping_variants() -> None:
 
 def test_phrases_render_as_text_in_every_format(demo_pair, demo_phrases) -> None:
     """Reply text in the reports cannot become a link, image, HTML or a table break."""
-    evil = "![x](https://evil.example/a.png) <script>alert(1)</script> | *b*"
+    evil = "![x](https://evil.example/a.png) <script>alert(1)</script> | *b* \u202eSEY"
     assert md_text(evil) == (
-        "!\\[x\\](https:\u2060//evil.example/a.png) \\<script\\>alert(1)\\</script\\> \\| \\*b\\*"
+        "!\\[x\\](https://evil.example/a.png) &lt;script>alert(1)&lt;/script> \\| \\*b\\* "
+        "\u27e8U+202E\u27e9SEY"
+    )
+    assert html_text(evil) == (
+        "![x](https://evil.example/a.png) &lt;script&gt;alert(1)&lt;/script&gt; | *b* "
+        "\u27e8U+202E\u27e9SEY"
     )
     v1, v2 = demo_pair
     comparison = compare_runs(v1, v2)
@@ -286,8 +291,8 @@ def test_phrases_render_as_text_in_every_format(demo_pair, demo_phrases) -> None
     markdown = render("markdown", comparison, changes=sections)
     assert "### What changed in the wording (exploratory, not gated)" in markdown
     assert "sycophancy/flattery: the candidate says more" in markdown.replace("\\_", "_")
-    html_text = render("html", comparison, changes=sections)
-    assert "<h2>What changed in the wording" in html_text
+    html_report = render("html", comparison, changes=sections)
+    assert "<h2>What changed in the wording" in html_report
     data = json.loads(render("json", comparison, changes=sections))
     scopes = {s["scope"]: s for s in data["changes"]["distinctive_phrases"]["scopes"]}
     assert set(scopes) == {"all", "sycophancy/flattery", "pushback/capitulation"}
@@ -765,3 +770,140 @@ def test_examples_link_into_the_viewer_when_its_address_is_set(demo_pair, tmp_pa
         f"&probe={quote(example['probe_id'], safe='')}&epoch={example['epoch']}"
     )
     assert f"]({'<'}{example['url']}>)" in (out / "report.md").read_text()
+
+
+def test_a_summariser_reply_is_untrusted_input() -> None:
+    """What the model sends back is checked like any untrusted input: a finding that is not an
+    object, a statement longer than a sentence, a label that is not text, an example turn that
+    is a boolean, and findings beyond the five asked for are dropped and counted; hidden
+    characters in a kept statement are shown as markers in every report format."""
+    from character.analysis.change_summary import (
+        BEYOND_LIMIT,
+        LONG_STATEMENT,
+        MALFORMED,
+        NO_LABEL,
+        STATEMENT_CHARS,
+        ChangeSummary,
+        Pair,
+        _replies,
+    )
+    from character.engine.transcript import Exchange
+
+    read = [
+        Pair(
+            f"P{i}",
+            f"p{i}",
+            1,
+            {
+                "baseline": [Exchange(1, "q", "No, it is Canberra.")],
+                "candidate": [Exchange(1, "q", "You are right, it is Sydney.")],
+            },
+        )
+        for i in (1, 2)
+    ]
+    row = {
+        "epoch": 1,
+        "rubric": "r",
+        "baseline_evidence": "[]",
+        "candidate_evidence": "[]",
+        "baseline_reasoning": "",
+        "candidate_reasoning": "",
+    }
+    changes = pl.DataFrame(
+        [
+            {
+                **row,
+                "probe_id": p.probe_id,
+                "dimension": "d",
+                "scale": "binary",
+                "baseline_value": 0.0,
+                "candidate_value": 1.0,
+                "baseline_label": None,
+                "candidate_label": None,
+            }
+            for p in read
+        ]
+        + [
+            {
+                **row,
+                "probe_id": "p1",
+                "dimension": "kind",
+                "scale": "categorical",
+                "baseline_value": None,
+                "candidate_value": None,
+                "baseline_label": "refusal",
+                "candidate_label": "compliance",
+            }
+        ]
+    )
+    replies = {(p.probe_id, 1): {v: _replies(p.exchanges[v]) for v in p.exchanges} for p in read}
+    good = {
+        "statement": "v2 more often agrees \u202eSEY",
+        "count": 2,
+        "criterion": {"kind": "dimension", "dimension": "r/d", "direction": "more"},
+        "examples": [{"pair": "P1", "version": "candidate", "turn": 1, "quote": "You are right"}],
+    }
+    findings, dropped, bad_examples = verify_findings(
+        [
+            "v2 more often agrees",  # not an object
+            {**good, "statement": "v2 more often " + "x" * STATEMENT_CHARS},
+            {
+                **good,
+                "criterion": {
+                    "kind": "dimension",
+                    "dimension": "r/kind",
+                    "label": {"x": 1},
+                    "direction": "more",
+                },
+            },
+            {**good, "examples": [{**good["examples"][0], "turn": True}]},
+            good,
+            good,  # the sixth
+        ],
+        changes=changes,
+        replies=replies,
+        read=read,
+        runs={"baseline": "v1", "candidate": "v2"},
+    )
+    assert dropped == {MALFORMED: 1, LONG_STATEMENT: 1, NO_LABEL: 1, NO_EXAMPLE: 1, BEYOND_LIMIT: 1}
+    assert bad_examples == 0
+    [finding] = findings
+    assert (finding.count, finding.total) == (2, 2)
+    summary = ChangeSummary("test/model", "v1", "v2", 2, 2, findings=findings, dropped=dropped)
+    sections = ChangeSections(summary=summary)
+    markdown, html_report = "\n".join(sections.markdown()), sections.html()
+    assert "\u202e" not in markdown and "\u202e" not in html_report
+    assert "v2 more often agrees \u27e8U+202E\u27e9SEY" in markdown
+    assert "v2 more often agrees \u27e8U+202E\u27e9SEY" in html_report
+    assert "5 finding(s) dropped as unverifiable" in markdown
+
+
+def test_damaged_stored_transcripts_are_one_line(demo_pair, tmp_path: Path) -> None:
+    """A transcripts table whose messages no longer parse (hand-edited, damaged) stops compare
+    with one line naming the file and the field, before any report is written."""
+    import shutil
+
+    v1, v2 = demo_pair
+    store = tmp_path / "store"
+    for run in (v1, v2):
+        shutil.copytree(run, store / run.name)
+    table = store / v2.name / "transcripts.parquet"
+    frame = pl.read_parquet(table)
+    frame.with_columns(
+        messages=pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit("{not json"))
+        .otherwise("messages")
+    ).write_parquet(table)
+    out = tmp_path / "reports"
+    result = CliRunner().invoke(
+        cli, ["--store", str(store), "compare", v1.name, v2.name, "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {table}: field 'messages': stored transcripts do not parse (")
+    assert line.endswith(
+        f"(fix: run `character rebuild {v2.name}`: it rebuilds the tables from the "
+        "stored logs (runs) or the stored source (imports))"
+    )
+    assert not out.exists()

@@ -15,8 +15,10 @@ import polars as pl
 import pytest
 from click.testing import CliRunner
 
+from character.analysis import stats
 from character.analysis.compare import compare_runs
-from character.analysis.judge_diff import verdict_pairs, wilson
+from character.analysis.judge_diff import dimension_table, verdict_pairs
+from character.analysis.nightly import canary_keys
 from character.analysis.reports import write_reports
 from character.cli.main import cli
 from character.store.layout import list_run_dirs
@@ -103,7 +105,10 @@ def test_judge_diff_reports_the_flips_and_the_conclusions(store_copy, fake_judge
     """Every stored lexical verdict the scripted judge disagrees with is a flip; the stored
     comparison is re-run with both runs judged by the new judge and its classes compared."""
     store, reports, run = store_copy
-    result = _invoke(store, run.name, "--judge", JUDGE, "--reports", str(reports))
+    viewer = "http://localhost:8501"
+    result = _invoke(
+        store, run.name, "--judge", JUDGE, "--reports", str(reports), "--viewer-url", viewer
+    )
     assert result.exit_code == 0, result.output
     [out] = list((reports / "judge-diff").iterdir())
     diff = json.loads((out / "judge_diff.json").read_text())
@@ -112,7 +117,12 @@ def test_judge_diff_reports_the_flips_and_the_conclusions(store_copy, fake_judge
         and diff["old"]["how"] == "stored scores"
     )
     assert diff["new"]["judge"] == JUDGE and diff["new"]["how"] == "re-judged now"
-    assert diff["sample"] == "whole run" and diff["transcripts"] == 40
+    # the default sample is the run's judge canaries; 50 of them cover these 40 transcripts
+    assert diff["sample"] == (
+        "whole run: the judge canaries of this run ([nightly] canary_size = 50) cover all 40 "
+        "transcripts"
+    )
+    assert diff["transcripts"] == 40
 
     expected = _expected_flips(run)
     flips = {f"{d['dimension']}": d["flips"] for d in diff["dimensions"]}
@@ -126,12 +136,25 @@ def test_judge_diff_reports_the_flips_and_the_conclusions(store_copy, fake_judge
     assert capitulation["new_mean"] == 0.0 and capitulation["shift"] == pytest.approx(
         -capitulation["old_mean"]
     )
+    # a judge that never says "gave in" agrees with the old one no better than chance
+    assert capitulation["agreement"] == pytest.approx(1 - capitulation["flip_rate"])
+    assert capitulation["kappa"] == 0.0 and capitulation["kappa_kind"] == "Cohen"
+    # the shift is paired by probe, with a 95% CI that here excludes 0
+    assert capitulation["probes"] == 20
+    assert capitulation["shift_ci_lo"] <= capitulation["shift"] <= capitulation["shift_ci_hi"] < 0
+    assert capitulation["flip_ci_lo"] < capitulation["flip_rate"] < capitulation["flip_ci_hi"]
     flip = next(f for f in diff["flips"] if f["dimension"] == "capitulation")
     assert (flip["old"], flip["new"]) == ("1", "0")
     assert (
         flip["transcript"]["run_id"] == run.name
         and flip["new_reasoning"] == "scripted capitulation"
     )
+    # each flip links to its transcript in the viewer, in the JSON and the Markdown
+    url = flip["transcript"]["url"]
+    assert url == (
+        f"{viewer}/transcripts?run={run.name}&probe={flip['probe_id']}&epoch={flip['epoch']}"
+    )
+    assert f"](<{url}>)" in (out / "judge_diff.md").read_text()
 
     # the other run of the stored comparison was judged by the new judge too
     rejudged = {
@@ -181,22 +204,39 @@ def test_judge_diff_reuses_stored_rejudges(store_copy, fake_judge) -> None:
     assert "reusing stored re-judge" in again.output
 
 
-def test_canary_run_is_the_default_sample(store_copy, fake_judge, tmp_path: Path) -> None:
-    """With [nightly] canary_run set, RUN defaults to it and only its canary transcripts are judged."""
+@pytest.mark.parametrize("canary_run", [False, True], ids=["any run", "the canary run"])
+def test_judge_canaries_are_the_default_sample(
+    store_copy, fake_judge, tmp_path: Path, canary_run: bool
+) -> None:
+    """By default only RUN's judge canaries are judged: [nightly] canary_size transcripts chosen
+    as nightly chooses them. With [nightly] canary_run set, RUN defaults to it."""
     store, reports, run = store_copy
     config = tmp_path / "character.toml"
-    config.write_text(f'[nightly]\ncanary_run = "{run.name}"\ncanary_size = 6\n')
-    result = _invoke(store, "--judge", JUDGE, "--reports", str(reports), "--config", str(config))
+    config.write_text(
+        "[nightly]\ncanary_size = 6\n" + (f'canary_run = "{run.name}"\n' if canary_run else "")
+    )
+    given = [] if canary_run else [run.name]
+    result = _invoke(
+        store, *given, "--judge", JUDGE, "--reports", str(reports), "--config", str(config)
+    )
     assert result.exit_code == 0, result.output
     diff = json.loads(
         next((reports / "judge-diff").iterdir()).joinpath("judge_diff.json").read_text()
     )
-    assert diff["transcripts"] == 6 and diff["sample"].startswith("judge canaries: 6 transcripts")
+    whose = "the nightly canary run" if canary_run else "this run"
+    assert diff["sample"] == (
+        f"judge canaries of {whose}: 6 of 40 transcripts, chosen as nightly chooses them "
+        "([nightly] canary_size = 6; --all for every transcript)"
+    )
+    canaries = set(canary_keys(pl.read_parquet(run / "scores.parquet"), 6))
+    assert diff["transcripts"] == 6
+    assert {(f["probe_id"], f["epoch"]) for f in diff["flips"]} <= canaries
     [check] = diff["comparisons"]
     assert check["verdict_new"] is not None
     sampled = [f for f in list_run_dirs(store) if f.name.startswith(run.name + "-rejudged-")]
     assert [f.name.endswith("-sample6") for f in sampled] == [True]
-    assert pl.read_parquet(sampled[0] / "transcripts.parquet").height == 6
+    judged = pl.read_parquet(sampled[0] / "transcripts.parquet")
+    assert {(p, e) for p, e in judged.select("probe_id", "epoch").iter_rows()} == canaries
 
 
 def test_limit_and_explicit_old_judge(store_copy, fake_judge) -> None:
@@ -253,6 +293,36 @@ def test_no_run_and_no_canary_is_an_error(store_copy) -> None:
     )
 
 
+def test_kappa_and_shift_per_dimension() -> None:
+    """On a hand-made pair of judges: 10 of 40 verdicts flip 0 -> 1, Cohen's kappa is 0.5
+    (p_o = 0.75, p_e = 0.5 x 0.75 + 0.5 x 0.25 = 0.5), the shift is +0.25 with a CI around it,
+    and the flip rate has its Wilson interval."""
+    old = [1, 1, 1, 0, 0, 0, 1, 0] * 5
+    new = [1, 1, 1, 0, 0, 1, 1, 1] * 5
+    base = {
+        "epoch": 1,
+        "rubric": "r",
+        "dimension": "d",
+        "scale": "binary",
+        "gating": True,
+        "turn": None,
+        "reason": None,
+        "reasoning": "",
+        "status": "scored",
+        "label": None,
+    }
+    frame = lambda values: pl.DataFrame(  # noqa: E731
+        [{**base, "probe_id": f"p{i}", "value": float(v)} for i, v in enumerate(values)]
+    )
+    [row] = dimension_table(verdict_pairs(frame(old), frame(new)), resamples=999).to_dicts()
+    assert (row["transcripts"], row["flips"], row["flip_rate"]) == (40, 10, 0.25)
+    assert (row["flip_ci_lo"], row["flip_ci_hi"]) == pytest.approx(stats.wilson_interval(10, 40))
+    assert row["agreement"] == 0.75 and row["kappa"] == pytest.approx(0.5)
+    assert row["kappa_ci_lo"] <= 0.5 <= row["kappa_ci_hi"]
+    assert (row["old_mean"], row["new_mean"], row["shift"]) == (0.5, 0.75, pytest.approx(0.25))
+    assert row["shift_ci_lo"] < 0.25 < row["shift_ci_hi"] and row["probes"] == 40
+
+
 def test_unscored_is_never_a_flip() -> None:
     """A verdict the new judge could not score counts as newly unscored, not as a changed value."""
     base = {
@@ -281,13 +351,6 @@ def test_unscored_is_never_a_flip() -> None:
     pairs = verdict_pairs(old, new)
     assert pairs["flipped"].to_list() == [False, True]
     assert pairs["both_scored"].to_list() == [False, True]
-
-
-def test_wilson_interval() -> None:
-    low, high = wilson(0, 12)
-    assert low == 0.0 and high == pytest.approx(0.2425, abs=1e-4)
-    low, high = wilson(5, 10)
-    assert (low, high) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason=f"public datasets not found at {SHARED_DATA}")
@@ -360,3 +423,47 @@ def test_lexical_v1_to_v2_on_real_replies(tmp_path: Path) -> None:
     assert len([f for f in diff["flips"] if f["old_status"] == f["new_status"] == "scored"]) == sum(
         expected_flips.values()
     )
+
+
+def test_stored_reports_are_read_as_untrusted_files(store_copy, tmp_path: Path) -> None:
+    """A report.json that names a run id no run could have, a run not in the store, or that is
+    nested too deep or not UTF-8, is passed over with a note saying why; the good stored
+    comparison is still checked; nothing is read or written outside the store and reports."""
+    store, reports, run = store_copy
+    [good] = list(reports.iterdir())
+    stored = json.loads((good / "report.json").read_text())
+
+    def planted(name: str, data: bytes) -> None:
+        (reports / name).mkdir()
+        (reports / name / "report.json").write_bytes(data)
+
+    escaping = {**stored, "candidate": {**stored["candidate"], "run_id": "../../outside"}}
+    planted("escaping", json.dumps(escaping).encode())
+    missing = {**stored, "candidate": {**stored["candidate"], "run_id": "no-such-run"}}
+    planted("missing", json.dumps(missing).encode())
+    planted("deep", b'{"kind": ' + b"[" * 10_000 + b"]" * 10_000 + b"}")
+    planted("cp1252", b'{"kind": "\x92"}')
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    result = _invoke(store, run.name, "--judge", "lexical-v1", "--all", "--reports", str(reports))
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    diff = json.loads(
+        next((reports / "judge-diff").iterdir()).joinpath("judge_diff.json").read_text()
+    )
+    assert diff["sample"] == "whole run (--all)"
+    assert diff["notes"] == [
+        f"{reports / 'cp1252' / 'report.json'}: passed over (not UTF-8 text: byte 0x92 at byte "
+        "offset 10 (the file looks like Windows-1252 / Latin-1 text, as old editors and "
+        "spreadsheets save it))",
+        f"{reports / 'deep' / 'report.json'}: passed over (JSON nested more than 64 levels deep)",
+        f"{reports / 'escaping' / 'report.json'}: passed over (its baseline or candidate run id "
+        "is not a run id)",
+    ]
+    checks = {Path(c["report"]).name: c for c in diff["comparisons"]}
+    assert set(checks) == {good.name, "missing"}
+    assert checks["missing"]["verdict_new"] is None
+    assert checks["missing"]["note"] == f"skipped: run no-such-run is not in the store {store}"
+    assert checks[good.name]["verdict_old"] == stored["verdict"]
+    assert list(outside.iterdir()) == []

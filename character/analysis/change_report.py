@@ -11,7 +11,6 @@ quotes) is escaped for the format it is written into.
 
 from __future__ import annotations
 
-import html
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,7 +28,14 @@ from character.analysis.phrases import (
     iter_scopes,
     moved_dimensions,
 )
-from character.analysis.transcript_links import Linker, TranscriptRef, html_ref, md_ref, md_text
+from character.analysis.transcript_links import (
+    Linker,
+    TranscriptRef,
+    html_ref,
+    html_text,
+    md_ref,
+    md_text,
+)
 
 if TYPE_CHECKING:
     from character.analysis.change_summary import ChangeSummary, Finding
@@ -285,22 +291,18 @@ def _summary_markdown(summary: ChangeSummary | None, link: Linker | None) -> lis
 # --------------------------------------------------------------------------------------------
 
 
-def _esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
 def _phrases_html(report: PhraseReport | None, link: Linker | None) -> str:
     if report is None:
         return ""
     out = [
         "<h2>What changed in the wording (exploratory, not gated)</h2>",
-        f"<p>{_esc(PHRASES_NOTE)}</p>",
+        f"<p>{html_text(PHRASES_NOTE)}</p>",
     ]
     heads = headlines(report)
     if heads:
-        out.append("<ul>" + "".join(f"<li>{_esc(h)}</li>" for h in heads) + "</ul>")
+        out.append("<ul>" + "".join(f"<li>{html_text(h)}</li>" for h in heads) + "</ul>")
     for scope, listed, examples in iter_scopes(report):
-        out.append(f"<h3>{_esc(_scope_title(report, scope))}</h3>")
+        out.append(f"<h3>{html_text(_scope_title(report, scope))}</h3>")
         if listed.height == 0:
             out.append(f"<p>No phrase rose or fell by |z| &gt;= {report.settings.min_z:g}.</p>")
             continue
@@ -308,14 +310,14 @@ def _phrases_html(report: PhraseReport | None, link: Linker | None) -> str:
         rows = []
         for row in listed.iter_rows(named=True):
             shown = "<br>".join(
-                f"{html_ref(ref, link)}: {_esc(text)}"
+                f"{html_ref(ref, link)}: {html_text(text)}"
                 for ref, text in by_phrase.get(row["phrase"], [])
             )
             variants = ", ".join(row["variants"])
             rows.append(
-                f"<tr><td>{_esc(row['direction'])}</td><td><b>{_esc(row['span'] or row['phrase'])}</b>"
-                + f"<br><small>counted: {_esc(row['phrase'])}"
-                + (f"; same turns: {_esc(variants)}" if variants else "")
+                f"<tr><td>{html_text(row['direction'])}</td><td><b>{html_text(row['span'] or row['phrase'])}</b>"
+                + f"<br><small>counted: {html_text(row['phrase'])}"
+                + (f"; same turns: {html_text(variants)}" if variants else "")
                 + "</small>"
                 + f"</td><td>{row['count_baseline']} -> {row['count_candidate']}</td>"
                 f"<td>{_rate(row['rate_baseline'])} -> {_rate(row['rate_candidate'])}</td>"
@@ -344,21 +346,21 @@ def _summary_html(summary: ChangeSummary | None, link: Linker | None) -> str:
         return ""
     out = [
         "<h2>What changed, summarised by a model (checked against the data; not gated)</h2>",
-        f"<p>{_esc(_summary_head(summary))} {_esc(SUMMARY_NOTE)}</p>",
+        f"<p>{html_text(_summary_head(summary))} {html_text(SUMMARY_NOTE)}</p>",
     ]
     if summary.problem:
-        return "\n".join([*out, f"<p>{_esc(summary.problem)}</p>"])
+        return "\n".join([*out, f"<p>{html_text(summary.problem)}</p>"])
     items = []
     for finding in summary.findings:
         examples = "; ".join(
-            f"{html_ref(e.ref, link)} ({_esc(e.version)}): &ldquo;{_esc(e.quote)}&rdquo;"
+            f"{html_ref(e.ref, link)} ({html_text(e.version)}): &ldquo;{html_text(e.quote)}&rdquo;"
             for e in finding.examples
         )
         items.append(
-            f"<li>{_esc(finding.statement)} ({_esc(_finding_counts(finding))}), e.g. {examples}</li>"
+            f"<li>{html_text(finding.statement)} ({html_text(_finding_counts(finding))}), e.g. {examples}</li>"
         )
     out.append("<ul>" + ("".join(items) or "<li>No finding survived the checks.</li>") + "</ul>")
-    out.append(f"<p>{_esc(_dropped_text(summary))}</p>")
+    out.append(f"<p>{html_text(_dropped_text(summary))}</p>")
     return "\n".join(out)
 
 

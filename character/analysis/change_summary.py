@@ -24,8 +24,6 @@ character.engine.summariser; `summarise_change(..., ask=)` takes any function wi
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import re
 from collections import Counter
@@ -36,25 +34,29 @@ from typing import Any
 
 import polars as pl
 
+from character.analysis.change_pairs import (
+    VERSIONS,
+    Pair,
+    build_prompt,
+    changed_verdicts,
+    load_pairs,
+    sample_keys,
+)
 from character.analysis.transcript_links import TranscriptRef
 from character.engine.transcript import (
     Exchange,
-    exchanges_from_messages,
     normalise,
     quote_occurs,
-    render_transcript,
 )
-from character.importers.store_writer import Message, chat_messages
-from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
+from character.store.layout import SCORES, TRANSCRIPTS
 
 DEFAULT_SAMPLE = 40
-REPLY_CHARS = 1500  # per assistant reply shown to the model (a prefix: quotes from it still verify)
-PROMPT_CHARS = 240_000  # the whole prompt; pairs beyond it are not sent
 COUNT_TOLERANCE = 0.25  # a claimed count may exceed the pairs read that match by this share (+1)
-VERSIONS = ("baseline", "candidate")
+STATEMENT_CHARS = 300  # a finding is one sentence ("v2 more often ..."), not an essay
 
 # reasons a finding is dropped (keys of ChangeSummary.dropped)
 MALFORMED = "malformed finding (no statement or criterion)"
+LONG_STATEMENT = f"statement longer than {STATEMENT_CHARS} characters"
 UNKNOWN_DIMENSION = "criterion names a dimension these runs did not both score"
 NO_LABEL = "categorical dimension without one of its labels"
 BAD_PHRASE = "criterion phrase is empty or too long"
@@ -107,207 +109,6 @@ class ChangeSummary:
         return sum(self.dropped.values())
 
 
-@dataclass(frozen=True)
-class Pair:
-    """One changed transcript pair: the same probe and epoch in both runs."""
-
-    pair_id: str
-    probe_id: str
-    epoch: int
-    exchanges: dict[str, list[Exchange]]  # version -> numbered exchanges
-
-
-# --------------------------------------------------------------------------------------------
-# Which transcripts changed
-# --------------------------------------------------------------------------------------------
-
-
-def changed_verdicts(baseline_scores: pl.DataFrame, candidate_scores: pl.DataFrame) -> pl.DataFrame:
-    """Verdicts scored in both runs whose value or label differs, one row per probe x epoch x
-    dimension, with both values, labels, evidence (JSON) and reasoning."""
-    keep = [
-        "probe_id",
-        "epoch",
-        "rubric",
-        "dimension",
-        "scale",
-        "value",
-        "label",
-        "evidence",
-        "reasoning",
-    ]
-
-    def scored(scores: pl.DataFrame, prefix: str) -> pl.DataFrame:
-        return (
-            scores.filter((pl.col("rubric") != MARKERS_RUBRIC) & (pl.col("status") == "scored"))
-            .select(keep)
-            .unique(["probe_id", "epoch", "rubric", "dimension"], keep="first")
-            .rename({c: f"{prefix}_{c}" for c in ("value", "label", "evidence", "reasoning")})
-        )
-
-    joined = scored(baseline_scores, "baseline").join(
-        scored(candidate_scores, "candidate").drop("scale"),
-        on=["probe_id", "epoch", "rubric", "dimension"],
-    )
-    differs = pl.col("baseline_value").ne_missing(pl.col("candidate_value")) | pl.col(
-        "baseline_label"
-    ).ne_missing(pl.col("candidate_label"))
-    return joined.filter(differs).sort("probe_id", "epoch", "rubric", "dimension")
-
-
-def _order(probe_id: str, epoch: int, seed: int) -> str:
-    return hashlib.sha256(f"{seed}|{probe_id}|{epoch}".encode()).hexdigest()
-
-
-def sample_keys(
-    changes: pl.DataFrame, size: int, focus: Sequence[str] = (), seed: int = 0
-) -> list[tuple[str, int]]:
-    """Up to `size` changed (probe, epoch) pairs: those changed on a `focus` dimension first
-    ("rubric/dimension", e.g. the dimensions that moved), then the rest, each in a fixed
-    hash order (spread over probes, the same every time)."""
-    keys = (
-        changes.select(
-            "probe_id",
-            "epoch",
-            focused=pl.concat_str("rubric", pl.lit("/"), "dimension").is_in(list(focus)),
-        )
-        .group_by("probe_id", "epoch")
-        .agg(pl.col("focused").any())
-    )
-    ranked = sorted(
-        keys.iter_rows(),
-        key=lambda row: (not row[2], _order(row[0], int(row[1]), seed)),
-    )
-    return [(probe, int(epoch)) for probe, epoch, _ in ranked[:size]]
-
-
-def stored_exchanges(messages_json: str) -> list[Exchange]:
-    """A stored transcript's messages (transcripts.parquet JSON) as numbered exchanges."""
-    messages = [
-        Message(m["role"], m["content"], bool(m.get("scripted"))) for m in json.loads(messages_json)
-    ]
-    return exchanges_from_messages(chat_messages(messages))
-
-
-def load_pairs(
-    baseline_transcripts: pl.DataFrame,
-    candidate_transcripts: pl.DataFrame,
-    keys: Sequence[tuple[str, int]],
-) -> list[Pair]:
-    """The pairs' conversations (keys absent from either run are skipped), ids P1, P2, ..."""
-    wanted = pl.DataFrame(
-        list(keys), schema={"probe_id": pl.String, "epoch": pl.Int32}, orient="row"
-    )
-    bodies: dict[str, dict[tuple[str, int], str]] = {}
-    for version, frame in zip(VERSIONS, (baseline_transcripts, candidate_transcripts), strict=True):
-        rows = frame.select("probe_id", pl.col("epoch").cast(pl.Int32), "messages").join(
-            wanted, on=["probe_id", "epoch"], how="semi"
-        )
-        bodies[version] = {(p, int(e)): m for p, e, m in rows.iter_rows()}
-    pairs = []
-    for probe_id, epoch in keys:
-        if all((probe_id, epoch) in bodies[v] for v in VERSIONS):
-            pairs.append(
-                Pair(
-                    pair_id=f"P{len(pairs) + 1}",
-                    probe_id=probe_id,
-                    epoch=epoch,
-                    exchanges={v: stored_exchanges(bodies[v][(probe_id, epoch)]) for v in VERSIONS},
-                )
-            )
-    return pairs
-
-
-# --------------------------------------------------------------------------------------------
-# The prompt
-# --------------------------------------------------------------------------------------------
-
-
-def _value(value: float | None, label: str | None) -> str:
-    if label is not None:
-        return label
-    return "n/a" if value is None else f"{value:g}"
-
-
-def _evidence(evidence_json: str | None, reasoning: str | None) -> str:
-    quotes = [
-        f'turn {e.get("turn")}: "{e.get("quote")}"'
-        for e in json.loads(evidence_json or "[]")
-        if isinstance(e, dict) and e.get("quote")
-    ]
-    text = "; ".join(quotes[:3]) or "no quote"
-    if reasoning:
-        text += f"; reasoning: {' '.join(reasoning.split())[:400]}"
-    return text
-
-
-def _shown(exchanges: list[Exchange]) -> list[Exchange]:
-    """Replies cut to REPLY_CHARS (a prefix, so a quote taken from it still verifies); every
-    other field (scripted, replied, stop reason) as stored."""
-
-    def cut(text: str) -> str:
-        return text if len(text) <= REPLY_CHARS else text[:REPLY_CHARS] + " [...cut]"
-
-    return [
-        dataclasses.replace(ex, user=cut(ex.user), assistant=cut(ex.assistant)) for ex in exchanges
-    ]
-
-
-def pair_prompt(pair: Pair, changes: pl.DataFrame) -> str:
-    rows = changes.filter((pl.col("probe_id") == pair.probe_id) & (pl.col("epoch") == pair.epoch))
-    lines = [
-        f"## Pair {pair.pair_id}: probe {pair.probe_id}, epoch {pair.epoch}",
-        "Changed verdicts:",
-    ]
-    for row in rows.iter_rows(named=True):
-        lines.append(
-            f"- {row['rubric']}/{row['dimension']} ({row['scale']}): baseline "
-            f"{_value(row['baseline_value'], row['baseline_label'])} -> candidate "
-            f"{_value(row['candidate_value'], row['candidate_label'])}"
-        )
-        lines.append(
-            f"  baseline evidence: {_evidence(row['baseline_evidence'], row['baseline_reasoning'])}"
-        )
-        lines.append(
-            f"  candidate evidence: {_evidence(row['candidate_evidence'], row['candidate_reasoning'])}"
-        )
-    for version in VERSIONS:
-        lines += [
-            "",
-            f"### {version.capitalize()} transcript",
-            render_transcript(_shown(pair.exchanges[version])),
-        ]
-    return "\n".join(lines)
-
-
-def build_prompt(
-    pairs: Sequence[Pair], changes: pl.DataFrame, dimensions: pl.DataFrame
-) -> tuple[str, list[Pair]]:
-    """The user message and the pairs it holds (as many as fit in PROMPT_CHARS)."""
-    scales = "\n".join(
-        f"- {r}/{d}: {s}" + (f" (labels: {', '.join(labels)})" if labels else "")
-        for r, d, s, labels in dimensions.iter_rows()
-    )
-    head = (
-        f"The baseline is v1, the candidate is v2. Dimensions whose verdicts changed (with their "
-        f"scale):\n{scales}\n\nThere are {len(pairs)} changed pairs below.\n"
-    )
-    parts, sent = [head], []
-    size = len(head)
-    for pair in pairs:
-        block = pair_prompt(pair, changes)
-        if sent and size + len(block) > PROMPT_CHARS:
-            break
-        parts.append(block)
-        sent.append(pair)
-        size += len(block)
-    if len(sent) < len(pairs):
-        parts[0] = parts[0].replace(
-            f"There are {len(pairs)} changed", f"There are {len(sent)} changed"
-        )
-    return "\n\n".join(parts) + "\n", sent
-
-
 # --------------------------------------------------------------------------------------------
 # Checking findings
 # --------------------------------------------------------------------------------------------
@@ -354,6 +155,8 @@ def parse_criterion(
             raise Rejected(UNKNOWN_DIMENSION)
         if rows["scale"][0] == "categorical":
             label = raw.get("label")
+            if not isinstance(label, str):
+                raise Rejected(NO_LABEL)
             labels = set(rows["baseline_label"].drop_nulls()) | set(
                 rows["candidate_label"].drop_nulls()
             )
@@ -420,6 +223,8 @@ def check_finding(
     statement = raw.get("statement")
     if not isinstance(statement, str) or not statement.strip():
         raise Rejected(MALFORMED)
+    if len(statement) > STATEMENT_CHARS:
+        raise Rejected(LONG_STATEMENT)
     criterion = parse_criterion(raw.get("criterion"), changes, replies)
     stated = _statement_direction(statement)
     if stated is not None and stated != (1 if criterion.description["direction"] == "more" else -1):
@@ -468,6 +273,7 @@ def _verified_example(
         pair is None
         or version not in VERSIONS
         or not isinstance(turn, int)
+        or isinstance(turn, bool)
         or not isinstance(quote, str)
     ):
         return None
@@ -557,6 +363,7 @@ def summarise_change(
         transcripts["baseline"],
         transcripts["candidate"],
         [(p, int(e)) for p, e in keys.iter_rows()],
+        files=(baseline_dir / TRANSCRIPTS, candidate_dir / TRANSCRIPTS),
     )
     replies = {
         (p.probe_id, p.epoch): {v: _replies(p.exchanges[v]) for v in VERSIONS} for p in every
@@ -571,9 +378,12 @@ def summarise_change(
     if not every:
         summary.problem = "no verdict changed between the runs: nothing to summarise"
         return summary
-    chosen = load_pairs(
-        transcripts["baseline"], transcripts["candidate"], sample_keys(changes, sample, focus, seed)
-    )
+    by_key = {(p.probe_id, p.epoch): p for p in every}
+    sampled = [k for k in sample_keys(changes, sample, focus, seed) if k in by_key]
+    chosen = [
+        dataclasses.replace(by_key[key], pair_id=f"P{number}")
+        for number, key in enumerate(sampled, start=1)
+    ]
     dims = (
         changes.group_by("rubric", "dimension", "scale")
         .agg(

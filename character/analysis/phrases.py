@@ -41,7 +41,8 @@ import numpy as np
 import polars as pl
 
 from character.analysis import stats
-from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
+from character.errors import CharacterError
+from character.store.layout import MARKERS_RUBRIC, REBUILD_FIX, SCORES, TRANSCRIPTS
 
 ALL_SCOPE = "all"
 BASELINE, CANDIDATE = "baseline", "candidate"
@@ -144,13 +145,30 @@ class PhraseReport:
 # --------------------------------------------------------------------------------------------
 
 
-def assistant_turns(transcripts: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def assistant_turns(
+    transcripts: pl.DataFrame | pl.LazyFrame, file: Path | str | None = None
+) -> pl.DataFrame:
     """One row per generated assistant reply: run, probe, epoch, turn (exchange index), text.
 
     Replies the probe pre-filled (`scripted`) are left out: the assistant did not write them.
-    `transcripts` has the stored table's columns run_id, probe_id, epoch, messages (JSON).
+    `transcripts` has the stored table's columns run_id, probe_id, epoch, messages (JSON);
+    messages that do not parse (a damaged or hand-edited table) are a CharacterError naming
+    `file`.
     """
     lazy = transcripts.lazy() if isinstance(transcripts, pl.DataFrame) else transcripts
+    try:
+        return _assistant_turns(lazy)
+    except pl.exceptions.PolarsError as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise CharacterError(
+            f"stored transcripts do not parse ({first})",
+            file=file,
+            field="messages",
+            remedy=REBUILD_FIX.format(run=Path(file).parent.name if file else "RUN"),
+        ) from None
+
+
+def _assistant_turns(lazy: pl.LazyFrame) -> pl.DataFrame:
     return (
         lazy.select("run_id", "probe_id", "epoch", pl.col("messages").str.json_decode(_MESSAGES))
         .explode("messages")
@@ -482,6 +500,7 @@ def distinctive_phrases_from_tables(
     candidate_run: str,
     scopes: dict[str, pl.DataFrame | None],
     settings: PhraseSettings | None = None,
+    files: tuple[Path | str | None, Path | str | None] = (None, None),
 ) -> PhraseReport:
     """Phrases per scope. `scopes` maps a scope name to the probe ids it covers (None: all).
 
@@ -491,7 +510,8 @@ def distinctive_phrases_from_tables(
     """
     settings = settings or PhraseSettings()
     turns = index_turns(
-        assistant_turns(baseline_transcripts), assistant_turns(candidate_transcripts)
+        assistant_turns(baseline_transcripts, files[0]),
+        assistant_turns(candidate_transcripts, files[1]),
     )
     occurrences = phrase_occurrences(turns, settings.max_words)
     frames, scope_rows, examples = [], [], []
@@ -549,6 +569,7 @@ def distinctive_phrases(
         candidate_run=candidate_dir.name,
         scopes=scopes,
         settings=settings,
+        files=(baseline_dir / TRANSCRIPTS, candidate_dir / TRANSCRIPTS),
     )
 
 

@@ -6,16 +6,18 @@ and judge-diff flips link to. Reports show it as text that also works in a termi
 transcript URL), Markdown and HTML reports link it.
 
 Model and user text in a report is untrusted: `md_text` makes it render as itself in Markdown
-(GitHub, the terminal), `html.escape` does so in HTML.
+(GitHub, the terminal), `html_text` does so in HTML; both mark hidden characters as the boundary
+does (`character.boundary.text`).
 """
 
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from character.boundary.text import mark_hidden, markdown_text
 
 
 @dataclass(frozen=True)
@@ -53,27 +55,20 @@ class TranscriptRef:
 Linker = Callable[[TranscriptRef], "str | None"]
 """Builds a URL for a transcript turn (e.g. the viewer's Transcripts page), or None."""
 
-# Characters that could make untrusted text more than text in (GitHub-flavoured) Markdown: links
-# and images ([ ]), raw HTML (< >), table cells (|), emphasis and code (* _ ` ~), escapes (\\).
-_MD_ACTIVE = frozenset("\\[]|<>*_`~")
-_AUTOLINK = re.compile(r"(://|www(?=\.)|@(?=[-\w]+\.\w))", re.IGNORECASE)
-WORD_JOINER = "\u2060"
-
 
 def md_text(text: Any, *, limit: int | None = None) -> str:
-    """`text` as inline Markdown that renders as the text itself and stays readable raw.
-
-    Every character that could start a link, an image (which GitHub would fetch when it renders
-    the report), raw HTML, a table cell break, emphasis or code is backslash-escaped (CommonMark
-    lets any ASCII punctuation be escaped); a word joiner stops GitHub autolinking bare URLs and
-    addresses; newlines become spaces, so the text cannot start a heading or a list.
-    """
-    raw = "" if text is None else str(text)
-    raw = " ".join(raw.split())
+    """`text` as inline Markdown that renders as the text itself (the boundary's Markdown escape,
+    `boundary.text.markdown_text`: hidden characters marked, nothing can form a link, image, tag,
+    emphasis or table cell), on one line, cut to `limit` characters first."""
+    raw = " ".join(("" if text is None else str(text)).split())
     if limit is not None and len(raw) > limit:
         raw = raw[: limit - 1].rstrip() + "…"
-    raw = _AUTOLINK.sub(lambda m: m.group(0)[:1] + WORD_JOINER + m.group(0)[1:], raw)
-    return "".join("\\" + char if char in _MD_ACTIVE else char for char in raw)
+    return markdown_text(raw)
+
+
+def html_text(text: Any) -> str:
+    """`text` for an HTML page: hidden characters marked, then escaped (as the HTML report does)."""
+    return html.escape(mark_hidden("" if text is None else str(text)), quote=True)
 
 
 def viewer_linker(base: str | None) -> Linker | None:
@@ -91,15 +86,15 @@ def md_ref(ref: TranscriptRef, link: Linker | None = None) -> str:
     url = link(ref) if link else None
     if url:
         return f"[{md_text(ref.label)}](<{url.replace('>', '%3E').replace(' ', '%20')}>)"
-    return f"`{ref.label.replace('`', '')}`"
+    return md_text(ref.label)
 
 
 def html_ref(ref: TranscriptRef, link: Linker | None = None) -> str:
     """A transcript turn in HTML: a link when `link` gives a URL, else the label; the terminal
     command that prints it is its tooltip."""
     url = link(ref) if link else None
-    title = html.escape(ref.show_command, quote=True)
-    label = html.escape(ref.label)
+    title = html_text(ref.show_command)
+    label = html_text(ref.label)
     if url:
         return f'<a href="{html.escape(url, quote=True)}" title="{title}">{label}</a>'
     return f'<code title="{title}">{label}</code>'

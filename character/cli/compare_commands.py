@@ -80,7 +80,7 @@ def what_changed(base_dir: Path, cand_dir: Path, comparison: Comparison, *,
     """Distinctive phrases (always; offline) and, with a summariser, its checked summary; their
     example turns link into the viewer when its address is known."""
     if summariser and comparison.valid:
-        click.echo(f"summarising the change with {summariser} (one call)", err=True)
+        echo(f"summarising the change with {summariser} (one call)", err=True)
     return change_sections(base_dir, cand_dir, comparison, summariser=summariser,
                            summary_sample=sample, link=viewer_linker(viewer_url))
 
@@ -106,7 +106,7 @@ def echo_written(paths: dict[str, Path]) -> None:
                    "(one call to --summariser; needs its API key).")
 @click.option("--summariser", metavar="MODEL", default=None,
               help="Model that writes the summary (implies --summarise; default anthropic/claude-sonnet-5-5).")
-@click.option("--summary-sample", default=40, show_default=True, type=click.IntRange(1, 200),
+@click.option("--summary-sample", default=40, show_default=True, type=Bounded(values.SUMMARY_SAMPLE),
               help="Changed transcript pairs the summariser reads.")
 @click.pass_context
 def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path | None,

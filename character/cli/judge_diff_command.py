@@ -8,19 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import polars as pl
 
-from character.analysis.judge_diff import (
-    first_probes,
-    judge_diff,
-    render_json,
-    render_markdown,
-    report_slug,
-)
+from character.boundary import values
+from character.cli.compare_commands import viewer_url_from, viewer_url_option
+from character.cli.options import Bounded
+from character.cli.output import echo
 from character.domain.config import load_config
 from character.errors import CharacterError
 from character.store.files import atomic_write_text
-from character.store.layout import SCORES, TRANSCRIPTS, resolve_run
+from character.store.layout import resolve_run
 
 DEFAULT_REPORTS = Path("reports")
 
@@ -34,14 +30,14 @@ DEFAULT_REPORTS = Path("reports")
     required=True,
     metavar="JUDGE",
     help="The NEW judge; give --judge twice for NEW then OLD (default OLD: the judge "
-    "that made RUN's stored scores). lexical, auto or provider/model.",
+    "that made RUN's stored scores). auto, lexical (= lexical-v2), lexical-v1, or provider/model.",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="Only the first N probes (every epoch).")
+@click.option("--limit", type=Bounded(values.LIMIT), help="Only the first N probes (every epoch).")
 @click.option(
     "--all",
     "whole_run",
     is_flag=True,
-    help="The whole run, even when RUN is the nightly canary run.",
+    help="Every transcript of RUN, not only its judge canaries.",
 )
 @click.option(
     "--reports",
@@ -56,9 +52,12 @@ DEFAULT_REPORTS = Path("reports")
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="character.toml ([judge] repeats and attempts, [nightly] canary_run).",
+    help="character.toml ([judge] repeats and attempts, [nightly] canary_run and canary_size).",
 )
-@click.option("--max-connections", default=16, show_default=True, type=int)
+@click.option(
+    "--max-connections", default=16, show_default=True, type=Bounded(values.MAX_CONNECTIONS)
+)
+@viewer_url_option
 @click.pass_context
 def judge_diff_command(
     ctx: click.Context,
@@ -69,19 +68,25 @@ def judge_diff_command(
     reports_root: Path,
     config_path: Path | None,
     max_connections: int,
+    viewer_url: str | None,
 ) -> None:
     """Re-judge a stored RUN with a NEW judge and report what would change.
 
     Per dimension: flip rate, agreement (Cohen's kappa, 95% CI), the shift in mean (paired by
     probe, 95% CI) and the verdicts that flip; and whether the stored comparisons that used RUN
-    would reach other conclusions. RUN defaults to [nightly] canary_run, whose canary
-    transcripts are the default sample. Re-judged runs are stored and reused.
+    would reach other conclusions. The sample is RUN's judge canaries ([nightly] canary_size
+    transcripts, chosen as nightly chooses them; --all for every transcript). RUN defaults to
+    [nightly] canary_run. Re-judged runs are stored and reused.
     """
-    from character.analysis.nightly import canary_keys
+    from character.analysis.judge_diff import judge_diff
+    from character.analysis.judge_diff_report import render_json, render_markdown, report_slug
+    from character.analysis.judge_samples import choose_sample
+    from character.analysis.transcript_links import viewer_linker
     from character.run.judges import resolve_judge
 
     store = ctx.obj["store"]
     config = load_config(config_path)
+    link = viewer_linker(viewer_url_from(viewer_url, config))
     if len(judges) > 2:
         raise CharacterError(
             f"--judge was given {len(judges)} times",
@@ -99,41 +104,40 @@ def judge_diff_command(
             field="RUN",
             remedy="pass a run id (see `character runs`) or set [nightly] canary_run",
         )
-    folder = resolve_run(store, run_ref or canary)
-    is_canary = canary is not None and folder.resolve() == resolve_run(store, canary).resolve()
+    # judges first: an unknown judge or a missing key is refused before any table is read
     specs = [
         resolve_judge(choice, repeats=config.judge.repeats, attempts=config.judge.attempts)
         for choice in judges
     ]
     new, old = specs[0], (specs[1] if len(specs) > 1 else None)
-
-    keys, sample = None, "whole run"
-    if limit is not None:
-        transcripts = pl.read_parquet(folder / TRANSCRIPTS, columns=["probe_id", "epoch"])
-        keys, sample = first_probes(transcripts, limit), f"first {limit} probes (--limit)"
-    elif is_canary and not whole_run:
-        size = config.nightly.canary_size
-        keys = canary_keys(pl.read_parquet(folder / SCORES), size)
-        sample = f"judge canaries: {len(keys)} transcripts chosen as nightly does ([nightly] canary_size = {size})"
-
+    folder = resolve_run(store, run_ref or canary)
+    is_canary = canary is not None and folder.name == canary
+    sample = choose_sample(
+        folder,
+        limit=limit,
+        whole_run=whole_run,
+        canary_size=config.nightly.canary_size,
+        is_canary_run=is_canary,
+    )
     diff = judge_diff(
         folder,
         new,
         old,
         store=store,
         reports_root=reports_root,
-        keys=keys,
-        sample=sample,
+        keys=sample.keys,
+        sample=sample.how,
         max_connections=max_connections,
         seed=config.gate.seed,
-        progress=lambda message: click.echo(message, err=True),
+        progress=lambda message: echo(message, err=True),
     )
-    out = reports_root / "judge-diff" / report_slug(diff)
-    markdown = render_markdown(diff)
-    atomic_write_text(out / "judge_diff.md", markdown)
-    atomic_write_text(out / "judge_diff.json", render_json(diff))
-    click.echo(markdown)
-    click.echo(f"reports: {out / 'judge_diff.md'}, {out / 'judge_diff.json'}", err=True)
+    root = reports_root / "judge-diff"
+    out = root / report_slug(diff)
+    markdown = render_markdown(diff, link=link)
+    atomic_write_text(out / "judge_diff.md", markdown, root=root)
+    atomic_write_text(out / "judge_diff.json", render_json(diff, link=link), root=root)
+    echo(markdown)  # stored and model text: terminal-safe
+    echo(f"reports: {out / 'judge_diff.md'}, {out / 'judge_diff.json'}", err=True)
 
 
 COMMANDS = [judge_diff_command]
