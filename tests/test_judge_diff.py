@@ -97,6 +97,12 @@ def _expected_flips(run: Path) -> dict[str, int]:
     }
 
 
+def _saved_diff(reports: Path) -> dict:
+    """The judge_diff.json of the one judge-diff report under `reports`."""
+    [out] = list((reports / "judge-diff").iterdir())
+    return json.loads((out / "judge_diff.json").read_text())
+
+
 def _invoke(store: Path, *args: str):
     return CliRunner().invoke(cli, ["--store", str(store), "judge-diff", *args])
 
@@ -220,9 +226,7 @@ def test_judge_canaries_are_the_default_sample(
         store, *given, "--judge", JUDGE, "--reports", str(reports), "--config", str(config)
     )
     assert result.exit_code == 0, result.output
-    diff = json.loads(
-        next((reports / "judge-diff").iterdir()).joinpath("judge_diff.json").read_text()
-    )
+    diff = _saved_diff(reports)
     whose = "the nightly canary run" if canary_run else "this run"
     assert diff["sample"] == (
         f"judge canaries of {whose}: 6 of 40 transcripts, chosen as nightly chooses them "
@@ -256,9 +260,7 @@ def test_limit_and_explicit_old_judge(store_copy, fake_judge) -> None:
         str(reports),
     )
     assert result.exit_code == 0, result.output
-    diff = json.loads(
-        next((reports / "judge-diff").iterdir()).joinpath("judge_diff.json").read_text()
-    )
+    diff = _saved_diff(reports)
     assert diff["old"]["how"] == "stored scores" and diff["transcripts"] == 6
     assert diff["sample"] == "first 3 probes (--limit)"
 
@@ -293,24 +295,26 @@ def test_no_run_and_no_canary_is_an_error(store_copy) -> None:
     )
 
 
+# one stored verdict row, as verdict_pairs reads it
+VERDICT = {
+    "epoch": 1,
+    "rubric": "r",
+    "dimension": "d",
+    "scale": "binary",
+    "gating": True,
+    "turn": None,
+    "reason": None,
+    "reasoning": "",
+}
+
+
 def test_kappa_and_shift_per_dimension() -> None:
     """On a hand-made pair of judges: 10 of 40 verdicts flip 0 -> 1, Cohen's kappa is 0.5
     (p_o = 0.75, p_e = 0.5 x 0.75 + 0.5 x 0.25 = 0.5), the shift is +0.25 with a CI around it,
     and the flip rate has its Wilson interval."""
     old = [1, 1, 1, 0, 0, 0, 1, 0] * 5
     new = [1, 1, 1, 0, 0, 1, 1, 1] * 5
-    base = {
-        "epoch": 1,
-        "rubric": "r",
-        "dimension": "d",
-        "scale": "binary",
-        "gating": True,
-        "turn": None,
-        "reason": None,
-        "reasoning": "",
-        "status": "scored",
-        "label": None,
-    }
+    base = {**VERDICT, "status": "scored", "label": None}
     frame = lambda values: pl.DataFrame(  # noqa: E731
         [{**base, "probe_id": f"p{i}", "value": float(v)} for i, v in enumerate(values)]
     )
@@ -325,17 +329,7 @@ def test_kappa_and_shift_per_dimension() -> None:
 
 def test_unscored_is_never_a_flip() -> None:
     """A verdict the new judge could not score counts as newly unscored, not as a changed value."""
-    base = {
-        "probe_id": "p",
-        "epoch": 1,
-        "rubric": "r",
-        "dimension": "d",
-        "scale": "binary",
-        "gating": True,
-        "turn": None,
-        "reason": None,
-        "reasoning": "",
-    }
+    base = {**VERDICT, "probe_id": "p"}
     old = pl.DataFrame(
         [
             {**base, "status": "scored", "value": 1.0, "label": None},
@@ -406,17 +400,15 @@ def test_lexical_v1_to_v2_on_real_replies(tmp_path: Path) -> None:
             "lexical-v2",
             "--judge",
             "lexical-v1",
+            "--all",
             "--reports",
             str(tmp_path / "reports"),
         ],
     )
     assert result.exit_code == 0, result.output
     assert "reusing stored re-judge" in result.output  # the two `character judge` runs above
-    diff = json.loads(
-        next((tmp_path / "reports" / "judge-diff").iterdir())
-        .joinpath("judge_diff.json")
-        .read_text()
-    )
+    diff = _saved_diff(tmp_path / "reports")
+    assert diff["sample"] == "whole run (--all)" and diff["transcripts"] == 60
     assert (diff["old"]["judge"], diff["new"]["judge"]) == ("lexical-v1", "lexical-v2")
     reported = {d["dimension"]: d["flips"] for d in diff["dimensions"] if d["flips"]}
     assert reported == expected_flips
@@ -449,9 +441,7 @@ def test_stored_reports_are_read_as_untrusted_files(store_copy, tmp_path: Path) 
     result = _invoke(store, run.name, "--judge", "lexical-v1", "--all", "--reports", str(reports))
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
-    diff = json.loads(
-        next((reports / "judge-diff").iterdir()).joinpath("judge_diff.json").read_text()
-    )
+    diff = _saved_diff(reports)
     assert diff["sample"] == "whole run (--all)"
     assert diff["notes"] == [
         f"{reports / 'cp1252' / 'report.json'}: passed over (not UTF-8 text: byte 0x92 at byte "

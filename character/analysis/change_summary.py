@@ -68,7 +68,7 @@ NO_EXAMPLE = "no example quote verified in the transcripts"
 BEYOND_LIMIT = "more findings than asked for"
 
 Ask = Callable[..., Any]
-"""`(model_id, prompt, *, attempts) -> FindingsReply` (character.engine.summariser.request_findings)."""
+"""`(model_id, prompt, *, attempts) -> FindingsReply` (`request_findings` below)."""
 
 
 @dataclass(frozen=True)
@@ -320,8 +320,27 @@ def verify_findings(
 
 
 # --------------------------------------------------------------------------------------------
-# Entry point
+# The model call and the entry point
 # --------------------------------------------------------------------------------------------
+
+
+def request_findings(model_id: str, prompt: str, *, attempts: int = 3) -> Any:
+    """Ask `model_id` (any inspect model id) for findings in one call, outside an eval
+    (character.engine.summariser.ask_for_findings); provider retries are bounded so an outage
+    ends the call instead of hanging. Returns its FindingsReply."""
+    import asyncio
+
+    from inspect_ai.model import GenerateConfig
+
+    from character.engine.summariser import ask_for_findings
+    from character.run.eval_tuning import DEFAULT_MAX_RETRIES
+    from character.run.judges import DEFAULT_JUDGE_MODEL, standalone_model
+
+    config = GenerateConfig(max_tokens=4096, max_retries=DEFAULT_MAX_RETRIES)
+    model = standalone_model(
+        model_id, config, field="--summariser", what="summariser", example=DEFAULT_JUDGE_MODEL
+    )
+    return asyncio.run(ask_for_findings(model, prompt, attempts=attempts))
 
 
 def summarise_change(
@@ -398,13 +417,7 @@ def summarise_change(
     )
     prompt, read = build_prompt(chosen, changes, dims)
     summary.pairs_read = len(read)
-    if ask is None:
-        from functools import partial
-
-        from character.engine.summariser import request_findings
-        from character.run.eval_tuning import DEFAULT_MAX_RETRIES
-
-        ask = partial(request_findings, max_retries=DEFAULT_MAX_RETRIES)
+    ask = ask or request_findings
     reply = ask(model, prompt, attempts=attempts)
     summary.input_tokens, summary.output_tokens = reply.input_tokens, reply.output_tokens
     if reply.problem:

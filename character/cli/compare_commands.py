@@ -61,17 +61,13 @@ def viewer_url_from(option: str | None, config: Config) -> str | None:
 
 
 def summariser_model(summarise: bool, summariser: str | None) -> str | None:
-    """The summary model asked for (None: no summary); its API key must be set."""
+    """The summary model asked for (None: no summary): a provider/model id whose API key is set."""
     if not (summarise or summariser):
         return None
-    from character.run.judges import DEFAULT_JUDGE_MODEL, require_credentials
+    from character.run.judges import DEFAULT_JUDGE_MODEL, check_model_id
 
-    model = summariser or DEFAULT_JUDGE_MODEL
-    if "/" not in model:
-        raise CharacterError(f"summariser '{model}' is not a provider/model id", field="--summariser",
-                             remedy=f"e.g. --summariser {DEFAULT_JUDGE_MODEL}")
-    require_credentials(model, field="--summariser")
-    return model
+    return check_model_id(summariser or DEFAULT_JUDGE_MODEL, field="--summariser", what="summariser",
+                          example=DEFAULT_JUDGE_MODEL)
 
 
 def what_changed(base_dir: Path, cand_dir: Path, comparison: Comparison, *,

@@ -9,7 +9,6 @@ reply's shape; it trusts nothing the model says.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,14 +16,11 @@ from inspect_ai.model import (
     ChatMessageSystem,
     ChatMessageUser,
     ContentText,
-    GenerateConfig,
     Model,
-    get_model,
 )
 from inspect_ai.tool import ToolFunction, ToolInfo, ToolParam, ToolParams
 
 from character.engine.judge_parse import JudgeOutputError, tool_arguments
-from character.errors import CharacterError
 
 FINDINGS_TOOL = "submit_findings"
 MIN_FINDINGS, MAX_FINDINGS = 3, 5
@@ -152,24 +148,3 @@ async def ask_for_findings(model: Model, prompt: str, *, attempts: int = 3) -> F
         reply.problem = None
         return reply
     return reply
-
-
-def request_findings(
-    model_id: str, prompt: str, *, attempts: int = 3, max_tokens: int = 4096, max_retries: int = 6
-) -> FindingsReply:
-    """Ask `model_id` (any inspect model id) for findings, outside an eval.
-
-    A fresh model object each time (not inspect's memoized one, whose HTTP client would belong
-    to an event loop that `asyncio.run` has closed); provider retries are bounded by
-    `max_retries` so an outage ends the call instead of hanging.
-    """
-    config = GenerateConfig(max_tokens=max_tokens, max_retries=max_retries)
-    try:
-        model = get_model(model_id, config=config, memoize=False)
-    except Exception as exc:  # inspect raises ValueError/PrerequisiteError for unknown providers
-        raise CharacterError(
-            f"cannot use model '{model_id}': {str(exc).splitlines()[0][:200]}",
-            field="--summariser",
-            remedy="check the provider/model id (e.g. anthropic/claude-sonnet-4-5)",
-        ) from None
-    return asyncio.run(ask_for_findings(model, prompt, attempts=attempts))
