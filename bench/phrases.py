@@ -91,10 +91,23 @@ def run(
 ) -> Report:
     settings = dict(QUICK if quick else FULL)
     settings.update(
-        {k: v for k, v in {"epochs": epochs, "limit": limit, "repeats": repeats, "sizes": sizes}.items() if v}
+        {
+            k: v
+            for k, v in {
+                "epochs": epochs,
+                "limit": limit,
+                "repeats": repeats,
+                "sizes": sizes,
+            }.items()
+            if v
+        }
     )
-    report = Report("phrases", "Distinctive phrases (compare's 'what changed in the wording')",
-                    "quick" if quick else "full", settings)
+    report = Report(
+        "phrases",
+        "Distinctive phrases (compare's 'what changed in the wording')",
+        "quick" if quick else "full",
+        settings,
+    )
     clock = Stopwatch()
     from character.analysis.compare import compare_runs
     from character.analysis.phrases import moved_dimensions
@@ -115,19 +128,37 @@ def run(
         from tests.synthetic_store import write_synthetic_run
 
         for size in settings["sizes"]:
-            base = write_synthetic_run(store / "synthetic", transcripts=size, run_id=f"a-{size}", seed=0)
-            cand = write_synthetic_run(store / "synthetic", transcripts=size, run_id=f"b-{size}", seed=1)
+            base = write_synthetic_run(
+                store / "synthetic", transcripts=size, run_id=f"a-{size}", seed=0
+            )
+            cand = write_synthetic_run(
+                store / "synthetic", transcripts=size, run_id=f"b-{size}", seed=1
+            )
             figures = _timed(base, cand, [], settings["repeats"])
             rows.append([f"synthetic {size:,} per run", *_row(figures)])
             report.data[f"synthetic_{size}"] = figures
     report.add_table(
         f"Median of {settings['repeats']} call(s) of phrases.distinctive_phrases:",
-        ["runs", "transcripts (both)", "words (both)", "phrases tested", "scopes", "listed", "seconds"],
+        [
+            "runs",
+            "transcripts (both)",
+            "words (both)",
+            "phrases tested",
+            "scopes",
+            "listed",
+            "seconds",
+        ],
         rows,
     )
     return report.finish(clock(), out_dir)
 
 
 def _row(figures: dict[str, Any]) -> list[Any]:
-    return [figures["transcripts"], figures["words"], figures["phrases_tested"], figures["scopes"],
-            figures["listed"], round(figures["seconds"], 3)]
+    return [
+        figures["transcripts"],
+        figures["words"],
+        figures["phrases_tested"],
+        figures["scopes"],
+        figures["listed"],
+        round(figures["seconds"], 3),
+    ]
