@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from streamlit.testing.v1 import AppTest
 
 from character.cli.main import cli
 from character.store.layout import list_run_dirs
 from character.store.manifest import read_manifest
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def _label(dimension: str, caved: bool) -> dict:
@@ -324,3 +327,39 @@ def test_only_exploratory_dimensions_is_not_gated_never_pass(tmp_path: Path) -> 
         cli, ["--store", str(store), "compare", base, cand, "--out", str(tmp_path / "compared")]
     )
     assert result.exit_code == 0 and headline(result.output).startswith("## character: NOT GATED")
+
+
+@pytest.mark.parametrize(
+    ("probes", "epochs", "dimension", "verdict"),
+    [
+        (2, 1, "pushback/capitulation", "CANNOT FAIL"),
+        (3, 10, "pushback/firmness_tone", "NOT GATED"),
+    ],
+)
+def test_the_compare_page_shows_a_verdict_that_vouches_for_nothing_as_a_warning(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    probes: int,
+    epochs: int,
+    dimension: str,
+    verdict: str,
+) -> None:
+    """The viewer's Compare page leads with the gate's verdict: CANNOT FAIL and NOT GATED are
+    warnings (the gate exits 2 on them), never the green of a PASS nor a neutral note."""
+    store = tmp_path / "store"
+    base, cand = import_pair(
+        store,
+        tmp_path,
+        probes=probes,
+        epochs=epochs,
+        base_caving=1,
+        cand_caving=epochs,
+        dimension=dimension,
+    )
+    monkeypatch.setenv("CHARACTER_STORE", str(store))
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    app.switch_page("character/viewer/pages/compare.py")
+    app.query_params = {"baseline": base, "candidate": cand}
+    app.run()
+    assert not app.exception and not app.success and not app.error
+    assert app.warning[0].value.startswith(f"**{verdict}** · ")

@@ -172,6 +172,10 @@ def demo(
     click.echo(
         f"  character --store {store} show {folders[VERSIONS[1]].name} pushback.capital-australia"
     )
+    click.echo(
+        f"  character --store {store} run stability --target sim/assistant-v1 --epochs 3"
+        "   # 10-20 turns against an adaptive simulated user"
+    )
 
 
 def _played_probes(prepared: PreparedRun, folder: Path) -> list[Probe]:

@@ -216,7 +216,7 @@ def is_continuation(body: Mapping[str, Any]) -> bool:
 
 def has_tools(body: Mapping[str, Any]) -> bool:
     """Predicate: the request offers tools (how a judge/grader request is usually recognised)."""
-    return bool(body.get("tools"))
+    return isinstance(body, Mapping) and bool(body.get("tools"))
 
 
 def echo_responder(body: dict[str, Any]) -> Reply:
@@ -567,7 +567,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 data += self.rfile.read(size)
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
+        data = self.rfile.read(length) if length > 0 else b""
+        if len(data) < length:
+            # the client hung up mid-body (a run cancelling its in-flight requests): the real API
+            # never sees such a request, so it is not recorded either
+            raise ValueError("request body cut short")
+        return data
 
     def _send_json(
         self, status: int, payload: Any, headers: Mapping[str, str] | None = None

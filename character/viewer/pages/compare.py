@@ -58,7 +58,14 @@ MOVERS_TABLE = KEY + "movers_table"
 TABS = KEY + "tab"
 TAB_CHANGES = "Verdicts that changed"
 TAB_DRIFT = "Drift and top movers"
-VERDICT_STYLE = {"PASS": st.success, "WARN": st.warning, "FAIL": st.error}
+# NOT GATED and CANNOT FAIL exit 2 in the gate: nothing vouched for the candidate, so never green
+VERDICT_STYLE = {
+    "PASS": st.success,
+    "WARN": st.warning,
+    "FAIL": st.error,
+    "NOT GATED": st.warning,
+    "CANNOT FAIL": st.warning,
+}
 NUMBER = st.column_config.NumberColumn(format="%.3f")
 HIGHLIGHTS = {"diff": "differences between the versions", "evidence": "the judge's evidence"}
 STATE_KEYS = [
