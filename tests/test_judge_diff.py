@@ -237,6 +237,11 @@ def test_judge_canaries_are_the_default_sample(
     assert {(f["probe_id"], f["epoch"]) for f in diff["flips"]} <= canaries
     [check] = diff["comparisons"]
     assert check["verdict_new"] is not None
+    [stored] = [json.loads(p.read_text()) for p in reports.glob("*/report.json")]
+    assert check["note"] == (
+        f"on the {len({p for p, _ in canaries})} sampled probes only (the stored report, on all "
+        f"its probes, says {stored['verdict']}); --all re-checks the whole comparison"
+    )
     sampled = [f for f in list_run_dirs(store) if f.name.startswith(run.name + "-rejudged-")]
     assert [f.name.endswith("-sample6") for f in sampled] == [True]
     judged = pl.read_parquet(sampled[0] / "transcripts.parquet")

@@ -243,7 +243,12 @@ def check_comparisons(
             for side in (False, True)
         )
         note = None
-        if keys is None and old is None and before.verdict != report.verdict:
+        if keys is not None:
+            note = (
+                f"on the {len(probes or ())} sampled probes only (the stored report, on all its "
+                f"probes, says {report.verdict}); --all re-checks the whole comparison"
+            )
+        elif old is None and before.verdict != report.verdict:
             note = (
                 f"the stored report says {report.verdict}, a fresh comparison of the stored "
                 f"scores says {before.verdict} (code or settings changed since)"

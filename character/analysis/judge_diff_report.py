@@ -65,7 +65,8 @@ def headline(diff: JudgeDiff) -> str:
 
 def render_markdown(diff: JudgeDiff, *, link: Linker | None = None, max_flips: int = 100) -> str:
     lines = [headline(diff), ""]
-    lines.append(f"- Sample: {md_text(diff.sample)} ({diff.transcripts} transcripts).")
+    lines.append(f"- Sample: {md_text(diff.sample)}.")
+    lines.append(f"- Transcripts judged by both: {diff.transcripts}.")
     for side, name in ((diff.old, "Old"), (diff.new, "New")):
         lines.append(
             f"- {name} judge: {md_text(side.judge)} ({side.kind}; {md_text(side.how)}: {md_text(side.run_id)})."
