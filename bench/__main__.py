@@ -1,4 +1,4 @@
-"""python -m bench [throughput|judge-cost|scale|viewer|decisions|local|all] [--quick] [--out DIR]
+"""python -m bench [throughput|judge-cost|scale|viewer|decisions|local|phrases|all] [--quick] [--out DIR]
 
 Each benchmark prints its table and writes reports/bench/<name>.json and <name>.md (machine,
 date, settings, figures). --quick runs a small smoke version; the full versions are bounded to a
@@ -24,6 +24,7 @@ BENCHMARKS = {
     "scale": ("bench.scale", "load, compare and report synthetic 1k/10k/100k-transcript runs"),
     "viewer": ("bench.viewer", "Runs, Transcripts and Compare page render time on 10k-transcript runs"),
     "local": ("bench.local", "local model tokens/s: character run vs raw llama.cpp; demo part 2 time"),
+    "phrases": ("bench.phrases", "distinctive phrases on the demo pair and on 1k/10k-transcript runs"),
 }
 
 

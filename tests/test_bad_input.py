@@ -221,6 +221,8 @@ case(2, "[gate] resamples = 1e9",
 case(1, "--run-id ending in a newline", run_args("--run-id", "evil\n"), None, "--run-id", "invalid run id (got 'evil\\n')")
 case(1, "--run-id escaping the store", run_args("--run-id", "../../etc"), None, "--run-id", "invalid run id (got '../../etc')")
 case(1, "show ../../etc", lambda c: ["show", "../../etc"], None, None, "no run at '../../etc'")
+case(1, "judge-diff RUN ending in a newline", lambda c: ["judge-diff", "evil\n", "--judge", "lexical-v1"], None, "RUN",
+     "invalid run id 'evil\u27e8U+000A\u27e9'")
 
 
 def _symlinked_run(c: Ctx) -> None:
@@ -290,6 +292,18 @@ case(2, "gate --epochs 0", lambda c: ["gate", "--baseline", c.run_id, "--candida
 case(2, "gate --limit 0", lambda c: ["gate", "--baseline", c.run_id, "--candidate", c.run_id, "--limit", "0"], None,
      "--limit", "too small")
 
+# judge-diff and compare's change summary take their values through the same boundary
+case(2, "judge-diff --limit 0", lambda c: ["judge-diff", c.run_id, "--judge", "lexical-v1", "--limit", "0"], None,
+     "--limit", "too small: must be 1 to 1000000 (got 0)")
+case(2, "judge-diff --max-connections 0",
+     lambda c: ["judge-diff", c.run_id, "--judge", "lexical-v1", "--max-connections", "0"], None,
+     "--max-connections", "too small: must be 1 to 1000 (got 0)")
+case(2, "compare --summary-sample 1000",
+     lambda c: ["compare", c.run_id, c.run_id, "--summary-sample", "1000", "--out", str(c.tmp / "r")], None,
+     "--summary-sample", "too large: must be 1 to 200 (got 1000)")
+case(2, "compare --summary-sample ten",
+     lambda c: ["compare", c.run_id, c.run_id, "--summary-sample", "ten", "--out", str(c.tmp / "r")], None,
+     "--summary-sample", "not a whole number (got 'ten')")
 
 def _import_line(**changes) -> str:
     line = json.loads(GENERIC.read_text(encoding="utf-8").split("\n")[0])
@@ -414,6 +428,10 @@ case(4, "rubric level 10**20", run_args(), lambda c: str(c.rubrics / "refusal.ya
 case(4, "judge with an unknown model", lambda c: ["judge", c.run_id, "--judge", "nosuch/model"], None, "--judge",
      "cannot use model 'nosuch/model'")
 case(4, "missing argument", lambda c: ["run"], None, None, "Missing argument 'SUITE...'")
+case(4, "judge-diff with an unknown judge", lambda c: ["judge-diff", c.run_id, "--judge", "claude"], None, "--judge",
+     "is not 'auto', one of lexical, lexical-v1, lexical-v2, or a provider/model id")
+case(4, "compare --summariser without a provider", lambda c: ["compare", c.run_id, c.run_id, "--summariser", "claude"],
+     None, "--summariser", "is not a provider/model id")
 
 # --- 5. text ----------------------------------------------------------------------------------
 case(5, "import with an escape sequence in the model name", lambda c: ["import", str(c.tmp / "ansi.jsonl")],
@@ -499,6 +517,9 @@ case(3, "damaged scores table (compare)", lambda c: ["compare", c.run_id, c.run_
      setup=lambda c: (c.run / SCORES).write_bytes((c.run / SCORES).read_bytes()[:100]))
 case(3, "damaged manifest", lambda c: ["show", c.run_id], lambda c: str(c.run / MANIFEST), None, "manifest is damaged",
      setup=_damage(MANIFEST, b'{"run_id": '))
+case(3, "damaged scores table (judge-diff)", lambda c: ["judge-diff", c.run_id, "--judge", "lexical-v1"],
+     lambda c: str(c.run / SCORES), None, "stored table is damaged or unreadable",
+     setup=lambda c: (c.run / SCORES).write_bytes((c.run / SCORES).read_bytes()[:100]))
 
 
 # --- wider cases found by the boundary tester (try-boundary/FINDINGS.md) ------------------------

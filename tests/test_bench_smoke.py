@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import decisions, judge_cost, scale, throughput, viewer
+from bench import decisions, judge_cost, phrases, scale, throughput, viewer
 from bench.__main__ import main
 
 
@@ -134,3 +134,12 @@ def test_throughput_interleaves_repeats_in_fresh_stores_and_reports_medians(monk
     assert len({out for _, out in calls}) == 6
     median = throughput.median_run(runs["character"])
     assert median["wall_s"] == 20.0 and median["phases"]["eval"] == 10.0 and median["target"] == "x"
+
+
+def test_phrases_times_the_demo_pair_and_synthetic_runs(tmp_path: Path) -> None:
+    """The demo pair (toy size) and one synthetic pair go through distinctive_phrases."""
+    phrases.run(quick=True, out_dir=tmp_path, limit=4, sizes=[200])
+    data = _saved(tmp_path, "phrases")["data"]
+    assert data["demo"]["transcripts"] > 0 and data["demo"]["seconds"] > 0
+    assert data["synthetic_200"]["transcripts"] == 400 and data["synthetic_200"]["phrases_tested"] > 0
+

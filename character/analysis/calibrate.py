@@ -56,9 +56,8 @@ from character.domain.rubrics import load_rubric
 from character.engine.dataset import probe_from_metadata
 from character.engine.lexical import LEXICAL_JUDGES, lexical_verdicts
 from character.engine.lexical.tuning import xstest_part
-from character.engine.transcript import exchanges_from_messages
 from character.errors import CharacterError
-from character.importers.store_writer import IMPORT_KEY, Message, chat_messages, read_probes
+from character.importers.store_writer import IMPORT_KEY, read_probes, stored_exchanges
 from character.store.files import atomic_write_text
 from character.store.labels import read_labels
 from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
@@ -223,8 +222,7 @@ def lexical_ratings(run_dir: Path, transcripts: pl.DataFrame, version: str = "le
         probe = probes.get(row["probe_id"])
         if probe is None:
             continue
-        messages = [Message(m["role"], m["content"], bool(m.get("scripted"))) for m in json.loads(row["messages"])]
-        exchanges = exchanges_from_messages(chat_messages(messages))
+        exchanges = stored_exchanges(row["messages"])
         if not any(ex.assistant and not ex.scripted for ex in exchanges):
             continue
         verdicts, _ = lexical_verdicts(probe, exchanges, [rubrics[name] for name in probe.rubrics], version=version)

@@ -369,7 +369,7 @@ def rejudge_canaries(run_dir: Path, keys: list[tuple[str, int]], judge: JudgeSpe
 
     with tempfile.TemporaryDirectory(prefix="character-canaries-") as scratch:
         store = Path(scratch) / "store"
-        manifest = rejudge(Path(run_dir), judge, store=store)
+        manifest = rejudge(Path(run_dir), judge, store=store, keys=keys)  # the canaries only
         scores = pl.read_parquet(store / manifest.run_id / SCORES)
     chosen = pl.DataFrame(keys, schema={"probe_id": pl.String, "epoch": SCORE_SCHEMA["epoch"]}, orient="row")
     return scores.join(chosen, on=["probe_id", "epoch"], how="semi")

@@ -132,6 +132,7 @@ PORT = Bounds(int, 1, 65_535)
 EPOCH = Bounds(int, 1, 1000)  # an epoch number in an import or a label
 VARIANTS = Bounds(int, 1, 200)  # probes `character expand` writes from one seed
 TURN = Bounds(int, 1, 1000)  # a user-turn number
+SUMMARY_SAMPLE = Bounds(int, 1, 200)  # changed transcript pairs a change summariser reads
 
 # Generation settings of a target, by key (CLI option or config key of the same name).
 GENERATION_SETTINGS: dict[str, Bounds] = {

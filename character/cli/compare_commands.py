@@ -12,9 +12,11 @@ from pathlib import Path
 
 import click
 
+from character.analysis.change_report import ChangeSections, change_sections
 from character.analysis.compare import Comparison, compare_runs
 from character.analysis.gate import EXIT_INVALID, ArmRun, exit_code, find_or_run
-from character.analysis.reports import RENDERERS, REPORT_FILES, render, report_name, write_reports
+from character.analysis.reports import REPORT_FILES, render, report_name, write_reports
+from character.analysis.transcript_links import viewer_linker
 from character.boundary import values
 from character.cli.options import Bounded
 from character.cli.output import echo
@@ -58,6 +60,27 @@ def viewer_url_from(option: str | None, config: Config) -> str | None:
         ) from None
 
 
+def summariser_model(summarise: bool, summariser: str | None) -> str | None:
+    """The summary model asked for (None: no summary): a provider/model id whose API key is set."""
+    if not (summarise or summariser):
+        return None
+    from character.run.judges import DEFAULT_JUDGE_MODEL, check_model_id
+
+    return check_model_id(summariser or DEFAULT_JUDGE_MODEL, field="--summariser", what="summariser",
+                          example=DEFAULT_JUDGE_MODEL)
+
+
+def what_changed(base_dir: Path, cand_dir: Path, comparison: Comparison, *,
+                 summariser: str | None = None, sample: int = 40,
+                 viewer_url: str | None = None) -> ChangeSections:
+    """Distinctive phrases (always; offline) and, with a summariser, its checked summary; their
+    example turns link into the viewer when its address is known."""
+    if summariser and comparison.valid:
+        echo(f"summarising the change with {summariser} (one call)", err=True)
+    return change_sections(base_dir, cand_dir, comparison, summariser=summariser,
+                           summary_sample=sample, link=viewer_linker(viewer_url))
+
+
 def report_dir(root: Path, comparison: Comparison) -> Path:
     return root / report_name(comparison)
 
@@ -74,9 +97,17 @@ def echo_written(paths: dict[str, Path]) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="character.toml ([gate] margins, gating dimensions, alpha).")
 @viewer_url_option
+@click.option("--summarise", is_flag=True,
+              help="Add a model's summary of what changed, each finding checked against the data "
+                   "(one call to --summariser; needs its API key).")
+@click.option("--summariser", metavar="MODEL", default=None,
+              help="Model that writes the summary (implies --summarise; default anthropic/claude-sonnet-5-5).")
+@click.option("--summary-sample", default=40, show_default=True, type=Bounded(values.SUMMARY_SAMPLE),
+              help="Changed transcript pairs the summariser reads.")
 @click.pass_context
 def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path | None,
-            config_path: Path | None, viewer_url: str | None) -> None:
+            config_path: Path | None, viewer_url: str | None, summarise: bool,
+            summariser: str | None, summary_sample: int) -> None:
     """Compare two stored runs (ids, id prefixes or folders): print the verdict, write reports.
 
     Exits 0 whatever the verdict (use `character gate` to fail a CI job), 2 if the runs cannot
@@ -85,9 +116,14 @@ def compare(ctx: click.Context, baseline_ref: str, candidate_ref: str, out: Path
     store = ctx.obj["store"]
     config = load_config(config_path)
     link_base = viewer_url_from(viewer_url, config)
-    comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref), config.gate)
-    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison), viewer_url=link_base)
-    echo(RENDERERS["markdown"](comparison, viewer_url=link_base))  # stored text: terminal-safe
+    model = summariser_model(summarise, summariser)
+    base_dir, cand_dir = resolve_run(store, baseline_ref), resolve_run(store, candidate_ref)
+    comparison = compare_runs(base_dir, cand_dir, config.gate)
+    changes = what_changed(base_dir, cand_dir, comparison, summariser=model, sample=summary_sample,
+                           viewer_url=link_base)
+    paths = write_reports(comparison, out or report_dir(DEFAULT_REPORTS, comparison),
+                          viewer_url=link_base, changes=changes)
+    echo(render("markdown", comparison, link_base, changes))  # stored text: terminal-safe
     echo_written(paths)
     if not comparison.valid:
         raise click.exceptions.Exit(EXIT_INVALID)
@@ -109,9 +145,10 @@ def report(ctx: click.Context, baseline_ref: str, candidate_ref: str, fmt: str, 
     store = ctx.obj["store"]
     config = load_config(config_path)
     link_base = viewer_url_from(viewer_url, config)
-    comparison = compare_runs(resolve_run(store, baseline_ref), resolve_run(store, candidate_ref),
-                              config.gate)
-    text = render(fmt, comparison, link_base)
+    base_dir, cand_dir = resolve_run(store, baseline_ref), resolve_run(store, candidate_ref)
+    comparison = compare_runs(base_dir, cand_dir, config.gate)
+    text = render(fmt, comparison, link_base,
+                  what_changed(base_dir, cand_dir, comparison, viewer_url=link_base))
     if str(output) == "-":
         click.echo(text, nl=False)  # the report itself, byte for byte (a JSON or XML file)
     else:
@@ -249,8 +286,9 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
     if stored:
         _generated_check([], stored, allow_generated)
     comparison = compare_runs(baseline.dir, candidate.dir, settings)
-    paths = write_reports(comparison, reports_dir, viewer_url=link_base)
-    echo(RENDERERS["markdown"](comparison, viewer_url=link_base))  # stored text: terminal-safe
+    changes = what_changed(baseline.dir, candidate.dir, comparison, viewer_url=link_base)
+    paths = write_reports(comparison, reports_dir, viewer_url=link_base, changes=changes)
+    echo(render("markdown", comparison, link_base, changes))  # stored text: terminal-safe
     echo_written(paths)
     return exit_code(comparison.verdict, invalid=not comparison.valid, fail_on_warn=settings.fail_on_warn)
 

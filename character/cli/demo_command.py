@@ -19,6 +19,7 @@ from character.analysis.summary import dimension_summary, format_value
 from character.boundary import values
 from character.cli import demo_real_model
 from character.cli.options import Bounded
+from character.cli.output import echo
 from character.cli.run_commands import SIMULATOR_BANNER, default_display
 from character.domain.targets import make_target
 from character.engine.personas import PERSONAS, PLANTED_DRIFTS
@@ -73,6 +74,7 @@ def demo(
     display: str | None,
 ) -> None:
     """Simulated versions with planted drifts, then a real local model under two system prompts."""
+    from character.analysis.change_report import change_sections, headlines
     from character.analysis.compare import compare_runs
     from character.analysis.reports import report_name, write_reports
     from character.run.judges import resolve_judge
@@ -137,10 +139,14 @@ def demo(
 
     comparison = compare_runs(folders[VERSIONS[0]], folders[VERSIONS[1]])
     out = reports_dir / report_name(comparison)
-    written = write_reports(comparison, out)
+    changes = change_sections(folders[VERSIONS[0]], folders[VERSIONS[1]], comparison)
+    written = write_reports(comparison, out, changes=changes)
     click.echo("\nComparison (assistant-v1 -> assistant-v2):")
     # The verdict section of the Markdown report (everything before the detailed tables).
     click.echo(Path(written["markdown"]).read_text(encoding="utf-8").split("\n### ", 1)[0].rstrip())
+    wording = headlines(changes.phrases)
+    if wording:  # what kind of change, not only how much (exploratory; the reports list examples)
+        echo("\nDistinctive phrases (exploratory):\n" + "\n".join(f"- {line}" for line in wording))
     click.echo("\nReports: " + ", ".join(str(p) for p in written.values()))
     sim_seconds = time.monotonic() - started
 

@@ -34,6 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "character.cli.import_commands": ("import", "calibrate"),
     "character.cli.rebuild_command": ("rebuild",),
     "character.cli.authoring_commands": ("check", "schema", "expand"),
+    "character.cli.judge_diff_command": ("judge-diff",),
 }
 MODULE_OF = {name: module for module, names in COMMAND_MODULES.items() for name in names}
 

@@ -215,6 +215,24 @@ def exchanges_of(conversation: Conversation) -> list[Exchange]:
     return exchanges_from_messages(chat_messages(conversation.messages))
 
 
+def stored_exchanges(messages_json: str | None) -> list[Exchange]:
+    """A stored transcript (transcripts.parquet `messages`: a JSON list of {role, content,
+    scripted, simulated}) as numbered exchanges. ValueError if it is not such a list (a damaged
+    or hand-edited table; the caller names the file)."""
+    items = json.loads(messages_json or "[]")
+    if not isinstance(items, list) or not all(
+        isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+        and isinstance(m.get("content"), str)
+        for m in items
+    ):
+        raise ValueError("messages is not a list of {role, content} objects")
+    messages = [
+        Message(m["role"], m["content"], bool(m.get("scripted")), bool(m.get("simulated")))
+        for m in items
+    ]
+    return exchanges_from_messages(chat_messages(messages))
+
+
 def _base(run_id: str, conversation: Conversation) -> dict:
     probe = conversation.probe
     return {

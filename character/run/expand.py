@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, Model, get_model
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, Model
 from inspect_ai.tool import ToolFunction
 
 from character.domain.lint import Finding, duplicate_findings, suite_findings
@@ -46,7 +46,7 @@ from character.engine.variant_prompt import (
 )
 from character.errors import CharacterError
 from character.run.eval_tuning import DEFAULT_MAX_RETRIES
-from character.run.judges import DEFAULT_JUDGE_MODEL, require_credentials
+from character.run.judges import DEFAULT_JUDGE_MODEL, standalone_model
 from character.store.files import atomic_write_text
 
 DEFAULT_GENERATOR = DEFAULT_JUDGE_MODEL
@@ -154,22 +154,8 @@ def output_path(request: ExpandRequest, seed: Probe) -> Path:
 
 
 def generator_model(name: str, max_tokens: int) -> Model:
-    if "/" not in name:
-        raise CharacterError(
-            f"generator '{name}' is not a provider/model id",
-            field="--generator",
-            remedy=f"e.g. --generator {DEFAULT_GENERATOR}",
-        )
-    require_credentials(name, field="--generator")
     config = GenerateConfig(temperature=1.0, max_tokens=max_tokens, max_retries=DEFAULT_MAX_RETRIES)
-    try:
-        return get_model(name, config=config, memoize=False)
-    except Exception as exc:  # inspect raises ValueError/PrerequisiteError for unknown providers
-        raise CharacterError(
-            f"cannot use model '{name}': {str(exc).splitlines()[0][:200]}",
-            field="--generator",
-            remedy="check the provider/model id (e.g. anthropic/claude-sonnet-4-5)",
-        ) from None
+    return standalone_model(name, config, field="--generator", what="generator", example=DEFAULT_GENERATOR)
 
 
 def reply_candidates(output: Any) -> list[Any]:

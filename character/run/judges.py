@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from character.engine import lexical
 from character.errors import CharacterError
@@ -93,6 +93,37 @@ def resolve_judge(choice: str = "auto", *, repeats: int = 1, attempts: int = 3) 
         )
     require_credentials(choice, field="--judge")
     return JudgeSpec(kind="model", model=choice, repeats=repeats, attempts=attempts)
+
+
+def check_model_id(name: str, *, field: str, what: str, example: str) -> str:
+    """`name` if it is a provider/model id whose API key is set; else a one-line CharacterError
+    naming the option (`what`: "summariser", "generator")."""
+    if "/" not in name:
+        raise CharacterError(
+            f"{what} '{name}' is not a provider/model id",
+            field=field,
+            remedy=f"e.g. {field} {example}",
+        )
+    require_credentials(name, field=field)
+    return name
+
+
+def standalone_model(name: str, config: Any, *, field: str, what: str, example: str) -> Any:
+    """An inspect Model for calls made outside an eval (a change summary, probe variants):
+    `name` checked as `check_model_id` does, then built fresh (not inspect's memoized model,
+    whose HTTP client would belong to an event loop that `asyncio.run` has closed). `config`
+    is an inspect GenerateConfig; an unknown provider is a one-line CharacterError."""
+    from inspect_ai.model import get_model  # inspect only when a model is really asked for
+
+    check_model_id(name, field=field, what=what, example=example)
+    try:
+        return get_model(name, config=config, memoize=False)
+    except Exception as exc:  # inspect raises ValueError/PrerequisiteError for unknown providers
+        raise CharacterError(
+            f"cannot use model '{name}': {str(exc).splitlines()[0][:200]}",
+            field=field,
+            remedy="check the provider/model id (e.g. anthropic/claude-sonnet-4-5)",
+        ) from None
 
 
 def require_credentials(model: str, *, field: str, file: str | None = None) -> None:

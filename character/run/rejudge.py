@@ -19,7 +19,7 @@ import contextlib
 import functools
 import json
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import anyio
@@ -68,12 +68,16 @@ def rejudge(
     store: Path,
     max_connections: int = 16,
     rubrics: list[str] | None = None,
+    keys: Sequence[tuple[str, int]] | None = None,
 ) -> Manifest:
     """Judge a stored run's transcripts again as a new run. `rubrics` replaces the rubrics every
     probe names (e.g. `production` for imported tickets that carry no reference facts).
 
     Imported runs have no inspect log: their conversations are replayed under the judge
     (`character.run.replay`); runs made by `character run` are re-scored with inspect's `score()`.
+    `keys` (probe id, epoch) judges only those transcripts of a run made by `character run` (a
+    sample, e.g. judge canaries; the new run holds just them and says so in its warnings); an
+    imported run is always judged whole (it is replayed probe by probe, every epoch).
     """
     source = read_manifest(source_dir)
     imported = source.kind == "import"
@@ -96,15 +100,21 @@ def rejudge(
         log = read_eval_log(str(log_file))
         if rubrics is not None:
             override_rubrics(log, names, rubrics_used)
+    sample = sorted(set(keys)) if keys is not None and not imported else None
     spec_hash = content_hash(
         {
             "source": source.spec_hash,
             "judge": [judge.kind, judge.id, judge.prompt_hash, judge.repeats],
             "rubrics": {r.name: r.hash for r in rubrics_used},
+            # a sample is part of the identity; a whole-run re-judge keeps its old hash
+            **({"sample": sample} if sample is not None else {}),
         }
     )
     base = source.source_run or source.run_id
-    target_dir = run_dir(store, f"{base}-rejudged-{spec_hash[:8]}"[:160])
+    name = f"{base}-rejudged-{spec_hash[:8]}"[:160]
+    if sample is not None:
+        name = f"{base[:130]}-rejudged-{spec_hash[:8]}-sample{len(sample)}"
+    target_dir = run_dir(store, name)
     # an unknown judge model fails here, before the new run's folder exists
     roles = judge_roles(judge, max_connections=max_connections, batch=False)
     reset_rejection()
@@ -128,6 +138,11 @@ def rejudge(
                 "judge": judge.record(source.target.model),
             }
         )
+        if sample is not None:
+            chosen, total = set(sample), len(log.samples or [])
+            log.samples = [s for s in log.samples or [] if (str(s.id), int(s.epoch)) in chosen]
+            note = f"re-judged sample: {len(log.samples)} of the {total} transcripts of {base}"
+            manifest = manifest.model_copy(update={"warnings": [*manifest.warnings, note]})
         write_manifest(target_dir, manifest)
         install_log_scrubbing()
         if imported:

@@ -9,12 +9,16 @@ writes, from the same renderers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from character.analysis.compare import Comparison
-from character.analysis.reports import RENDERERS
+from character.analysis.reports import render
 from character.analysis.reports.html import forest_svg
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 # label, file suffix, MIME type of each report the page offers (JUnit is for CI, not for people)
 REPORT_DOWNLOADS = {
@@ -104,10 +108,13 @@ class Download:
     mime: str
 
 
-def report_downloads(comparison: Comparison, stem: str) -> list[Download]:
-    """The comparison's Markdown, HTML and JSON reports, as `character compare` writes them."""
+def report_downloads(
+    comparison: Comparison, stem: str, changes: ChangeSections | None = None
+) -> list[Download]:
+    """The comparison's Markdown, HTML and JSON reports, as `character compare` writes them
+    (with `changes`: the distinctive phrases it adds)."""
     return [
-        Download(label, RENDERERS[kind](comparison).encode("utf-8"), f"{stem}.{suffix}", mime)
+        Download(label, render(kind, comparison, None, changes).encode("utf-8"), f"{stem}.{suffix}", mime)
         for kind, (label, suffix, mime) in REPORT_DOWNLOADS.items()
     ]
 

@@ -7,6 +7,7 @@ renderers are importable one by one for `character report --format`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from character.analysis import survival_report
 from character.analysis.compare import Comparison
@@ -15,6 +16,9 @@ from character.analysis.reports.json_report import SCHEMA_VERSION, comparison_di
 from character.analysis.reports.junit import render_junit
 from character.analysis.reports.markdown import render_markdown
 from character.store.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 REPORT_FILES = {
     "markdown": "report.md",
@@ -36,19 +40,31 @@ def report_name(comparison: Comparison) -> str:
     return f"{comparison.baseline.run_id}__vs__{comparison.candidate.run_id}"
 
 
-# The reports that take `viewer_url=` (links into the viewer); JUnit XML is for CI, not people.
+# The reports that take `viewer_url=` (links into the viewer) and `changes=` (distinctive
+# phrases, checked summary); JUnit XML is for CI, not people.
 LINKED = ("markdown", "html", "json")
 
 
-def render(kind: str, comparison: Comparison, viewer_url: str | None = None) -> str:
-    """One report's text; Markdown, HTML and JSON link into the viewer when `viewer_url` is set."""
+def render(
+    kind: str,
+    comparison: Comparison,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    """One report's text; Markdown, HTML and JSON link into the viewer when `viewer_url` is set
+    and include the `changes` sections when given."""
     if kind in LINKED:
-        return RENDERERS[kind](comparison, viewer_url=viewer_url)
+        extra = {"changes": changes} if changes is not None else {}
+        return RENDERERS[kind](comparison, viewer_url=viewer_url, **extra)
     return RENDERERS[kind](comparison)
 
 
 def write_reports(
-    comparison: Comparison, out_dir: Path, *, viewer_url: str | None = None
+    comparison: Comparison,
+    out_dir: Path,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
 ) -> dict[str, Path]:
     """Write report.md, report.html, report.json and junit.xml into `out_dir` (and one
     survival-<rubric>-<dimension>.svg per long-conversation survival comparison)."""
@@ -56,7 +72,7 @@ def write_reports(
     written: dict[str, Path] = {}
     for kind, name in REPORT_FILES.items():
         path = out_dir / name
-        atomic_write_text(path, render(kind, comparison, viewer_url), root=out_dir)
+        atomic_write_text(path, render(kind, comparison, viewer_url, changes), root=out_dir)
         written[kind] = path
     written.update(
         survival_report.write_svgs(

@@ -12,7 +12,7 @@ import html
 import math
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -21,6 +21,9 @@ from character.analysis.compare import Comparison
 from character.analysis.reports.markdown import headline, samples_text
 from character.analysis.viewer_links import ReportLinks
 from character.boundary.text import mark_hidden
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 COLOURS = {
     "REGRESSION": "#c0392b",
@@ -153,8 +156,14 @@ def _link(url: str | None, text: str) -> str:
     return f'<a href="{esc(url)}">{esc(text)}</a>' if url else ""
 
 
-def render_html(comparison: Comparison, *, viewer_url: str | None = None) -> str:
-    """The report; with `viewer_url`, each top mover and failed hard constraint links to the viewer."""
+def render_html(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    """The report; with `viewer_url`, each top mover and failed hard constraint links to the
+    viewer; with `changes`, the distinctive phrases and checked summary are included."""
     links = ReportLinks.of(comparison, viewer_url)
     b, c = comparison.baseline, comparison.candidate
     title = headline(comparison).lstrip("# ")
@@ -207,6 +216,8 @@ def render_html(comparison: Comparison, *, viewer_url: str | None = None) -> str
                        + _frame_table(comparison.markers, list(comparison.markers.columns)))
         out.append(survival_report.html_section(
             comparison.survival, baseline_label=b.target.label, candidate_label=c.target.label))
+        if changes is not None:  # exploratory: distinctive phrases, checked summary
+            out.append(changes.html())
     runs = []
     for arm, m in (("baseline", b), ("candidate", c)):
         counts = comparison.unscored[arm]

@@ -4,7 +4,8 @@ Schema version 2 (bump on any breaking change; adding a key is not breaking):
 {schema_version, kind: "character.comparison", created, verdict, valid, exit_code, simulated,
  problems[], reasons[], findings[], notes[], settings{}, baseline{}, candidate{},
  unscored{baseline, candidate}, coverage{baseline, candidate}, dimensions[], hard_constraints[],
- categories[], movers[], markers[]}; table rows use the column names of
+ categories[], movers[], markers[], and, when computed, changes{distinctive_phrases, summary}
+ (character.analysis.change_report)}; table rows use the column names of
 `compare.DIMENSION_SCHEMA` etc. Non-finite numbers are written as null.
 
 Version 2 (from 1): `verdict` may also be "NOT GATED" or "CANNOT FAIL" (exit code 2); dimension,
@@ -17,7 +18,7 @@ findings that survived BH.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -26,6 +27,9 @@ from character.analysis.gate import exit_code
 from character.analysis.json_values import json_safe
 from character.analysis.viewer_links import ReportLinks
 from character.store.manifest import Manifest
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 SCHEMA_VERSION = 2
 KIND = "character.comparison"
@@ -51,9 +55,15 @@ def _arm(manifest: Manifest) -> dict[str, Any]:
     }
 
 
-def comparison_dict(comparison: Comparison, *, viewer_url: str | None = None) -> dict[str, Any]:
+def comparison_dict(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> dict[str, Any]:
     """The report as a dict; with `viewer_url`, movers and failed hard constraints carry a
-    `viewer_url` key (a link into the viewer; null for a passed constraint)."""
+    `viewer_url` key (a link into the viewer; null for a passed constraint); with `changes`, a
+    "changes" key holds the distinctive phrases and checked summary."""
     settings = comparison.settings
     links = ReportLinks.of(comparison, viewer_url)
     movers, hard = _rows(comparison.movers), _rows(comparison.hard_constraints)
@@ -84,8 +94,15 @@ def comparison_dict(comparison: Comparison, *, viewer_url: str | None = None) ->
         "movers": movers,
         "markers": _rows(comparison.markers),
         "survival": [s.as_dict() for s in comparison.survival],
+        **({"changes": changes.as_dict()} if changes is not None else {}),
     })
 
 
-def render_json(comparison: Comparison, *, viewer_url: str | None = None) -> str:
-    return json.dumps(comparison_dict(comparison, viewer_url=viewer_url), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+def render_json(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    data = comparison_dict(comparison, viewer_url=viewer_url, changes=changes)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -22,6 +22,9 @@ from character.analysis.gate import CANNOT_FAIL, NOT_GATED
 from character.analysis.viewer_links import ReportLinks
 from character.analysis.wording import fmt_mean, fmt_signed, scope
 from character.boundary.text import Markdown, markdown_text
+
+if TYPE_CHECKING:
+    from character.analysis.change_report import ChangeSections
 
 MAX_CHARS = 60_000  # below GitHub's 65,536-character comment limit, with room for a header
 MAX_ROWS = 40
@@ -106,8 +109,14 @@ def findings_section(comparison: Comparison) -> list[str]:
             *[f"- {cell(f)}" for f in comparison.findings], ""]
 
 
-def render_markdown(comparison: Comparison, *, viewer_url: str | None = None) -> str:
-    """The report; with `viewer_url`, each top mover and failed hard constraint links to the viewer."""
+def render_markdown(
+    comparison: Comparison,
+    *,
+    viewer_url: str | None = None,
+    changes: ChangeSections | None = None,
+) -> str:
+    """The report; with `viewer_url`, each top mover and failed hard constraint links to the
+    viewer; with `changes`, the distinctive phrases and checked summary are included."""
     lines = [headline(comparison), ""]
     b, c = comparison.baseline, comparison.candidate
     # escaped text, not code spans: inside a code span a backslash escape would show literally
@@ -140,6 +149,7 @@ def render_markdown(comparison: Comparison, *, viewer_url: str | None = None) ->
     lines += _markers(comparison.markers)
     lines += _categories(comparison.categories)
     lines += survival_report.markdown_lines(comparison.survival)
+    lines += changes.markdown() if changes is not None else []  # exploratory: phrases, summary
     lines += _runs(comparison)
     return _fit("\n".join(lines) + "\n")
 

@@ -14,11 +14,14 @@ import polars as pl
 import streamlit as st
 
 from character.analysis import viewer_links as links
+from character.analysis.change_report import ChangeSections
 from character.analysis.compare import Comparison
+from character.analysis.phrases import moved_dimensions
 from character.analysis.reports import report_name
 from character.store.layout import check_tables
 from character.store.manifest import read_manifest
 from character.viewer import (
+    changes_panel,
     comparing,
     data,
     navigation,
@@ -94,7 +97,10 @@ def pick_arms(runs: pl.DataFrame) -> tuple[str | None, str | None]:
 
 
 def summary(
-    comparison: Comparison, candidate_verdicts: pl.DataFrame, queue: pl.DataFrame | None
+    comparison: Comparison,
+    candidate_verdicts: pl.DataFrame,
+    queue: pl.DataFrame | None,
+    changes: ChangeSections | None = None,
 ) -> None:
     show = VERDICT_STYLE.get(comparison.verdict, st.info)
     headline = "FAIL — invalid comparison" if not comparison.valid else comparison.verdict
@@ -132,7 +138,7 @@ def summary(
                 on_click=_focus,
                 args=(read.dimension,),
             )
-    downloads = comparing.report_downloads(comparison, report_name(comparison))
+    downloads = comparing.report_downloads(comparison, report_name(comparison), changes)
     with st.expander("Reports (as `character compare` writes them)"):
         for column, download in zip(st.columns(3), downloads, strict=True):
             column.download_button(
@@ -510,12 +516,16 @@ def main() -> None:
     url_state.publish(PAGE, params)
     with top, st.spinner("Computing the statistics…"):
         comparison = data.comparison(base_dir, cand_dir)
+        # issue 19: the distinctive phrases `character compare` adds to its reports
+        moved = moved_dimensions(comparison.dimensions)
+        changes = changes_panel.sections(base_dir, cand_dir, moved) if comparison.valid else None
     with top:
-        summary(comparison, cand_verdicts, queue)
+        summary(comparison, cand_verdicts, queue, changes)
     with drift:
         if drift.open:
             if comparison.valid:
                 drift_tab(comparison, queue)
+                changes_panel.panel(changes.phrases, on_open=lambda p, e, d: _focus(d, (p, e, d)))
             else:
                 st.info("No drift figures: the runs cannot be compared (see above).")
 
