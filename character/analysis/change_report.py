@@ -191,7 +191,7 @@ def _phrases_markdown(report: PhraseReport | None, link: Linker | None) -> list[
     lines += [f"- {md_text(line)}" for line in headlines(report)] or [
         f"- No moved dimension has a phrase that rose or fell by |z| >= {report.settings.min_z:g}."
         if moved
-        else "- No dimension moved (REGRESSION or IMPROVEMENT); the whole pair's phrases are below."
+        else "- No dimension was classed REGRESSION or IMPROVEMENT; the whole pair's phrases are below."
     ]
     lines += [
         "",
