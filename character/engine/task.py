@@ -21,15 +21,18 @@ def character(
     judge_repeats: int = 1,
     judge_attempts: int = 3,
     user_model: str | None = None,
+    bind_user: bool = True,
 ) -> Task:
     """`inspect eval character/character -T suites=pushback --model sim/assistant-v1` works too.
 
     Adaptive probes play their user with the `user` role: bound here to `user_model`, else to the
     model the probes name (`--model-role user=...` on the inspect command line overrides it).
+    `bind_user=False` binds none: `character run` passes it when its --limit or probe subset
+    plays no adaptive probe, so no user model is built (or needs a key) for nothing.
     """
     names = [suites] if isinstance(suites, str) else list(suites)
     loaded = [load_suite(resolve_suite(name)) for name in names]
-    user = user_model_for(loaded, user_model)
+    user = user_model_for(loaded, user_model) if bind_user else None
     return Task(
         dataset=suites_dataset(loaded, name="+".join(s.name for s in loaded)),
         solver=scripted_conversation(system_prompt=system_prompt),

@@ -28,6 +28,7 @@ from character.domain.rubrics import Rubric, load_suite_rubrics
 from character.domain.targets import Target
 from character.engine.adaptive_user import (
     USER_ROLE,
+    adaptive_probes,
     check_user_model,
     user_model_field,
     user_model_for,
@@ -143,9 +144,6 @@ def prepare(request: RunRequest) -> PreparedRun:
         for rubric in load_suite_rubrics(suite, path)
     }
     rubrics = [by_name[name] for name in sorted(by_name)]
-    user_model = user_model_for(suites, request.user_model)
-    user_field = user_model_field(suites, request.user_model)
-    check_user_model(user_model, request.target.model, user_field)
     if request.probe_ids is not None:
         known = {probe.id for suite in suites for probe in suite.probes}
         missing = [pid for pid in request.probe_ids if pid not in known]
@@ -155,6 +153,12 @@ def prepare(request: RunRequest) -> PreparedRun:
                 field="probes",
                 remedy="name probe ids of the given suites (`character show RUN` lists them)",
             )
+    # The user model, its checks and the judge's coverage are about the probes this run plays
+    # (--limit and probe subsets included), not every probe of the suites.
+    played = played_suites(suites, request.limit, request.probe_ids)
+    user_model = user_model_for(played, request.user_model)
+    user_field = user_model_field(played, request.user_model)
+    check_user_model(user_model, request.target.model, user_field)
     if not request.target.simulated:
         require_credentials(
             request.target.model, field=request.target.model_field, file=request.target.origin_file
@@ -181,7 +185,7 @@ def prepare(request: RunRequest) -> PreparedRun:
     )
     warnings = [
         f"{unscorable_message(item)} (fix: {unscorable_remedy(DEFAULT_JUDGE_MODEL)})"
-        for item in unscorable(request.judge.kind, rubrics, suites)
+        for item in unscorable(request.judge.kind, rubrics, played)
     ]
     # An unknown provider or model fails here, not after an empty run folder has been stored.
     return PreparedRun(
@@ -199,6 +203,30 @@ def prepare(request: RunRequest) -> PreparedRun:
         },
         user_model=user_model,
     )
+
+
+def played_suites(
+    suites: list[Suite], limit: int | None, probe_ids: tuple[str, ...] | None
+) -> list[Suite]:
+    """The suites cut down to the probes a run plays, in the order inspect plays them.
+
+    With `probe_ids`, those probes (the first `limit` of the ids); else the first `limit`
+    probes of the suites in order (the task's dataset order, which inspect's limit takes).
+    A suite none of whose probes is played is left out. For what a run says about its probes
+    (user model, judge coverage); the run's identity keeps the whole suites' hashes.
+    """
+    if probe_ids is not None:
+        chosen = set(probe_ids[:limit] if limit is not None else probe_ids)
+    else:
+        order = [probe.id for suite in suites for probe in suite.probes]
+        chosen = set(order[:limit] if limit is not None else order)
+    cut = []
+    for suite in suites:
+        probes = [probe for probe in suite.probes if probe.id in chosen]
+        if probes:
+            whole = len(probes) == len(suite.probes)
+            cut.append(suite if whole else suite.model_copy(update={"probes": probes}))
+    return cut
 
 
 def _check_distinct(suites: list[Suite], paths: list[Path]) -> None:
@@ -400,6 +428,13 @@ def _eval(prepared: PreparedRun, task_suites: list[str] | None = None) -> bool:
         judge_repeats=request.judge.repeats,
         judge_attempts=request.judge.attempts,
         user_model=prepared.user_model,
+        # a run that plays none of its suites' adaptive probes binds no user model (only then
+        # passed: the task's arguments are part of a resumable run's identity in its log)
+        **(
+            {"bind_user": False}
+            if prepared.user_model is None and adaptive_probes(prepared.suites)
+            else {}
+        ),
     )
     probes = len(request.probe_ids) if request.probe_ids else sum(len(s.probes) for s in prepared.suites)
     conversations = min(probes, request.limit or math.inf) * request.epochs
