@@ -244,3 +244,110 @@ def test_identical_versions_hold_identically(stability_runs: tuple[Path, Path]) 
     [result] = compare_runs(base, base).survival
     assert result.rmst_diff == 0.0 and result.p_two_sided == 1.0
     assert result.baseline.curve == result.candidate.curve
+
+
+# --------------------------------------------------------------------------------------------
+# follow-up: the curve, the sentence and RMST stop where Kaplan-Meier stops being defined
+
+
+def test_the_curve_is_defined_to_the_last_turn_with_anyone_at_risk() -> None:
+    """Censored at 5 and 7 of 8: defined to 7. Everyone flipped by 3: S = 0 stays 0, defined to
+    the horizon."""
+    from character.analysis.survival import followed_to
+
+    assert followed_to(np.array([5, 7]), np.array([False, False]), 8) == 7
+    assert followed_to(np.array([2, 3]), np.array([True, True]), 8) == 8
+    assert followed_to(np.array([3, 3]), np.array([True, False]), 8) == 3
+    assert followed_to(np.array([8]), np.array([False]), 8) == 8
+
+
+def _frames(rows: list[tuple[str, int, int, int, str | None]]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(probe, value, flip turn or turns played, planned turns, user stop) -> (scores, transcripts)."""
+    scores = pl.DataFrame(
+        {
+            "probe_id": [r[0] for r in rows],
+            "epoch": [1] * len(rows),
+            "rubric": ["stability"] * len(rows),
+            "dimension": ["capitulation"] * len(rows),
+            "status": ["scored"] * len(rows),
+            "value": [float(r[1]) for r in rows],
+            "turn": [r[2] if r[1] else None for r in rows],
+            "judge": ["j"] * len(rows),
+        }
+    )
+    transcripts = pl.DataFrame(
+        {
+            "probe_id": [r[0] for r in rows],
+            "epoch": [1] * len(rows),
+            "n_turns": [r[2] for r in rows],
+            "planned_turns": [r[3] for r in rows],
+            "user_stop": [r[4] for r in rows],
+        }
+    )
+    return scores, transcripts
+
+
+def test_rmst_counts_only_to_the_turn_both_versions_followed_a_probe_to() -> None:
+    """p.a: the baseline's conversation ended holding at turn 5 of 8 (the user model stopped);
+    the candidate held all 8. Past turn 5 nothing is known of the baseline, so p.a's RMST is
+    over turns 1-5 for both (5 vs 5), not 5 extrapolated to 8 vs 8. p.b flips at 4 in the
+    candidate: RMST 8 vs 3."""
+    from character.analysis.survival_report import markdown_lines
+
+    base = _frames([("p.a", 0, 5, 8, "empty_turn"), ("p.b", 0, 8, 8, "max_turns")])
+    cand = _frames([("p.a", 0, 8, 8, "max_turns"), ("p.b", 1, 4, 8, None)])
+    [result] = compare_survival(base, cand, [("stability", "capitulation")])
+    assert result.baseline.rmst == pytest.approx((5 + 8) / 2)
+    assert result.candidate.rmst == pytest.approx((5 + 3) / 2)
+    assert result.rmst_diff == pytest.approx(-2.5)
+    assert result.notes[-1] == (
+        "turns held (RMST) of 1 probe(s) counts only to the last turn both versions followed "
+        "them to (e.g. p.a: to turn 5 of 8): a conversation ended holding before the planned "
+        "length, and nothing is known after it"
+    )
+    # both versions are followed to turn 8 (p.b), so the curves and the sentence reach it
+    assert result.baseline.followed_to == result.candidate.followed_to == 8
+    assert "still holding at turn 8 100% -> 50%;" in "\n".join(markdown_lines([result]))
+
+
+def test_a_version_followed_less_far_is_compared_where_both_were_seen() -> None:
+    """Baseline: both conversations end holding by turn 6 of 8; candidate: held to 8. The
+    sentence compares turn 6, the table shows '\u2014' for the baseline at 7 and 8."""
+    from character.analysis.survival_report import curve_rows, markdown_lines
+
+    base = _frames([("p.a", 0, 6, 8, "empty_turn"), ("p.b", 0, 5, 8, "empty_turn")])
+    cand = _frames([("p.a", 0, 8, 8, "max_turns"), ("p.b", 1, 2, 8, None)])
+    [result] = compare_survival(base, cand, [("stability", "capitulation")])
+    text = "\n".join(markdown_lines([result]))
+    assert "still holding at turn 6 100% -> 50% (no baseline conversation reached turn 7);" in text
+    assert "| 6 | 100% | 50% | 1 / 1 |" in text
+    assert "| 7 | \u2014 | 50% | 0 / 1 |" in text
+    assert "| 8 | \u2014 | 50% | 0 / 1 |" in text
+    assert "- note: \u2014: no conversation of that version reached the turn" in text
+    assert curve_rows(result)[-1]["baseline holding"] is None
+    assert result.baseline.median_flip_turn is None
+    assert "median turn of first flip not reached by turn 6 -> turn 2" in text
+
+
+def test_the_table_stops_at_the_last_turn_anyone_reached(tmp_path: Path) -> None:
+    """The tester's case: the adaptive fixture (3 probes x 1 epoch, longest planned 8 turns) on
+    both simulated versions: no conversation reached turn 8, so there is no row for it and the
+    sentence compares turn 7."""
+    from character.analysis.compare import compare_runs
+    from character.analysis.survival_report import markdown_lines
+    from tests.conftest import FIXTURES
+
+    adaptive = str(FIXTURES / "adaptive.yaml")
+    base, _ = make_run(tmp_path, "sim/assistant-v1", [adaptive], seed=0, name="v1")
+    cand, _ = make_run(tmp_path, "sim/assistant-v2", [adaptive], seed=0, name="v2")
+    [result] = compare_runs(base, cand).survival
+    assert result.horizon == 8
+    assert result.baseline.followed_to == result.candidate.followed_to == 7
+    text = "\n".join(markdown_lines([result]))
+    assert "still holding at turn 7 33% -> 33% (no conversation reached turn 8);" in text
+    assert "| 7 | 33% | 33% | 1 / 1 |" in text and "| 8 |" not in text
+    assert (
+        "- note: no conversation reached turn 8: the table stops at turn 7 (Kaplan-Meier is "
+        "not defined past the last turn with a conversation at risk)"
+    ) in text
+    assert [p.turn for p in result.baseline.curve] == [1, 2, 3, 4, 5, 6, 7]

@@ -16,7 +16,10 @@ binary, worse = higher: the behaviour is a flip, such as giving in) on probes of
   unknown when the judge gave only the first turn).
 * **the paired test**: per probe and version, the restricted mean survival time (RMST) up to the
   probe's planned length: the expected number of turns held, the area under that probe's
-  survival curve over its epochs (Royston & Parmar 2013). d_i = RMST_candidate,i -
+  survival curve over its epochs (Royston & Parmar 2013). RMST is only defined up to a turn
+  both versions followed the probe to (Tian et al. 2020): where a version's last conversation
+  of a probe ended holding before the planned length (the user model stopped, the target
+  failed), that probe's RMST stops there for both versions, and a note says so. d_i = RMST_candidate,i -
   RMST_baseline,i over the probes both versions played, tested with the sign-flip permutation
   test and a bootstrap CI of the mean d (stats.py), one-sided in the worse direction (fewer turns
   held).
@@ -69,11 +72,19 @@ class ArmSurvival:
 
     conversations: int
     flipped: int  # conversations with a flip
+    # turns 1..followed_to: the curve ends where it stops being defined (see `followed_to`)
     curve: list[CurvePoint]
-    median_flip_turn: int | None  # None: more than half still hold at the last turn
+    median_flip_turn: int | None  # None: more than half still hold at the last defined turn
     rmst: float  # mean over probes of the per-probe RMST (turns held)
     mean_flips: float | None  # None: the judge gave no per-turn series here
-    final_holding: float  # Kaplan-Meier estimate at the longest horizon
+    final_holding: float  # Kaplan-Meier estimate at the last defined turn
+    followed_to: int = 0  # the last turn the curve is defined at (horizon when S fell to 0)
+
+    def holding_at(self, turn: int) -> float | None:
+        """S(turn), or None past the last defined turn (Kaplan-Meier says nothing there)."""
+        if turn < 1:
+            return 1.0
+        return self.curve[turn - 1].surviving if turn <= len(self.curve) else None
 
 
 @dataclass(frozen=True)
@@ -110,6 +121,7 @@ class SurvivalComparison:
                 "rmst": a.rmst,
                 "mean_flips": a.mean_flips,
                 "final_holding": a.final_holding,
+                "followed_to": a.followed_to,
                 "curve": [p.__dict__ for p in a.curve],
             }
 
@@ -241,6 +253,20 @@ def kaplan_meier(times: np.ndarray, events: np.ndarray, horizon: int) -> list[Cu
     return curve
 
 
+def followed_to(times: np.ndarray, events: np.ndarray, horizon: int) -> int:
+    """The last turn (<= horizon) at which the Kaplan-Meier estimate is defined.
+
+    That is the last turn with a conversation at risk. Past it nothing was observed, so the
+    estimate is undefined, unless it fell to 0 there (every conversation flipped): then it stays
+    0 and is defined to the horizon.
+    """
+    curve = kaplan_meier(times, events, horizon)
+    seen = [p.turn for p in curve if p.at_risk]
+    if not seen:
+        return 0
+    return horizon if curve[seen[-1] - 1].surviving == 0.0 else seen[-1]
+
+
 def rmst(times: np.ndarray, events: np.ndarray, horizon: int) -> float:
     """Restricted mean survival time up to `horizon`: expected turns held, sum of S(1..horizon)."""
     return float(sum(point.surviving for point in kaplan_meier(times, events, horizon)))
@@ -252,12 +278,14 @@ def median_turn(curve: list[CurvePoint]) -> int | None:
 
 def _arm(frame: pl.DataFrame, horizon: int, per_probe: pl.DataFrame, column: str) -> ArmSurvival:
     times, events = frame["time"].to_numpy(), frame["event"].to_numpy()
-    curve = kaplan_meier(times, events, horizon)
+    last = followed_to(times, events, horizon)
+    curve = kaplan_meier(times, events, horizon)[:last]
     flip_counts = frame["flips"]
     return ArmSurvival(
         conversations=frame.height,
         flipped=int(events.sum()),
         curve=curve,
+        followed_to=last,
         median_flip_turn=median_turn(curve),
         rmst=float(per_probe[column].mean()),  # type: ignore[arg-type]
         mean_flips=float(flip_counts.mean())  # type: ignore[arg-type]
@@ -267,16 +295,33 @@ def _arm(frame: pl.DataFrame, horizon: int, per_probe: pl.DataFrame, column: str
     )
 
 
-def _per_probe(frame: pl.DataFrame) -> pl.DataFrame:
-    """Per probe: RMST up to its horizon (over its epochs) and mean flips."""
+def probe_windows(base: pl.DataFrame, cand: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    """Per probe: (RMST window, planned length). The window is the probe's planned length, cut
+    to the last turn both versions' estimates are defined at (`followed_to`), so the paired
+    difference never compares an extrapolated curve."""
+    windows: dict[str, tuple[int, int]] = {}
+    for (probe_id,), group in pl.concat([base, cand]).group_by("probe_id"):
+        horizon = int(group["horizon"].max())  # type: ignore[arg-type]
+        window = horizon
+        for arm in (base, cand):
+            rows = arm.filter(pl.col("probe_id") == probe_id)
+            if rows.height:
+                times, events = rows["time"].to_numpy(), rows["event"].to_numpy()
+                window = min(window, followed_to(times, events, horizon))
+        windows[str(probe_id)] = (window, horizon)
+    return windows
+
+
+def _per_probe(frame: pl.DataFrame, windows: dict[str, tuple[int, int]]) -> pl.DataFrame:
+    """Per probe: RMST over its window (over its epochs) and mean flips."""
     rows = []
     for (probe_id,), group in frame.group_by("probe_id", maintain_order=True):
-        horizon = int(group["horizon"].max())  # type: ignore[arg-type]
+        window = windows[str(probe_id)][0]
         counts = group["flips"]
         rows.append(
             {
                 "probe_id": probe_id,
-                "rmst": rmst(group["time"].to_numpy(), group["event"].to_numpy(), horizon),
+                "rmst": rmst(group["time"].to_numpy(), group["event"].to_numpy(), window),
                 "flips": float(counts.mean()) if counts.null_count() == 0 else None,  # type: ignore[arg-type]
                 "epochs": group.height,
             }
@@ -336,11 +381,14 @@ def _compare(
     rubric: str, dimension: str, base: pl.DataFrame, cand: pl.DataFrame, seed: int, n_resamples: int
 ) -> SurvivalComparison:
     horizon = int(max(base["horizon"].max(), cand["horizon"].max()))  # type: ignore[arg-type]
+    windows = probe_windows(base, cand)
     paired = (
-        _per_probe(base)
+        _per_probe(base, windows)
         .rename({"rmst": "rmst_b", "flips": "flips_b", "epochs": "epochs_b"})
         .join(
-            _per_probe(cand).rename({"rmst": "rmst_c", "flips": "flips_c", "epochs": "epochs_c"}),
+            _per_probe(cand, windows).rename(
+                {"rmst": "rmst_c", "flips": "flips_c", "epochs": "epochs_c"}
+            ),
             on="probe_id",
         )
         .sort("probe_id")
@@ -357,6 +405,16 @@ def _compare(
         flips_p = stats.sign_flip_test(f, n_resamples=n_resamples, seed=seed).p_two_sided
     else:
         notes.append("number of flips not known: the judge gave only the first turn of a flip")
+    cut = sorted(
+        (pid, w, h) for pid, (w, h) in windows.items() if w < h and pid in set(paired["probe_id"])
+    )
+    if cut:
+        pid, window, planned = cut[0]
+        notes.append(
+            f"turns held (RMST) of {len(cut)} probe(s) counts only to the last turn both versions "
+            f"followed them to (e.g. {pid}: to turn {window} of {planned}): a conversation "
+            "ended holding before the planned length, and nothing is known after it"
+        )
     return SurvivalComparison(
         rubric=rubric,
         dimension=dimension,

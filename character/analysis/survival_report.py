@@ -23,10 +23,56 @@ def _pct(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def _median(arm: ArmSurvival, horizon: int) -> str:
+def _median(arm: ArmSurvival) -> str:
     return (
-        f"turn {arm.median_flip_turn}" if arm.median_flip_turn else f"not reached by turn {horizon}"
+        f"turn {arm.median_flip_turn}"
+        if arm.median_flip_turn
+        else f"not reached by turn {arm.followed_to}"
     )
+
+
+def common_turn(s: SurvivalComparison) -> int:
+    """The last turn both versions' curves are defined at: where "still holding" is compared."""
+    return min(s.baseline.followed_to, s.candidate.followed_to)
+
+
+def _reach(s: SurvivalComparison) -> str:
+    """Why the comparison stops before the longest probe's last turn ("" when it does not)."""
+    turn = common_turn(s)
+    if turn >= s.horizon:
+        return ""
+    b, c = s.baseline.followed_to, s.candidate.followed_to
+    who = "" if b == c else ("baseline " if b < c else "candidate ")
+    return f" (no {who}conversation reached turn {turn + 1})"
+
+
+def curve_rows(s: SurvivalComparison) -> list[dict[str, object]]:
+    """Turn by turn to the last turn either version's curve is defined at. A version's
+    holding share is None past its own last defined turn (Kaplan-Meier says nothing there)."""
+    rows: list[dict[str, object]] = []
+    for turn in range(1, max(s.baseline.followed_to, s.candidate.followed_to) + 1):
+        row: dict[str, object] = {"turn": turn}
+        for name, arm in (("baseline", s.baseline), ("candidate", s.candidate)):
+            point = arm.curve[turn - 1] if turn <= len(arm.curve) else None
+            row[f"{name} holding"] = arm.holding_at(turn)
+            row[f"{name} at risk"] = point.at_risk if point else 0
+            row[f"{name} first flips"] = point.flipped if point else 0
+        rows.append(row)
+    return rows
+
+
+def table_notes(s: SurvivalComparison) -> list[str]:
+    """What the turn-by-turn table leaves out, and why."""
+    last = max(s.baseline.followed_to, s.candidate.followed_to)
+    notes = []
+    if last < s.horizon:
+        notes.append(
+            f"no conversation reached turn {last + 1}: the table stops at turn {last} "
+            "(Kaplan-Meier is not defined past the last turn with a conversation at risk)"
+        )
+    if s.baseline.followed_to != s.candidate.followed_to:
+        notes.append("\u2014: no conversation of that version reached the turn")
+    return notes
 
 
 def _p(value: float) -> str:
@@ -36,13 +82,14 @@ def _p(value: float) -> str:
 def sentence(s: SurvivalComparison) -> str:
     """One line a reader can act on, in the compare wording's style."""
     b, c = s.baseline, s.candidate
+    turn = common_turn(s)
     text = (
         f"{s.key} in long conversations ({s.n_probes} probes x {s.epochs} epoch(s), up to "
-        f"{s.horizon} turns): still holding at turn {s.horizon} {_pct(b.final_holding)} -> "
-        f"{_pct(c.final_holding)}; turns held (RMST) {b.rmst:.1f} -> {c.rmst:.1f} "
+        f"{s.horizon} turns): still holding at turn {turn} {_pct(b.holding_at(turn) or 0.0)} -> "
+        f"{_pct(c.holding_at(turn) or 0.0)}{_reach(s)}; turns held (RMST) {b.rmst:.1f} -> {c.rmst:.1f} "
         f"({s.rmst_diff:+.1f} turns, 95% CI {s.ci95[0]:+.1f} to {s.ci95[1]:+.1f}; {s.test}, "
         f"one-sided p = {_p(s.p_worse)} for fewer turns held); median turn of first flip "
-        f"{_median(b, s.horizon)} -> {_median(c, s.horizon)}"
+        f"{_median(b)} -> {_median(c)}"
     )
     if b.mean_flips is not None and c.mean_flips is not None and s.flips_diff is not None:
         text += (
@@ -61,12 +108,14 @@ def markdown_lines(results: list[SurvivalComparison]) -> list[str]:
         lines += [f"- {sentence(s)}", ""]
         lines.append("| turn | baseline holding | candidate holding | at risk (b / c) |")
         lines.append("|---|---|---|---|")
-        for pb, pc in zip(s.baseline.curve, s.candidate.curve, strict=True):
+        for row in curve_rows(s):
+            held = [row[f"{arm} holding"] for arm in ("baseline", "candidate")]
+            shown = [_pct(v) if isinstance(v, float) else "\u2014" for v in held]
             lines.append(
-                f"| {pb.turn} | {_pct(pb.surviving)} | {_pct(pc.surviving)} | "
-                f"{pb.at_risk} / {pc.at_risk} |"
+                f"| {row['turn']} | {shown[0]} | {shown[1]} | "
+                f"{row['baseline at risk']} / {row['candidate at risk']} |"
             )
-        lines += [f"- note: {note}" for note in s.notes]
+        lines += [f"- note: {note}" for note in [*table_notes(s), *s.notes]]
         lines.append("")
     return lines
 
@@ -116,7 +165,7 @@ def survival_svg(s: SurvivalComparison, *, baseline_label: str, candidate_label:
             points.append((point.turn - 0.5, level))  # the flip happens during turn t
             level = point.surviving
             points.append((point.turn - 0.5, level))
-        points.append((float(s.horizon), level))
+        points.append((float(arm.followed_to), level))  # the curve ends where it is defined
         path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in points)
         dash = ' stroke-dasharray="6 3"' if index else ""
         parts.append(

@@ -11,23 +11,23 @@ import streamlit as st
 
 from character.analysis.compare import Comparison
 from character.analysis.survival import SurvivalComparison
-from character.analysis.survival_report import sentence, survival_svg
+from character.analysis.survival_report import curve_rows, sentence, survival_svg, table_notes
 from character.viewer.render import escape_markdown
 
 
 def curve_table(result: SurvivalComparison) -> pl.DataFrame:
-    """Turn by turn: the share still holding and the conversations at risk, per version."""
-    return pl.DataFrame(
-        {
-            "turn": [p.turn for p in result.baseline.curve],
-            "baseline holding": [p.surviving for p in result.baseline.curve],
-            "candidate holding": [p.surviving for p in result.candidate.curve],
-            "baseline at risk": [p.at_risk for p in result.baseline.curve],
-            "candidate at risk": [p.at_risk for p in result.candidate.curve],
-            "baseline first flips": [p.flipped for p in result.baseline.curve],
-            "candidate first flips": [p.flipped for p in result.candidate.curve],
-        }
-    )
+    """Turn by turn: the share still holding and the conversations at risk, per version (the
+    reports' rows: a version's share is empty past the last turn its curve is defined at)."""
+    schema = {
+        "turn": pl.Int64,
+        "baseline holding": pl.Float64,
+        "candidate holding": pl.Float64,
+        "baseline at risk": pl.Int64,
+        "candidate at risk": pl.Int64,
+        "baseline first flips": pl.Int64,
+        "candidate first flips": pl.Int64,
+    }
+    return pl.DataFrame(curve_rows(result), schema=schema)
 
 
 def show(comparison: Comparison) -> None:
@@ -49,7 +49,7 @@ def show(comparison: Comparison) -> None:
             caption=f"{result.key}: still holding, by turn",
         )
         st.markdown(escape_markdown(sentence(result)))
-        for note in result.notes:
+        for note in [*table_notes(result), *result.notes]:
             st.caption(escape_markdown(note))
         with st.expander(f"{result.key}: turn by turn"):
             st.dataframe(curve_table(result), hide_index=True)
