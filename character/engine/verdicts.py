@@ -17,6 +17,9 @@ Status = Literal["scored", "unscored"]
 # cannot score the dimension at all (e.g. a custom dimension under the lexical judge: judge it
 # with a model judge); or the target's own last reply was blocked by the provider, cut at the
 # token limit, or empty (engine/reply_rules.py: what the target did, never a judge failure).
+# A conversation that failed before the judge saw it is unscored with who failed: the target
+# (`target_error`), the model playing the user (`user_error`), or something else in the sample
+# (`sample_error`); none of these is a judge failure (store/tables.py).
 UnscoredCause = Literal[
     "judge_error",
     "insufficient_evidence",
@@ -24,6 +27,9 @@ UnscoredCause = Literal[
     "target_refused",
     "target_truncated",
     "target_empty",
+    "target_error",
+    "user_error",
+    "sample_error",
 ]
 JudgeKind = Literal["model", "lexical", "imported", "human"]
 

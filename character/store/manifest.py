@@ -76,6 +76,11 @@ class Counts(Loose):
     unscored_target_refused: int = 0
     unscored_target_truncated: int = 0
     unscored_target_empty: int = 0
+    # the conversation failed before the judge saw it: the target's call, the user model's
+    # call, or something else (never judge failures)
+    unscored_target_error: int = 0
+    unscored_user_error: int = 0
+    unscored_sample_error: int = 0
     flagged_quotes: int = 0
     unscored_reasons: dict[str, int] = Field(default_factory=dict)
     # generated target replies, and how many were cut at the token limit, blocked by the

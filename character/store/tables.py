@@ -24,6 +24,7 @@ from inspect_ai.log import EvalSample, read_eval_log_sample_summaries, read_eval
 from character.domain.probes import Probe
 from character.domain.rubrics import load_rubric
 from character.engine.adaptive_user import STATE_KEY as USER_STATE_KEY
+from character.engine.adaptive_user import USER_ROLE
 from character.engine.dataset import PROBE_KEY
 from character.engine.lexical_judge import applicable_dimensions
 from character.engine.reply_shapes import STOP_REASON_KEY, shape_of
@@ -31,6 +32,7 @@ from character.engine.scorers import dimension_info
 from character.engine.transcript import SCRIPTED_KEY, SIMULATED_USER_KEY
 from character.engine.verdicts import (
     Marker,
+    UnscoredCause,
     Verdict,
     markers_from_metadata,
     unscored,
@@ -105,7 +107,8 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
     ]
     error = error_text(sample.error.message) if sample.error else None
     scores = sample.scores or {}
-    rows = list(_verdict_rows(base, probe, scores.get(JUDGE_SCORER), error))
+    failed = failed_party(sample) if sample.error else "sample"
+    rows = list(_verdict_rows(base, probe, scores.get(JUDGE_SCORER), error, failed))
     rows += list(_marker_rows(base, probe, scores.get(MARKER_SCORER)))
     replies = [m["content"] for m in messages if m["role"] == "assistant" and not m["scripted"]]
     model_events = [e for e in sample.events or [] if e.event == "model"]
@@ -161,13 +164,39 @@ def _probe_columns(base: dict, probe: Probe) -> dict:
     return {**base, "pair": probe.pair, "hard_constraint": probe.hard_constraint}
 
 
-def _verdict_rows(base: dict, probe: Probe, score: Any, error: str | None) -> Iterable[dict]:
+# Who made a conversation fail: (cause, the reason's prefix), by the role of the failed call.
+FAILURES: dict[str, tuple[UnscoredCause, str]] = {
+    "target": ("target_error", "target error"),
+    USER_ROLE: ("user_error", "user model error"),
+    "judge": ("judge_error", "judge error"),
+    "sample": ("sample_error", "sample error"),
+}
+
+
+def failed_party(sample: EvalSample) -> str:
+    """Whose call failed in an errored sample: "target", "user" (the adaptive user's model),
+    "judge", or "sample" when no model call failed (the error came from elsewhere).
+
+    The last model call that recorded an error names it; the target's calls carry no role.
+    """
+    for event in reversed(sample.events or []):
+        if event.event == "model" and event.error:
+            role = getattr(event, "role", None)
+            return role if role in FAILURES else "target"
+    return "sample"
+
+
+def _verdict_rows(
+    base: dict, probe: Probe, score: Any, error: str | None, failed: str = "sample"
+) -> Iterable[dict]:
     if score is None:
-        # The sample never reached the judge (target error): every applicable dimension is unscored.
-        reason = f"sample error: {error}" if error else "sample was not scored"
+        # The sample never reached the judge: every applicable dimension is unscored, with who
+        # failed (a target that could not answer is not a judge error).
+        cause, who = FAILURES.get(failed, FAILURES["sample"])
+        reason = f"{who}: {error}" if error else "sample was not scored"
         rubrics = [load_rubric(name) for name in probe.rubrics]
         verdicts = [
-            unscored(rubric.name, dim.name, reason)
+            unscored(rubric.name, dim.name, reason, cause if error else "sample_error")
             for rubric in rubrics
             for dim in applicable_dimensions(rubric, probe)
         ]
@@ -309,6 +338,9 @@ def count_verdicts(scores: pl.DataFrame, transcripts: pl.DataFrame) -> Counts:
         unscored_target_refused=cause("target_refused"),
         unscored_target_truncated=cause("target_truncated"),
         unscored_target_empty=cause("target_empty"),
+        unscored_target_error=cause("target_error"),
+        unscored_user_error=cause("user_error"),
+        unscored_sample_error=cause("sample_error"),
         flagged_quotes=verdicts.filter(pl.col("flags").str.contains("quote")).height,
         unscored_reasons={str(r): int(n) for r, n in reasons.iter_rows()},
         target_turns=sum(
