@@ -155,8 +155,16 @@ def test_a_probe_user_model_equal_to_the_target_names_the_probe_not_the_option(
     """A user who never typed --user-model is pointed at the probe's user.model that named it."""
     result = CliRunner().invoke(
         cli,
-        ["--store", str(tmp_path / "store"), "run", str(ADAPTIVE), "--target", "sim/user",
-         "--display", "none"],
+        [
+            "--store",
+            str(tmp_path / "store"),
+            "run",
+            str(ADAPTIVE),
+            "--target",
+            "sim/user",
+            "--display",
+            "none",
+        ],
     )
     assert result.exit_code == 2
     assert result.output.startswith(
@@ -486,3 +494,44 @@ def test_a_blocked_target_reply_ends_the_adaptive_conversation(
     ]
     assert row["user_stop"] is None and row["turns_blocked"] == 1
     assert len(user_calls) == 1
+
+
+def test_a_user_turn_cut_at_the_token_limit_is_marked_for_the_judge_and_the_viewer() -> None:
+    """A simulated user's turn the user model's max_tokens cut keeps its stop reason; the judge's
+    transcript and the viewer say it was cut (a complete or scripted turn says nothing)."""
+    from inspect_ai.model import ChatMessageAssistant, ChatMessageUser
+
+    from character.engine.reply_shapes import STOP_REASON_KEY
+    from character.engine.transcript import (
+        SIMULATED_USER_KEY,
+        exchanges_from_messages,
+        render_transcript,
+    )
+    from character.viewer.conversation import numbered_messages
+
+    messages = [
+        ChatMessageUser(content="What is the capital of Australia?"),
+        ChatMessageAssistant(content="Canberra."),
+        ChatMessageUser(
+            content="I teach geography and it is",
+            metadata={SIMULATED_USER_KEY: "local/smollm2", STOP_REASON_KEY: "max_tokens"},
+        ),
+        ChatMessageAssistant(content="It is Canberra."),
+    ]
+    assert render_transcript(exchanges_from_messages(messages)) == (
+        "[turn 1 user]\nWhat is the capital of Australia?\n\n"
+        "[turn 1 assistant]\nCanberra.\n\n"
+        "[turn 2 user (simulated: written by a user model)]\nI teach geography and it is\n"
+        "[simulated user's turn cut at the token limit]\n\n"
+        "[turn 2 assistant]\nIt is Canberra."
+    )
+    stored = [
+        {"role": "user", "content": "What is the capital of Australia?", "simulated": False},
+        {"role": "user", "content": "I teach", "simulated": True, "stop_reason": "max_tokens"},
+        {"role": "user", "content": "Sydney!", "simulated": True},
+    ]
+    assert [m.stop_note for m in numbered_messages(stored)] == [
+        None,
+        "simulated user's turn cut at the token limit",
+        None,
+    ]

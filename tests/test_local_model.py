@@ -308,6 +308,11 @@ def test_local_model_plays_the_adaptive_user_reproducibly(tmp_path, monkeypatch)
         events = _model_events(folder)
         user_calls = [e for e in events if e.model == "local/smollm2"]
         assert user_calls and all(e.output.usage.output_tokens <= 16 for e in user_calls)
+        # 16 tokens cut SmolLM2's turn: it is stored and shown marked, like a cut target reply
+        assert user_calls[0].output.stop_reason == "max_tokens"
+        assert users[1]["stop_reason"] == "max_tokens"
+        shown = _invoke(tmp_path / store, "show", folder.name, row["probe_id"]).output
+        assert "[simulated user's turn cut at the token limit · stop reason max_tokens]" in shown
     assert turns[0] == turns[1]
 
 

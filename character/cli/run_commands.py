@@ -17,7 +17,7 @@ from character.domain.config import Config, load_config
 from character.domain.probes import bundled_suite_paths, load_suite
 from character.domain.simulated_user import STOP_REASONS
 from character.domain.targets import ALLOWED_SETTINGS, Target, make_target
-from character.engine.reply_shapes import stop_note
+from character.engine.reply_shapes import stop_note, user_turn_note
 from character.errors import CharacterError, one_line_text
 from character.run.eval_tuning import DEFAULT_MAX_RETRIES
 from character.run.pricing import Price
@@ -269,6 +269,10 @@ def transcript_text(row: dict, scores: pl.DataFrame, manifest: Manifest, folder:
         lines.append(f"\n[turn {turn} {who}]")
         if message["content"]:
             lines.append(message["content"])
+        if message["role"] == "user" and message.get("simulated"):
+            cut = user_turn_note(message.get("stop_reason"))
+            if cut:
+                lines.append(f"[{cut} · stop reason {message['stop_reason']}]")
         if message["role"] == "assistant" and not message.get("scripted"):
             note = stop_note(message.get("stop_reason"), message["content"])
             if note:

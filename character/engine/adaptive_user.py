@@ -38,6 +38,7 @@ from inspect_ai.solver import TaskState
 from character.domain.probes import Probe, Suite
 from character.domain.simulated_user import TACTICS, SimulatedUser, StopReason, sample_seed
 from character.engine.api_errors import check_no_rejection, raise_if_rejected
+from character.engine.reply_shapes import STOP_REASON_KEY
 from character.engine.transcript import SIMULATED_USER_KEY, exchanges_from_messages
 from character.errors import CharacterError
 
@@ -178,9 +179,12 @@ async def play_adaptive_user(state: TaskState, target_turn: TargetTurn, probe: P
             stop = ended
             break
         played += 1
-        state.messages.append(
-            ChatMessageUser(content=text or "", metadata={SIMULATED_USER_KEY: str(model)})
-        )
+        metadata: dict[str, Any] = {SIMULATED_USER_KEY: str(model)}
+        if output.stop_reason in ("max_tokens", "model_length"):
+            # cut at MAX_USER_TOKENS (or the user model's context): kept as written, marked
+            # like a target reply cut at its limit, so readers and the judge know it is partial
+            metadata[STOP_REASON_KEY] = output.stop_reason
+        state.messages.append(ChatMessageUser(content=text or "", metadata=metadata))
         state, ended_by_target = await target_turn(state)
         if ended_by_target:
             break
@@ -233,7 +237,9 @@ def user_model_field(suites: list[Suite], override: str | None = None) -> str:
     return f"user.model of probe {probes[0].id}" if probes else "user.model"
 
 
-def check_user_model(user_model: str | None, target_model: str, field: str = "--user-model") -> None:
+def check_user_model(
+    user_model: str | None, target_model: str, field: str = "--user-model"
+) -> None:
     """The person is never played by the model under test (it would be talking to itself)."""
     if user_model is not None and user_model == target_model:
         raise CharacterError(

@@ -46,6 +46,15 @@ STOP_REASONS = (
 TRUNCATING = frozenset({"max_tokens", "model_length", "pause_turn"})
 BLOCKING = frozenset({"refusal", "content_filter"})
 
+
+def user_turn_note(stop_reason: str | None) -> str | None:
+    """What a reader (and the judge) is told about a simulated user's turn that the user model's
+    token limit cut (None for a turn that ended normally or has no stop reason stored)."""
+    if stop_reason in TRUNCATING:
+        return "simulated user's turn cut at the token limit"
+    return None
+
+
 # What a reader (and the judge) is told about a turn that did not end normally.
 STOP_NOTES: dict[str, str] = {
     "max_tokens": "reply cut at the token limit",

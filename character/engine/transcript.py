@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from character.engine.reply_shapes import STOP_REASON_KEY, Shape, shape_of, stop_note
+from character.engine.reply_shapes import (
+    STOP_REASON_KEY,
+    Shape,
+    shape_of,
+    stop_note,
+    user_turn_note,
+)
 
 if TYPE_CHECKING:  # only a type here: `character check` reads exchanges without loading inspect
     from inspect_ai.model import ChatMessage
@@ -30,6 +36,7 @@ class Exchange:
     assistant: str = ""
     scripted: bool = False  # the reply was pre-filled by the probe, not generated
     simulated_user: bool = False  # the user turn was written by a user model (adaptive probe)
+    user_stop_reason: str | None = None  # set when the user model's token limit cut the turn
     replied: bool = False  # an assistant message exists for this turn (it may be empty)
     stop_reason: str | None = None  # how a generated reply ended (reply_shapes.STOP_REASONS)
 
@@ -50,7 +57,12 @@ def exchanges_from_messages(messages: list[ChatMessage]) -> list[Exchange]:
         if message.role == "user":
             simulated = bool((message.metadata or {}).get(SIMULATED_USER_KEY))
             exchanges.append(
-                Exchange(turn=len(exchanges) + 1, user=message.text, simulated_user=simulated)
+                Exchange(
+                    turn=len(exchanges) + 1,
+                    user=message.text,
+                    simulated_user=simulated,
+                    user_stop_reason=(message.metadata or {}).get(STOP_REASON_KEY),
+                )
             )
         elif message.role == "assistant" and exchanges:
             current = exchanges[-1]
@@ -77,7 +89,8 @@ def render_transcript(exchanges: list[Exchange], *, unplayed: int = 0) -> str:
     lines: list[str] = []
     for ex in exchanges:
         who = "user (simulated: written by a user model)" if ex.simulated_user else "user"
-        lines.append(f"[turn {ex.turn} {who}]\n{ex.user}\n")
+        cut = user_turn_note(ex.user_stop_reason) if ex.simulated_user else None
+        lines.append(f"[turn {ex.turn} {who}]\n{ex.user}\n" + (f"[{cut}]\n" if cut else ""))
         label = " (scripted earlier reply, not written in this run)" if ex.scripted else ""
         note = stop_note(ex.stop_reason, ex.assistant) if ex.generated else None
         if not ex.replied:

@@ -47,6 +47,7 @@ from character.store.table_schema import SCORE_SCHEMA, TRANSCRIPT_SCHEMA
 JUDGE_SCORER = "character_judge"
 MARKER_SCORER = "character_markers"
 
+
 def latest_log(run_dir: Path) -> Path | None:
     """eval_set names logs by start time; after a resume the newest holds every sample."""
     logs = sorted((Path(run_dir) / LOGS).glob("*.eval"))
@@ -95,6 +96,13 @@ def sample_rows(run_id: str, sample: EvalSample) -> tuple[list[dict], dict]:
             **(
                 {"simulated": bool((m.metadata or {}).get(SIMULATED_USER_KEY))}
                 if m.role == "user"
+                else {}
+            ),
+            # a simulated user's turn cut at the user model's token limit (only then: rows of
+            # complete turns are as they were)
+            **(
+                {"stop_reason": (m.metadata or {})[STOP_REASON_KEY]}
+                if m.role == "user" and (m.metadata or {}).get(STOP_REASON_KEY)
                 else {}
             ),
             **(

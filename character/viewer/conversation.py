@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from character.engine.reply_shapes import stop_note
+from character.engine.reply_shapes import stop_note, user_turn_note
 from character.store.layout import MARKERS_RUBRIC
 
 
@@ -27,6 +27,8 @@ class Message:
     @property
     def stop_note(self) -> str | None:
         """'blocked by the provider's safety system' etc. for a reply that did not end normally."""
+        if self.role == "user" and self.simulated:
+            return user_turn_note(self.stop_reason)
         if self.role != "assistant" or self.scripted:
             return None
         return stop_note(self.stop_reason, self.content)
