@@ -405,3 +405,43 @@ def test_a_target_that_fails_mid_run_is_a_target_error_never_a_judge_error(tmp_p
         "target error: RuntimeError('llama.cpp error: the slot crashed')"
     }
     assert f"0 judge errors, {counts.verdicts} target errors" in result.output
+
+
+def test_one_model_file_under_two_spellings_is_one_model(tmp_path, monkeypatch):
+    """The user model may not be the target, however the file is spelled: an absolute path,
+    `./x.gguf`, `x.gguf`, and the bundled name and its file's path are one model."""
+    model = _gguf(tmp_path / "tiny.gguf")
+    monkeypatch.chdir(tmp_path)
+    assert local_runtime.same_model(f"local/{model}", "local/./tiny.gguf")
+    assert local_runtime.same_model("local/tiny.gguf", "local/./tiny.gguf")
+    assert not local_runtime.same_model("local/tiny.gguf", "sim/user")
+    assert not local_runtime.same_model("local/missing.gguf", "local/./missing.gguf")
+    try:
+        bundled, _name = local_runtime.resolve_model_file("smollm2")
+    except CharacterError:
+        bundled = None
+    if bundled is not None:
+        assert local_runtime.same_model("local/smollm2", f"local/{bundled}")
+    adaptive = Path(__file__).parent / "fixtures" / "adaptive.yaml"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--store",
+            str(tmp_path / "store"),
+            "run",
+            str(adaptive),
+            "--target",
+            f"local/{model}",
+            "--user-model",
+            "local/./tiny.gguf",
+            "--display",
+            "none",
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: field '--user-model': the user model local/./tiny.gguf is the model under test "
+        f"(local/{model}, the same file) (fix: let another model play the user (e.g. "
+        "--user-model sim/user offline, or a different provider/model))\n"
+    )
+    assert not (tmp_path / "store").exists()

@@ -38,6 +38,7 @@ from inspect_ai.solver import TaskState
 from character.domain.probes import Probe, Suite
 from character.domain.simulated_user import TACTICS, SimulatedUser, StopReason, sample_seed
 from character.engine.api_errors import check_no_rejection, raise_if_rejected
+from character.engine.local_runtime import same_model
 from character.engine.reply_shapes import STOP_REASON_KEY
 from character.engine.transcript import SIMULATED_USER_KEY, exchanges_from_messages
 from character.errors import CharacterError
@@ -240,10 +241,12 @@ def user_model_field(suites: list[Suite], override: str | None = None) -> str:
 def check_user_model(
     user_model: str | None, target_model: str, field: str = "--user-model"
 ) -> None:
-    """The person is never played by the model under test (it would be talking to itself)."""
-    if user_model is not None and user_model == target_model:
+    """The person is never played by the model under test (it would be talking to itself),
+    however either is spelled (`local/smollm2` and the path of its file are one model)."""
+    if user_model is not None and same_model(user_model, target_model):
         raise CharacterError(
-            f"the user model {user_model} is the model under test",
+            f"the user model {user_model} is the model under test"
+            + ("" if user_model == target_model else f" ({target_model}, the same file)"),
             field=field,
             remedy="let another model play the user (e.g. --user-model sim/user offline, or a "
             "different provider/model)",

@@ -141,6 +141,26 @@ def resolve_model_file(model_name: str) -> tuple[Path, str]:
     return path.resolve(), path.stem
 
 
+def model_file(model: str) -> Path | None:
+    """The file a `local/...` model id names, for telling two spellings of one model apart
+    (`local/smollm2` and its absolute path, `local/./m.gguf` and `local/m.gguf`); None for other
+    providers or a name that names no file (the provider reports that when it is built)."""
+    if not model.startswith(f"{PROVIDER}/"):
+        return None
+    try:
+        return resolve_model_file(model.split("/", 1)[1])[0].resolve()
+    except (CharacterError, OSError):
+        return None
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model ids name the same model: equal, or `local/` ids of one file."""
+    if a == b:
+        return True
+    file = model_file(a)
+    return file is not None and file == model_file(b)
+
+
 GGUF_MAGIC = b"GGUF"
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from character.engine import lexical
+from character.engine.local_runtime import same_model
 from character.errors import CharacterError
 from character.store.manifest import JudgeRecord
 
@@ -61,7 +62,7 @@ class JudgeSpec:
             temperature=self.temperature if self.kind == "model" else None,
             repeats=self.repeats,
             attempts=self.attempts if self.kind == "model" else 1,
-            same_as_target=self.model == target_model,
+            same_as_target=self.model is not None and same_model(self.model, target_model),
         )
 
     @property

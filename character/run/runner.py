@@ -35,6 +35,7 @@ from character.engine.adaptive_user import (
 )
 from character.engine.api_errors import KeyRejected, recorded_rejection, reset_rejection
 from character.engine.judge_coverage import unscorable, unscorable_message, unscorable_remedy
+from character.engine.local_runtime import same_model
 from character.engine.task import character as character_task
 from character.errors import CharacterError
 from character.redact import filtered_output, install_log_scrubbing, scrub_log_files
@@ -563,7 +564,7 @@ def _model(
 def _draft_manifest(prepared: PreparedRun) -> Manifest:
     request, target, judge = prepared.request, prepared.request.target, prepared.request.judge
     warnings = list(prepared.warnings)
-    if judge.kind == "model" and judge.model == target.model:
+    if judge.kind == "model" and judge.model and same_model(judge.model, target.model):
         warnings.append(
             "the judge model is the model under test: self-preference bias is possible; "
             "prefer a different judge model"
