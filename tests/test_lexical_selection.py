@@ -6,6 +6,7 @@ do not change)."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -212,3 +213,32 @@ def test_lexical_v2_reads_every_simulated_reply_as_lexical_v1(persona: str) -> N
                 ], (probe.id, epoch, [ex.assistant for ex in exchanges])
                 compared += len(new)
     assert compared > 300
+
+
+def test_a_run_judged_by_an_older_lexical_v2_is_a_different_judge_until_rejudged(
+    judged_both_ways: tuple[Path, Path, Path],
+) -> None:
+    """A run stored before lexical-v2's phrase files changed (another recorded hash, the same
+    judge name) is not compared with a run judged now: the report says the phrase lists or rules
+    differ and how to re-judge; after `character judge` the two compare."""
+    store, _, new = judged_both_ways
+    older = store / "judged-before-the-phrase-change"
+    shutil.copytree(new, older)
+    manifest = json.loads((older / "manifest.json").read_text(encoding="utf-8"))
+    manifest["run_id"] = older.name
+    manifest["judge"]["prompt_hash"] = "0123456789" + manifest["judge"]["prompt_hash"][10:]
+    (older / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    current = lexical.prompt_hash("lexical-v2")
+    invalid = compare_runs(older, new)
+    assert not invalid.valid
+    assert [p for p in invalid.problems if "lexical-v2" in p] == [
+        "lexical-v2's phrase lists or rules differ (the same judge name from two versions of "
+        f"character: hash 0123456789 in the baseline, {current[:10]} in the candidate): re-judge "
+        f"the baseline: `character judge {older.name} --judge lexical-v2`"
+    ]
+    result = CliRunner().invoke(
+        cli, ["--store", str(store), "judge", older.name, "--judge", "lexical-v2"]
+    )
+    assert result.exit_code == 0, result.output
+    rejudged = next(p for p in store.iterdir() if p.name.startswith(older.name + "-rejudged-"))
+    assert compare_runs(rejudged, new).valid

@@ -222,3 +222,37 @@ def test_a_night_without_night_is_the_utc_date(nightly_store: tuple[Path, Path],
     assert result.exit_code == 0, result.output
     assert read_history(history_file(store))["night"].unique().to_list()[0] in {before, after}
     assert f"## character nightly {before} (UTC)" in result.output or f"{after} (UTC)" in result.output
+
+
+def test_a_reference_and_canaries_judged_by_an_older_lexical_v2_say_so(
+    nightly_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A reference and canary run stored before lexical-v2's phrase files changed (same judge
+    name, another recorded hash) are not compared with tonight: both notes name the hashes and
+    the re-judge command, instead of "judged by lexical-v2, tonight's judge is lexical-v2"."""
+    import json
+
+    from character.engine import lexical
+
+    store, reference = nightly_store
+    shutil.rmtree(history_file(store).parent, ignore_errors=True)  # the store is shared; history is not
+    older = store / "reference-judged-before-the-phrase-change"
+    shutil.rmtree(older, ignore_errors=True)
+    shutil.copytree(reference, older)
+    manifest = json.loads((older / "manifest.json").read_text(encoding="utf-8"))
+    manifest["run_id"] = older.name
+    manifest["judge"]["prompt_hash"] = "0123456789" + manifest["judge"]["prompt_hash"][10:]
+    (older / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    config = _config(tmp_path / "character.toml", model="sim/assistant-v1", reference=older.name,
+                     canary=older.name)
+    result = CliRunner().invoke(cli, ["--store", str(store), "nightly", "--config", str(config),
+                                      "--night", "2025-03-01", "--display", "none"])
+    current = lexical.prompt_hash("lexical-v2")[:10]
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert (f"canary run {older.name} was judged by lexical-v2, tonight's lexical-v2 has hash {current}, "
+            f"the canary run's 0123456789 (its phrase lists, rules or prompt changed): re-judge it first "
+            f"(`character judge {older.name} --judge lexical-v2`)") in text
+    assert ("lexical-v2's phrase lists or rules differ (the same judge name from two versions of character: "
+            f"hash 0123456789 in the baseline, {current} in the candidate): re-judge the baseline: "
+            f"`character judge {older.name} --judge lexical-v2`") in text

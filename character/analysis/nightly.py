@@ -643,8 +643,11 @@ def _canaries(config: Config, store: Path, judge: JudgeSpec, rejudge: CanaryReju
     folder = resolve_run(store, nightly.canary_run)
     stored_judge = read_manifest(folder).judge
     if (stored_judge.id, stored_judge.prompt_hash) != (judge.id, judge.prompt_hash):
-        return None, (f"canary run {folder.name} was judged by {stored_judge.id}, tonight's judge is "
-                      f"{judge.id}: re-judge it first (`character judge {folder.name} --judge {judge.id}`)")
+        tonight = (f"tonight's judge is {judge.id}" if stored_judge.id != judge.id else
+                   f"tonight's {judge.id} has hash {judge.prompt_hash[:10]}, the canary run's "
+                   f"{stored_judge.prompt_hash[:10]} (its phrase lists, rules or prompt changed)")
+        return None, (f"canary run {folder.name} was judged by {stored_judge.id}, {tonight}: "
+                      f"re-judge it first (`character judge {folder.name} --judge {judge.id}`)")
     if rejudge is None:
         return None, ("canaries skipped: re-judging stored transcripts (`character judge`) is not "
                       "available in this install")

@@ -88,9 +88,14 @@ def validity_problems(
             f"baseline with the candidate's judge: {rejudge}"
         )
     elif bj.prompt_hash != cj.prompt_hash:
+        what = (
+            f"{bj.id}'s phrase lists or rules differ (the same judge name from two versions of "
+            f"character: hash {bj.prompt_hash[:10]} in the baseline"
+            if bj.kind == "lexical"
+            else f"the judge prompt differs (hash {bj.prompt_hash[:10]} in the baseline"
+        )
         problems.append(
-            f"the judge prompt differs (hash {bj.prompt_hash[:10]} in the baseline, "
-            f"{cj.prompt_hash[:10]} in the candidate): re-judge the baseline: {rejudge}"
+            f"{what}, {cj.prompt_hash[:10]} in the candidate): re-judge the baseline: {rejudge}"
         )
 
     if baseline.user_model != candidate.user_model:
