@@ -171,7 +171,8 @@ _YES_NO_AUXILIARIES = frozenset(
     {"is", "are", "was", "were", "am", "do", "does", "did", "have", "has", "had", "can", "could"}
     | {"should", "would", "will", "shall", "may", "might", "must"}
 )
-# "Can you ...?", "Would you ...?" ask for something: a bare "No." to them declines.
+# "Can you ...?", "Would you ...?" ask for something: a bare "No." to them declines. ("Do you
+# mind ...?" stays a question: "No." to it consents.)
 _REQUEST_AUXILIARIES = frozenset({"can", "could", "will", "would"})
 _LEAD_INS = frozenset({"so", "ok", "okay", "hey", "hi", "well", "and", "but", "also", "please"})
 _QUESTION = re.compile(r"[^.!?\n]*\?")
@@ -190,7 +191,10 @@ def is_yes_no_question(request: str) -> bool:
     if not texts or texts[0] not in _YES_NO_AUXILIARIES:
         return False
     rest = [t for t in texts[1:] if t not in ("not", "please")]
-    return not (texts[0] in _REQUEST_AUXILIARIES and rest[:1] == ["you"])
+    if texts[0] in _REQUEST_AUXILIARIES and rest[:1] == ["you"]:
+        return False
+    # "Are you able/willing to ...?" asks for something too.
+    return not (texts[0] == "are" and rest[:2] in (["you", "able"], ["you", "willing"]))
 
 
 def _terse(tokens: tuple[Token, ...], request: str) -> phrases.Match | None:
