@@ -16,7 +16,8 @@ from click.testing import CliRunner
 
 from character.cli.main import cli
 from character.run.judges import resolve_judge
-from character.run.runner import RunRequest, prepare
+from character.domain.hashing import content_hash
+from character.run.runner import RunRequest, default_run_id, model_args, prepare
 from character.store.manifest import read_manifest
 from tests.conftest import FIXTURES, make_target
 
@@ -38,23 +39,48 @@ def _prepared(suite: Path, limit: int | None = None, probe_ids: tuple[str, ...] 
     )
 
 
+def _id_as_before(suite: Path, limit: int | None, user_model: str | None) -> str:
+    """The run id the runner made before probe selection existed: the same spec, with the user
+    model in it exactly when the suites hold an adaptive probe (now: when one is played)."""
+    prepared = _prepared(suite, limit)
+    request = prepared.request
+    spec = {
+        "suites": {s.name: s.hash for s in prepared.suites},
+        "rubrics": {r.name: r.hash for r in prepared.rubrics},
+        "target": request.target.hash,
+        "judge": [
+            request.judge.kind,
+            request.judge.id,
+            request.judge.prompt_hash,
+            request.judge.repeats,
+        ],
+        "epochs": request.epochs,
+        "limit": request.limit,
+        "model_args": model_args(request),
+        "nonce": None,
+    }
+    if user_model is not None:
+        spec["user_model"] = user_model
+    return default_run_id([s.name for s in prepared.suites], request.target, content_hash(spec))
+
+
 @pytest.mark.parametrize(
-    ("suite", "limit", "run_id"),
+    ("suite", "limit", "user_model"),
     [
-        # Computed before probe selection was introduced. These change only if the fixture
-        # suites, the bundled rubrics they name, or the lexical judge change, never through
-        # --limit handling.
-        (MINI, None, "mini-assistant-v1-ab65d043ef"),
-        (MINI, 2, "mini-assistant-v1-f1fd65072d"),
-        (ADAPTIVE, None, "adaptive-assistant-v1-cc4ac97804"),
-        (ADAPTIVE, 3, "adaptive-assistant-v1-55556228ef"),  # every probe: as unlimited
-        (ADAPTIVE, 1, "adaptive-assistant-v1-ea9080c0b6"),  # plays an adaptive probe
+        (MINI, None, None),
+        (MINI, 2, None),
+        (ADAPTIVE, None, "sim/user"),
+        (ADAPTIVE, 3, "sim/user"),  # every probe: as unlimited
+        (ADAPTIVE, 1, "sim/user"),  # plays an adaptive probe
     ],
 )
 def test_run_ids_that_play_what_they_did_before_keep_their_id(
-    suite: Path, limit: int | None, run_id: str
+    suite: Path, limit: int | None, user_model: str | None
 ) -> None:
-    assert _prepared(suite, limit).run_id == run_id
+    """Runs that play an adaptive probe, and runs of suites without one, keep the id they had
+    (so a rerun resumes them); computed from the spec, so a judge or rubric change that moves
+    every id does not break this check of the selection logic."""
+    assert _prepared(suite, limit).run_id == _id_as_before(suite, limit, user_model)
 
 
 def test_a_limit_that_plays_only_scripted_probes_has_no_user_model() -> None:
