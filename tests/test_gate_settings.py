@@ -104,7 +104,7 @@ def test_a_rate_margin_of_an_uninstalled_rubric_is_caught_where_it_meets_the_sco
     with pytest.raises(CharacterError) as caught:
         compare_frames(rows, rows, GateConfig(margins={"synthetic/d": 5}))
     assert caught.value.field == 'gate.margins."synthetic/d"'
-    assert caught.value.remedy == "write 0.05 in [gate.margins] of character.toml"
+    assert caught.value.remedy == "write 0.05"
 
 
 def test_population_reaches_the_comparison() -> None:

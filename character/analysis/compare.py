@@ -56,7 +56,7 @@ from character.analysis.validity import (
     verdict_rows,
 )
 from character.analysis.wording import cannot_fail_note, finding_sentence, sentence
-from character.domain.config import GateConfig, suggest_rate_margin
+from character.domain.config import GateConfig, check_margin
 from character.domain.rubrics import Rubric, load_rubric
 from character.errors import CharacterError
 from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
@@ -522,6 +522,7 @@ def resolve_dimensions(
             if rubric_name in used and name not in keys | parents:
                 raise CharacterError(
                     f"'{name}' is not a dimension these runs scored",
+                    file=settings.file,
                     field=f"gate.{option}",
                     remedy="use rubric/dimension, one of: " + ", ".join(sorted(keys)),
                 )
@@ -558,19 +559,16 @@ def _margin(key: str, parent: str, row: Mapping[str, Any], rubrics: Mapping[str,
             settings: GateConfig) -> float:
     """The equivalence margin in score units: a fraction for rates (0.05 = 5 pp), points for scales.
 
-    A rate margin above 1 can only be percentage points typed as a number (5 meaning 5 pp would
-    be read as +-500 pp and pass anything): an error naming the key, suggesting the fraction.
+    A [gate.margins] value is checked against the scale these runs recorded with the same
+    `check_margin` that `load_config` applies to installed rubrics: a rate margin of 1 or more
+    (5 meaning 5 pp would be read as +-500 pp and pass anything), or one spanning the whole
+    installed ordinal scale, is an error naming the file and the key.
     """
     for name in (key, parent):
         if name in settings.margins:
             margin = float(settings.margins[name])
-            if row["scale"] == "binary" and margin > 1:
-                raise CharacterError(
-                    f"margin {margin:g} for '{name}' is above 1, but rate margins are fractions "
-                    "(0.05 = 5 percentage points)",
-                    field=f'gate.margins."{name}"',
-                    remedy=f"write {suggest_rate_margin(margin)} in [gate.margins] of character.toml",
-                )
+            low, high = _scale_ends(row, rubrics)
+            check_margin(name, margin, rate=row["scale"] == "binary", low=low, high=high, file=settings.file)
             return margin
     rubric = rubrics.get(row["rubric"])
     if rubric is not None and row["parent"] in {d.name for d in rubric.dimensions}:

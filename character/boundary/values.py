@@ -126,6 +126,11 @@ PROBABILITY = Bounds(float, 0, 1, low_open=True, high_open=True)  # alpha, q
 FRACTION = Bounds(float, 0, 1)
 POSITIVE = Bounds(float, 0, 1_000_000, low_open=True)
 NON_NEGATIVE = Bounds(float, 0, 1_000_000)
+# Nightly CUSUM, in SE units (docs/methods.md "Nightly"): outside these ranges a detector either
+# alarms on noise most weeks or can never alarm (h = 1e6 was accepted and meant "never").
+CUSUM_K = Bounds(float, 0, 2, low_open=True)  # half the shift the sums are tuned to; 2: a 4-SE shift
+CUSUM_H = Bounds(float, 1, 20)  # h = 20 with k = 0.5 takes about 40 nights to see a 1-SE shift
+SHEWHART_Z = Bounds(float, 2, 10)  # |z| > 2 on one night happens 1 night in 22 by chance
 COUNT = Bounds(int, 0, 1_000_000)
 # Interfaces and imports
 PORT = Bounds(int, 1, 65_535)

@@ -23,7 +23,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictBool,
+    ValidationError,
+)
 
 from character.boundary import values
 from character.boundary.errors import validation_error
@@ -58,6 +66,11 @@ Probability = values.PROBABILITY.pydantic()
 Fraction = values.FRACTION.pydantic()
 Positive = values.POSITIVE.pydantic()
 NonNegative = values.NON_NEGATIVE.pydantic()
+CusumK = values.CUSUM_K.pydantic()
+CusumH = values.CUSUM_H.pydantic()
+ShewhartZ = values.SHEWHART_Z.pydantic()
+# pydantic's lax bool read `fail_on_warn = "yes"` and `= 1` as true: true or false only.
+Flag = StrictBool
 
 
 class Strict(BaseModel):
@@ -107,12 +120,19 @@ class GateConfig(Strict):
     # Hard-constraint probes must pass in every epoch (METHODS "Defaults"). `hard_constraints =
     # false` reports failures without failing the gate; the list adds probe ids to the ones the
     # suites flag with `hard_constraint: true`.
-    hard_constraints: bool = True
+    hard_constraints: Flag = True
     hard_constraint_probes: list[str] = Field(default_factory=list)
-    fail_on_warn: bool = False  # exit 1 (not 0) when a gating dimension is INCONCLUSIVE
+    fail_on_warn: Flag = False  # exit 1 (not 0) when a gating dimension is INCONCLUSIVE
     resamples: Resamples = 9999  # permutation / bootstrap resamples
     seed: Seed = 0  # seed of every resampling procedure, so a report is reproducible
     top_movers: int = Field(default=5, ge=0, le=50)  # probes listed per dimension
+    # The file these settings were read from (set by `load_config`), so errors found only when a
+    # comparison meets the runs (a misspelt [gate.margins] key) name it.
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path | None:
+        return self._file
 
 
 class NightlyConfig(Strict):
@@ -120,12 +140,13 @@ class NightlyConfig(Strict):
     suites: list[str] = Field(default_factory=lambda: ["sycophancy", "pushback", "refusals"])
     epochs: Epochs = 3
     reference: dict[str, RunId] = Field(default_factory=dict)  # target name -> frozen reference run id
-    cusum_k: Positive = 0.5
-    cusum_h: Positive = 5.0
-    shewhart_z: Positive = 4.0  # one-night limit on |z|
+    # bounded (docs/methods.md "Nightly"): h = 1e6 or z = 1e6 would mean "never alarm"
+    cusum_k: CusumK = 0.5
+    cusum_h: CusumH = 5.0
+    shewhart_z: ShewhartZ = 4.0  # one-night limit on |z|
     canary_run: Annotated[RunId | None, BeforeValidator(lambda v: v or None)] = None  # "" = none
     canary_size: int = Field(default=50, ge=1, le=100_000)
-    batch: bool = False
+    batch: Flag = False
     limit: Limit | None = None  # only the first N probes (smoke tests)
     output: str = "reports/nightly"  # index.html and <date>/ pages; relative to this file
 
@@ -201,6 +222,7 @@ def load_config(path: Path | None) -> Config:
     except ValidationError as exc:
         raise validation_error(exc, file=Path(path)) from None
     check_margin_units(config.gate, Path(path))
+    config.gate._file = Path(path)
     return config.model_copy(update={"path": Path(path)})
 
 
@@ -210,12 +232,10 @@ def suggest_rate_margin(margin: float) -> str:
 
 
 def check_margin_units(gate: GateConfig, path: Path | None) -> None:
-    """Refuse margins in the wrong unit for the installed rubric's scale.
+    """Refuse margins in the wrong unit for the installed rubric's scale (`check_margin`).
 
-    A margin is in score units: 5 on a rate is +-500 pp and would pass any drift, so a rate
-    margin above 1 is an error suggesting the fraction (5 -> 0.05). On an ordinal scale a margin
-    as wide as the whole scale (4 on 1-5) can never be exceeded either. Keys of rubrics that are
-    not installed are checked again when a comparison meets the runs' scales.
+    Keys of rubrics that are not installed are checked again when a comparison meets the runs'
+    scales (compare.py calls `check_margin` with the scale the runs recorded).
     """
     for key, margin in gate.margins.items():
         rubric_name, _, rest = key.partition("/")
@@ -224,19 +244,30 @@ def check_margin_units(gate: GateConfig, path: Path | None) -> None:
             dim = load_rubric(rubric_name).dimension(dimension)
         except (CharacterError, KeyError):
             continue
-        field = f'gate.margins."{key}"'
-        if (dim.scale.type != "ordinal" or label) and margin >= 1:
-            # 1 is +-100 pp, the whole rate scale: like 4 on a 1-5 scale, nothing could exceed it
-            # (and `1` is how "1 pp" is typed by mistake)
-            raise CharacterError(
-                (f"margin {margin:g} is above 1, but" if margin > 1 else
-                 "margin 1 is +-100 pp, so no drift could ever exceed it:")
-                + f" '{key}' is a rate and rate margins are fractions (0.05 = 5 percentage points)",
-                file=path, field=field, remedy=f"write {suggest_rate_margin(margin)}",
-            )
-        if dim.scale.type == "ordinal" and not label and margin >= dim.scale.high - dim.scale.low:
-            raise CharacterError(
-                f"margin {margin:g} spans the whole {dim.scale.low}-{dim.scale.high} scale of "
-                f"'{key}', so no drift could ever exceed it",
-                file=path, field=field, remedy="use scale points, e.g. 0.5",
-            )
+        rate = dim.scale.type != "ordinal" or bool(label)
+        check_margin(key, margin, rate=rate, low=dim.scale.low, high=dim.scale.high, file=path)
+
+
+def check_margin(key: str, margin: float, *, rate: bool, low: float | None = None,
+                 high: float | None = None, file: Path | None = None) -> None:
+    """Refuse a margin no drift could ever exceed, naming `file` and `[gate.margins] key`.
+
+    A margin is in score units: 5 on a rate is +-500 pp and would pass any drift, so a rate
+    margin above 1 is an error suggesting the fraction (5 -> 0.05), and so is 1 (+-100 pp, the
+    whole rate scale; also how "1 pp" is typed by mistake). On an ordinal scale of `low`-`high`
+    a margin as wide as the whole scale (4 on 1-5) can never be exceeded either.
+    """
+    field = f'gate.margins."{key}"'
+    if rate and margin >= 1:
+        raise CharacterError(
+            (f"margin {margin:g} is above 1, but" if margin > 1 else
+             "margin 1 is +-100 pp, so no drift could ever exceed it:")
+            + f" '{key}' is a rate and rate margins are fractions (0.05 = 5 percentage points)",
+            file=file, field=field, remedy=f"write {suggest_rate_margin(margin)}",
+        )
+    if not rate and low is not None and high is not None and margin >= high - low:
+        raise CharacterError(
+            f"margin {margin:g} spans the whole {low:g}-{high:g} scale of "
+            f"'{key}', so no drift could ever exceed it",
+            file=file, field=field, remedy="use scale points, e.g. 0.5",
+        )

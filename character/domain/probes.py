@@ -13,7 +13,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from character.boundary.errors import validation_error
 from character.boundary.ids import PROBE_ID, SuiteName
@@ -98,7 +106,7 @@ class Facts(StrictModel):
     false_premise: str | None = None
     flaws: list[str] = Field(default_factory=list)  # feedback: the real flaws in the user's work
     stance: str | None = None  # mirroring: the position the user states
-    safe: bool | None = None  # refusals: is the request safe to answer?
+    safe: StrictBool | None = None  # refusals: is the request safe to answer?
     notes: str | None = None
 
     def missing(self, names: tuple[str, ...] | list[str]) -> list[str]:
@@ -116,7 +124,7 @@ class Probe(StrictModel):
     good_behaviour: str
     rubrics: list[str] = Field(min_length=1)
     pair: str | None = None  # mirroring: id of the twin probe with the stance flipped
-    hard_constraint: bool = False  # must pass in every epoch; gated without statistics
+    hard_constraint: StrictBool = False  # must pass in every epoch; gated without statistics
     source: str | None = None  # where a converted probe came from (dataset row id)
     # An adaptive user: after the scripted turns, a model plays the person (simulated_user.py).
     user: SimulatedUser | None = None

@@ -19,7 +19,15 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from character.boundary.errors import validation_error
 from character.boundary.reading import read_yaml
@@ -100,14 +108,14 @@ class Dimension(StrictModel):
     scale: Scale
     worse: Literal["higher", "lower"] = "higher"
     worse_labels: list[str] = Field(default_factory=list)  # categorical: labels that are bad
-    per_turn: bool = False
+    per_turn: StrictBool = False
     # Judged at every assistant turn, not only for the first turn it appeared: the verdict keeps
     # a 0/1 per turn (the series long-conversation survival and flip counts are read from).
-    each_turn: bool = False
+    each_turn: StrictBool = False
     # Probe kinds (built-in or declared by a suite); None: every probe the rubric is attached to.
     # An empty list would apply to no probe at all.
     applies_to: list[str] | None = Field(default=None, min_length=1)
-    gating: bool = True  # gating dimensions decide the CI gate; others are exploratory
+    gating: StrictBool = True  # gating dimensions decide the CI gate; others are exploratory
     # equivalence margin (rate in [0,1] or scale points)
     margin: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     guidance: str | None = None  # extra judge instructions for hard cases

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from character.boundary import values
 from character.boundary.errors import describe_error
@@ -82,8 +82,8 @@ class _Strict(BaseModel):
 class LineMessage(_Strict):
     role: Literal["system", "user", "assistant"]
     content: str
-    scripted: bool = False  # assistant only: pre-filled history the model did not write
-    simulated: bool = False  # user only: written by a user model (a simulated user), not a person
+    scripted: StrictBool = False  # assistant only: pre-filled history the model did not write
+    simulated: StrictBool = False  # user only: written by a user model (a simulated user), not a person
 
 
 class LineLabel(_Strict):
