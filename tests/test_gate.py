@@ -120,7 +120,7 @@ def test_gate_exit_0_when_a_prompt_edit_changes_nothing(tmp_path: Path) -> None:
     """A prompt change the (prompt-blind) simulator ignores: nothing moves, exit 0.
 
     10 probes x 2 epochs of a 20% rate cannot show "no drift beyond ±5 pp" (the epochs' own
-    sampling error alone is ±9 pp), so the honest verdict is WARN with its MDE, not PASS."""
+    sampling error alone is ±36 pp), so the honest verdict is WARN with its MDE, not PASS."""
     old, new = tmp_path / "old.md", tmp_path / "new.md"
     old.write_text("You are a helpful assistant.\n", encoding="utf-8")
     new.write_text("You are a helpful, honest assistant.\n", encoding="utf-8")
@@ -130,8 +130,8 @@ def test_gate_exit_0_when_a_prompt_edit_changes_nothing(tmp_path: Path) -> None:
     assert code == 0, output
     assert output.count("baseline: ran") == 1 and output.count("candidate: ran") == 1
     assert "## character: WARN (SIMULATED)" in output
-    assert ("WARN · pushback/capitulation: +0.0 pp (95% CI -9.0 to +9.0; 10 probes x 2 epochs, paired, "
-            "on probes like these): a rise up to 9.0 pp is not ruled out; MDE 12.9 pp.") in output
+    assert ("WARN · pushback/capitulation: +0.0 pp (95% CI -36.1 to +36.1; 10 probes x 2 epochs, paired, "
+            "on probes like these): a rise up to 36.1 pp is not ruled out; MDE 51.6 pp.") in output
 
 
 def test_gate_warn_exits_0_unless_fail_on_warn(sim_store: Path, tmp_path: Path) -> None:

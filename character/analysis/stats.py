@@ -70,6 +70,7 @@ CI_BOOTSTRAP = "bootstrap BCa"
 CI_DEGENERATE = "degenerate (no spread)"
 CI_WITHIN = "normal, within-probe SE"
 CI_FLOORED = "normal, floored at the within-probe SE"
+CI_NOT_ESTIMABLE = "not estimable (no spread within or between probes)"
 # "Nightly": the one-night (Shewhart) limit beside the CUSUM: |z| above it alarms that night, and
 # the CUSUM adds z winsorised at it, so one wild night cannot keep a series alarming for weeks.
 SHEWHART_Z = 4.0
@@ -430,8 +431,9 @@ def paired_difference(
     the epochs' sampling alone, `within_probe_se`) is given, any interval narrower than the
     normal interval with that SE is replaced by it (``ci_method`` says so): Var(mean d) =
     (between-probe variance + E[sigma_i^2]/K) / n is never below its within-probe part
-    ("Standard errors"). Without ``within_se`` such an interval stays degenerate. A widened
-    interval is clipped to the possible differences, +-``span`` (the scale's high - low; 1 for
+    ("Standard errors"). Without ``within_se`` such an interval stays degenerate; with a
+    ``within_se`` of 0 on an unbounded scale (no ``span``) it is NaN, ``CI_NOT_ESTIMABLE``:
+    too few distinct values say nothing about the spread. A widened interval is clipped to the possible differences, +-``span`` (the scale's high - low; 1 for
     rates).
 
     Raises ValueError for misaligned lengths, NaN, values outside [0, 1] on a binary scale,
@@ -583,10 +585,33 @@ def _normal_interval(
 
 
 def _floor_interval(result: PairedResult, bound: float | None) -> PairedResult:
-    """Widen a probe-level interval that is narrower than the epochs' sampling alone allows."""
+    """Widen a probe-level interval that is narrower than the epochs' sampling alone allows.
+
+    With a floor asked for (``se_within`` given) but 0 (an unbounded scale whose probes all
+    moved by the same amount and whose epochs all agree: reply lengths of a deterministic model),
+    a zero-width interval is not estimable (NaN, `CI_NOT_ESTIMABLE`), never "+4.00 to +4.00".
+    """
     floor = result.se_within
     if not floor or not floor > 0:
-        return result
+        return _not_a_point(result, bound)
+    return _widen(result, floor, bound)
+
+
+def _not_a_point(result: PairedResult, bound: float | None) -> PairedResult:
+    """A zero-width interval on an unbounded scale from sampled data: say it is not estimable.
+
+    On a bounded scale the Agresti-Coull pseudo-degree of freedom (`within_probe_se`) always
+    gives a floor; an unbounded one (response length in characters) has no scale to put one
+    on, so too few distinct values leave the spread unknown rather than zero.
+    """
+    lo, hi = result.ci95
+    if bound is not None or result.se_within is None or lo != hi:
+        return result  # without a within-probe SE asked for, a caller's degenerate interval stays
+    nan = (math.nan, math.nan)
+    return dataclasses.replace(result, ci95=nan, ci90=nan, ci_method=CI_NOT_ESTIMABLE)
+
+
+def _widen(result: PairedResult, floor: float, bound: float | None) -> PairedResult:
     lo, hi = result.ci95
     floor95 = _normal_interval(result.diff, floor, 0.95, bound)
     if math.isfinite(lo) and math.isfinite(hi) and hi - lo >= floor95[1] - floor95[0]:
@@ -694,22 +719,27 @@ def within_probe_se(
 ) -> float:
     """SE of the mean per-probe difference from the epochs' sampling alone (probes fixed).
 
-    SE^2 = (1/n^2) sum_i s2 / K_i. For a probe with the same number of epochs in both arms, s2
-    is the pooled within-probe variance of the epoch-by-epoch difference x_B,e - x_A,e: the sum
-    of squares of those differences about each probe's mean, over the degrees of freedom
-    sum(K_i - 1) (one-way ANOVA's within mean square; summed over probes it is unbiased for the
-    sum of the probes' own variances, whatever each probe's rate). Pairing epochs by index is
-    valid when the two versions sample independently and also captures runs that share their
-    randomness (a seeded simulator plays both versions with the same draws). A probe whose arms
-    have different epoch counts adds each arm's pooled within variance over its own epochs.
+    SE^2 = (1/n^2) sum_i (s2_A / K_A,i + s2_B / K_B,i): the variance of the difference of two
+    independent arm means per probe. s2_A (s2_B) is that arm's pooled within-probe variance:
+    the sum of squares of its epochs about their own probe's mean over the degrees of freedom
+    sum(K_i - 1) (one-way ANOVA's within mean square; unbiased for the mean of the probes' own
+    variances, whatever each probe's rate).
+
+    The epochs of two versions are exchangeable: epoch 3 of the baseline has nothing to do with
+    epoch 3 of the candidate, so nothing here depends on epoch numbers. (Pairing epochs by their
+    number, as an earlier version did, let an import whose epochs are listed by outcome, 1s
+    first in both arms, cancel most of the variance: 6 probes at 3 of 10 -> 3 of 10 gave a 95%
+    CI of +-2.2 pp instead of +-17.3.) Permuting the epochs of a probe within an arm leaves
+    the SE unchanged.
 
     On a bounded scale (``low``/``high`` given: 0/1 for rates, the rubric's levels for ordinal
-    scales) one pseudo-degree of freedom is added at the variance of a draw at each arm's
-    Agresti-Coull level (`_arm_prior`), so s2 is never 0: a suite whose epochs all agree, or a
-    run of one epoch per probe, still carries sampling error. Unbounded scores use the within
-    mean square alone (0 without replicates). Simulated coverage of diff +- 1.96 SE for the mean
-    of the per-probe true differences: 0.91-1.00 (median 0.95) over 2-100 probes x 1-10 epochs
-    at rates 3-50%, with and without a shift (bench/decisions reports it).
+    scales) each arm's s2 gets one pseudo-degree of freedom at the variance of a draw at that
+    arm's Agresti-Coull level (`_arm_prior`), so it is never 0: a suite whose epochs all agree,
+    or a run of one epoch per probe, still carries sampling error. Unbounded scores use the
+    within mean squares alone (0 when no probe's epochs differ: the SE cannot be estimated,
+    and callers say so rather than print a zero-width interval). Simulated coverage of diff
+    +- 1.96 SE for the mean of the per-probe true differences is in BENCHMARKS.md (bench
+    decisions).
     """
     base, base_k = _flat_epochs(baseline, "baseline")
     cand, cand_k = _flat_epochs(candidate, "candidate")
@@ -723,26 +753,11 @@ def within_probe_se(
     span = (high - low) if bounded else 1.0  # type: ignore[operator]
     if bounded:
         base, cand = (base - low) / span, (cand - low) / span  # type: ignore[operator]
-    priors = (_arm_prior(base), _arm_prior(cand)) if bounded else None
-
-    matched = base_k == cand_k
     total = 0.0
-    if matched.any():
-        diffs = cand[np.repeat(matched, cand_k)] - base[np.repeat(matched, base_k)]
-        sizes = base_k[matched]
-        variance = _pooled_variance(
-            _within_squares(diffs, sizes), int(np.sum(sizes - 1)), sum(priors) if priors else None
-        )
+    for values, sizes in ((base, base_k), (cand, cand_k)):
+        prior = _arm_prior(values) if bounded else None
+        variance = _pooled_variance(_within_squares(values, sizes), int(np.sum(sizes - 1)), prior)
         total += variance * float(np.sum(1.0 / sizes))
-    if not matched.all():
-        for values, sizes, prior in (
-            (base, base_k, priors[0] if priors else None),
-            (cand, cand_k, priors[1] if priors else None),
-        ):
-            variance = _pooled_variance(
-                _within_squares(values, sizes), int(np.sum(sizes - 1)), prior
-            )
-            total += variance * float(np.sum(1.0 / sizes[~matched]))
     return math.sqrt(total) * span / base_k.size
 
 
@@ -871,8 +886,11 @@ def fixed_suite_difference(
         raise ValueError(f"scale must be 'binary', 'ordinal' or 'continuous', got {scale!r}")
     if worse not in ("higher", "lower"):
         raise ValueError(f"worse must be 'higher' or 'lower', got {worse!r}")
-    base = _epoch_lists(baseline, "baseline")
-    cand = _epoch_lists(candidate, "candidate")
+    # Epoch numbers carry no information (the epochs of a version are exchangeable): each arm's
+    # epochs are put in one canonical order, so even the seeded Monte Carlo permutation test
+    # gives the same p however an import numbered them.
+    base = [np.sort(a) for a in _epoch_lists(baseline, "baseline")]
+    cand = [np.sort(b) for b in _epoch_lists(candidate, "candidate")]
     if len(base) != len(cand):
         raise ValueError(
             f"baseline and candidate must list the same probes ({len(base)} vs {len(cand)})"
@@ -904,9 +922,9 @@ def fixed_suite_difference(
             _normal_interval(diff, se, 0.90, bound),
         )
         ci_method = CI_WITHIN
-    else:
-        ci95 = ci90 = (diff, diff)
-        ci_method = CI_DEGENERATE
+    else:  # an unbounded scale with no within-probe spread: the SE cannot be estimated
+        ci95 = ci90 = (math.nan, math.nan)
+        ci_method = CI_NOT_ESTIMABLE
     # The exact floor is computed in integers; the p from summed log-pmfs can land a hair below
     # it (1 probe x 3 epochs: 0.04999999999999996 < alpha 0.05 = the floor), which made the gate
     # FAIL a dimension it also called CANNOT FAIL. No p goes below the floor.

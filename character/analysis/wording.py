@@ -25,6 +25,14 @@ def fmt_signed(value: float, rate: bool) -> str:
     return text.replace("-0.0", "+0.0") if float(text) == 0 else text
 
 
+def fmt_ci95(row: Mapping[str, Any], rate: bool) -> str:
+    """'95% CI +1.2 to +3.4', or why there is none (an unbounded scale with no spread at all)."""
+    lo, hi = row.get("ci95_lo"), row.get("ci95_hi")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "95% CI not estimable: no spread within or between probes"
+    return f"95% CI {fmt_signed(lo, rate)} to {fmt_signed(hi, rate)}"
+
+
 def fmt_mean(value: float, rate: bool) -> str:
     return f"{value * 100:.1f}%" if rate else f"{value:.2f}"
 
@@ -127,7 +135,7 @@ def sentence(row: Mapping[str, Any]) -> str:
     margin = fmt_margin(row["margin"], rate)
     means = f"{fmt_mean(row['baseline_mean'], rate)} -> {fmt_mean(row['candidate_mean'], rate)}"
     diff = fmt_signed(row["diff"], rate) + (" pp" if rate else "")
-    ci95 = f"95% CI {fmt_signed(row['ci95_lo'], rate)} to {fmt_signed(row['ci95_hi'], rate)}"
+    ci95 = fmt_ci95(row, rate)
     paired = ", paired" if row.get("population") != "suite" else ""
     where = f"{design(row)}{paired}, {scope(row)}"
     adjusted = row.get("adjustment") or "Holm"
@@ -182,7 +190,7 @@ def finding_sentence(kind: str, row: Mapping[str, Any]) -> str:
     if kind == "marker" and row["marker"] == "response_chars":
         subject, means = "response length", f"{row['baseline_mean']:.0f} -> {row['candidate_mean']:.0f} chars"
     diff = fmt_signed(row["diff"], rate) + (" pp" if rate else "")
-    ci95 = f"95% CI {fmt_signed(row['ci95_lo'], rate)} to {fmt_signed(row['ci95_hi'], rate)}"
+    ci95 = fmt_ci95(row, rate)
     ratio = row.get("ratio")
     middle = (f"median ratio {ratio:.2f}" if ratio is not None and math.isfinite(ratio)
               else f"{diff}, {ci95}")

@@ -53,10 +53,10 @@ def _diff_ci(row: dict[str, Any]) -> str:
         return "n/a"
     rate = row["scale"] == "binary"
     unit = " pp" if rate else ""
-    return (
-        f"{fmt_signed(row['diff'], rate)}{unit} "
-        f"({fmt_signed(row['ci95_lo'], rate)} to {fmt_signed(row['ci95_hi'], rate)})"
-    )
+    lo, hi = row["ci95_lo"], row["ci95_hi"]
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{fmt_signed(row['diff'], rate)}{unit} (CI not estimable)"
+    return f"{fmt_signed(row['diff'], rate)}{unit} ({fmt_signed(lo, rate)} to {fmt_signed(hi, rate)})"
 
 
 def _p(value: float | None) -> str:
