@@ -133,7 +133,7 @@ def _config(path: Path, *, model: str, reference: str, canary: str | None = None
         '[judge]\nmodel = "lexical"\n\n'
         f'[targets.bot]\nmodel = "{model}"\nseed = 0\n\n'
         '[gate]\nresamples = 999\n\n'
-        '[nightly]\ntargets = ["bot"]\nsuites = ["pushback"]\nepochs = 2\nlimit = 9\n'
+        '[nightly]\ntargets = ["bot"]\nsuites = ["pushback"]\nepochs = 4\nlimit = 18\n'
         f'output = "nightly"\n{canary_line}\n[nightly.reference]\nbot = "{reference}"\n',
         encoding="utf-8",
     )
@@ -144,7 +144,7 @@ def _config(path: Path, *, model: str, reference: str, canary: str | None = None
 def nightly_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A frozen reference: assistant-v1 on the nightly's suite, limit and epochs."""
     store = tmp_path_factory.mktemp("nightly-store")
-    reference, _ = make_run(store, "sim/assistant-v1", ["pushback"], epochs=2, seed=0, limit=9, name="bot")
+    reference, _ = make_run(store, "sim/assistant-v1", ["pushback"], epochs=4, seed=0, limit=18, name="bot")
     return store, reference
 
 

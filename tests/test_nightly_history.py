@@ -32,7 +32,11 @@ from character.analysis.nightly import (
     store_acks_file,
 )
 from character.analysis.nightly_acks import read_acks
-from character.analysis.reports.nightly_page import render_index
+from character.analysis.reports.nightly_page import (
+    render_index,
+    render_nightly_html,
+    render_nightly_markdown,
+)
 from character.cli.main import cli
 from character.domain.config import Config, GateConfig, load_config
 from character.store.manifest import JudgeRecord, Manifest, RubricRecord, SuiteRecord, TargetRecord
@@ -396,7 +400,8 @@ def test_without_ack_a_glitch_keeps_alarming_as_judge_drift_until_the_sum_decays
     after = play_night(store, cfg, 4)
     alarm = next(m for m in after.alarms if m.startswith("ALARM"))
     assert (
-        f"ALARM · bot · {KEY}: 20.0% -> 20.0% against reference reference (z = +0.0 tonight; CUSUM S+ = 6.5); "
+        f"ALARM · bot · {KEY}: 20.0% -> 20.0% against reference reference (z = +0.0 tonight; CUSUM S+ = 6.5, "
+        "falling: recovering); "
         "suspected judge drift (the judge canaries are alarming too; tonight z = +0.0)."
     ) in alarm
 
@@ -454,3 +459,71 @@ def test_after_an_ack_a_shift_is_worded_from_the_accepted_level(tmp_path: Path) 
         f"IMPROVEMENT · bot · {KEY}: 60.0% (accepted level; reference 20.0%) -> 0.0% (z = "
     )
     assert "against the accepted level" in better.improvements[0]
+
+
+def _table_row(markdown: str, target: str) -> str:
+    return next(line for line in markdown.splitlines() if line.startswith(f"| {target} | {KEY} |"))
+
+
+def test_after_an_ack_the_table_judges_tonight_against_the_accepted_level(tmp_path: Path) -> None:
+    """The table showed delta 0.4 and z +4.8 against the reference with no signal, while the alarm
+    lines measured from the accepted 60%: now it has the level in force and delta/z from it."""
+    store, cfg_path = tmp_path / "store", config(tmp_path)
+    cfg = load_config(cfg_path)
+    play_night(store, cfg, 1)
+    play_night(store, cfg, 2, glitch=True)
+    ack = ["--store", str(store), "nightly", "ack", "bot", "--by", "bob", "--config", str(cfg_path)]
+    assert CliRunner().invoke(cli, ack).exit_code == 0
+    same = play_night(store, cfg, 3, glitch=True)  # still at the accepted 60%: nothing to signal
+    markdown = render_nightly_markdown(same)
+    assert "| target | dimension | gating | reference | judged against | tonight | delta | z | S+ | S- | signal |" in markdown
+    assert _table_row(markdown, "bot") == (
+        f"| bot | {KEY} | yes | 0.2 | 0.6 (accepted) | 0.6 | 0 | +0.00 | +0.00 | +0.00 |  |"
+    )
+    assert model_row(same)["delta"] == pytest.approx(0.4)  # the reference's delta is still stored
+    better = play_night(store, cfg, 4, improved=True)
+    row = model_row(better)
+    assert _table_row(render_nightly_markdown(better), "bot") == (
+        f"| bot | {KEY} | yes | 0.2 | 0.6 (accepted) | 0 | -0.6 | {row['z_cusum']:+.2f} | +0.00 | +3.50 | IMPROVEMENT |"
+    )
+    assert f"(z = {row['z_cusum']:+.1f} tonight against the accepted level" in better.improvements[0]
+    html = render_nightly_html(better)
+    assert "<th>judged against</th><th>level</th><th>tonight</th><th>delta vs level</th><th>z vs level</th>" in html
+    assert "<td>0.6</td><td>accepted</td><td>0</td><td>-0.6</td>" in html
+    index = render_index(better.history)
+    assert "<th>judged against</th><th>latest</th><th>z vs level</th>" in index
+    assert f"<td>0.6 (accepted)</td><td>0</td><td>{row['z_cusum']:.3g}</td>" in index
+
+
+def test_a_signal_decaying_on_nights_back_at_the_level_reads_as_recovering(tmp_path: Path) -> None:
+    """After a 2-night glitch S+ = 7.0 falls by k = 0.5 a night on nights equal to the reference and
+    stays above h = 5 for 4 of them: the CUSUM is unchanged, the row and the alarm say recovering."""
+    store, cfg = tmp_path / "store", load_config(config(tmp_path))
+    play_night(store, cfg, 1)
+    play_night(store, cfg, 2, glitch=True)
+    glitch_end = model_row(play_night(store, cfg, 3, glitch=True))
+    assert glitch_end["alarm"] and not glitch_end["recovering"]
+    back = play_night(store, cfg, 4)
+    row = model_row(back)
+    assert (row["alarm"], row["recovering"], row["s_plus"]) == (True, True, 6.5)
+    assert _table_row(render_nightly_markdown(back), "bot").endswith("| +6.50 | +0.00 | ALARM, recovering |")
+    assert "(z = +0.0 tonight; CUSUM S+ = 6.5, falling: recovering)" in back.alarms[1]
+
+
+def test_a_non_gating_row_never_reads_alarm_and_says_when_it_recovers(tmp_path: Path) -> None:
+    """firmness_tone-like: not gating, its CUSUM in the worse direction is drift (not gating), no
+    alarm line, exit 0; on the nights back at the reference it is recovering."""
+    store = tmp_path / "store"
+    path = tmp_path / "character.toml"
+    path.write_text('[gate]\nresamples = 999\ngating = []\n\n[nightly]\ntargets = ["bot"]\n', encoding="utf-8")
+    cfg = load_config(path)
+    for night in range(1, 4):
+        glitching = play_night(store, cfg, night, glitch=night > 1)
+    assert glitching.exit_code == 1  # the canaries (the judge) alarm; the model row does not
+    assert not any(m.startswith("ALARM") for m in glitching.alarms)
+    assert _table_row(render_nightly_markdown(glitching), "bot").endswith("| drift (not gating) |")
+    back = play_night(store, cfg, 4)
+    assert not any(m.startswith("ALARM") for m in back.alarms)
+    assert _table_row(render_nightly_markdown(back), "bot").endswith(
+        "|  | 0.2 | 0.2 (reference) | 0.2 | 0 | +0.00 | +6.50 | +0.00 | drift (not gating), recovering |"
+    )

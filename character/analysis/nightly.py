@@ -100,6 +100,7 @@ HISTORY_SCHEMA: dict[str, Any] = {
     "signal": pl.String,  # alarm | improvement | null
     "acknowledged": pl.String,  # on an acknowledged night: who accepted it, and when
     "target_change": pl.String,  # what differs in the target since the reference (model/prompt/settings)
+    "recovering": pl.Boolean,  # a signal whose sum fell tonight: the night no longer pushes it on
 }
 
 # Re-judge the given (probe_id, epoch) samples of a stored run with `judge`; returns their
@@ -158,6 +159,7 @@ def apply_cusum(
             s_plus=pl.lit(None, pl.Float64), s_minus=pl.lit(None, pl.Float64), z_cusum=pl.lit(None, pl.Float64),
             alarm=pl.lit(False), direction=pl.lit(None, pl.String), shewhart=pl.lit(None, pl.Boolean),
             signal=pl.lit(None, pl.String), level=pl.lit(None, pl.Float64), acknowledged=pl.lit(None, pl.String),
+            recovering=pl.lit(None, pl.Boolean),
         )
         if observed.height:
             observed = _series_cusum(observed, k, h, limit, covering)
@@ -189,9 +191,10 @@ def _series_cusum(series: pl.DataFrame, k: float, h: float, limit: float | None,
             for t, row in enumerate(segment):
                 direction = result.directions[t] if result.directions is not None else None
                 alarm, signal = _signal(direction, row["worse"], row["kind"])
+                shewhart = bool(result.shewhart[t]) if result.shewhart is not None else False
                 row.update(z_cusum=float(z[t]), s_plus=float(result.s_plus[t]), s_minus=float(result.s_minus[t]),
-                           shewhart=bool(result.shewhart[t]) if result.shewhart is not None else False,
-                           direction=direction, alarm=alarm, signal=signal, level=level)
+                           shewhart=shewhart, direction=direction, alarm=alarm, signal=signal, level=level,
+                           recovering=_recovering(result, t, direction, shewhart))
             if ack is not None:
                 if ack.mode == "level":
                     level = _accepted_level(segment, result, level)
@@ -203,6 +206,20 @@ def _series_cusum(series: pl.DataFrame, k: float, h: float, limit: float | None,
                 )
         start = end
     return pl.DataFrame(rows, schema=HISTORY_SCHEMA)
+
+
+def _recovering(result: stats.CusumResult, t: int, direction: str | None, shewhart: bool) -> bool | None:
+    """A signal still above h whose sum fell tonight (None without a signal).
+
+    The CUSUM is not reset after an alarm: after three nights of a glitch S+ sits near 2h and
+    falls by k per night back at the level, so the signal lasts about ten nights on which
+    nothing is wrong. Those nights are shown as recovering, the detector itself unchanged.
+    """
+    if direction is None:
+        return None
+    sums = result.s_plus if direction == "up" else result.s_minus
+    before = float(sums[t - 1]) if t > 0 else 0.0
+    return not shewhart and float(sums[t]) < before
 
 
 def _z_against(row: dict[str, Any], level: float) -> float:
@@ -228,6 +245,39 @@ def _signal(direction: str | None, worse: str | None, kind: str) -> tuple[bool, 
         return True, "alarm"
     worse_direction = "up" if worse == "higher" else "down"
     return (True, "alarm") if direction == worse_direction else (False, "improvement")
+
+
+def row_state(row: dict[str, Any]) -> str:
+    """What a history row's signal is, in the words of the nightly tables.
+
+    "ALARM" only for a gating model dimension (the only rows that alarm); a non-gating one in
+    its worse direction is "drift (not gating)"; the canaries' is "JUDGE DRIFT". A signal whose
+    sum fell tonight adds ", recovering" ("fading" for an improvement), so the nights after a
+    glitch that are back at the level do not read as fresh alarms.
+    """
+    signal = row.get("signal") or ("alarm" if row.get("alarm") else None)
+    if signal is None:
+        return ""
+    falling = bool(row.get("recovering"))
+    if signal == "improvement":
+        return "IMPROVEMENT, fading" if falling else "IMPROVEMENT"
+    if row.get("kind") == KIND_CANARY:
+        word = "JUDGE DRIFT"
+    else:
+        word = "ALARM" if row.get("gating") else "drift (not gating)"
+    return f"{word}, recovering" if falling else word
+
+
+def judged_against(row: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    """(level mean, tonight - level, z) as the CUSUM judges tonight: against the accepted level.
+
+    Before any acknowledgement the level is the reference's mean and these are delta and z.
+    """
+    level = row.get("level") or 0.0
+    reference, delta = row.get("reference_mean"), row.get("delta")
+    z = row.get("z_cusum") if row.get("z_cusum") is not None else row.get("z")
+    return (None if reference is None else reference + level,
+            None if delta is None else delta - level, z)
 
 
 def write_history(path: Path, history: pl.DataFrame) -> None:
@@ -466,7 +516,9 @@ def _sum(row: dict[str, Any]) -> str:
     value = row["s_plus"] if row["direction"] == "up" else row["s_minus"]
     if value is None:
         return "CUSUM n/a"
-    return f"CUSUM {which} = {value:.1f}"
+    falling = ", falling: recovering" if row.get("recovering") and row.get("signal") == "alarm" else (
+        ", falling" if row.get("recovering") else "")
+    return f"CUSUM {which} = {value:.1f}{falling}"
 
 
 def _from(row: dict[str, Any]) -> str:

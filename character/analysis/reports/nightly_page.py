@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import html
 import math
+from operator import itemgetter
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -18,8 +20,10 @@ from character.analysis.nightly import (
     KIND_CANARY,
     NightlyResult,
     history_file,
+    judged_against,
     output_dir,
     read_history,
+    row_state,
 )
 from character.analysis.reports.html import CSS, esc
 from character.analysis.reports.markdown import table
@@ -49,17 +53,26 @@ def render_nightly_markdown(result: NightlyResult, *, viewer_url: str | None = N
     lines.append("")
     rows = []
     for row in result.tonight.filter(pl.col("rubric") != "").iter_rows(named=True):
+        level, delta, z = judged_against(row)
         rows.append([row["target"], f"{row['rubric']}/{row['dimension']}", "yes" if row["gating"] else "",
-                     _num(row["reference_mean"]), _num(row["mean"]), _num(row["delta"]),
-                     _num(row["z"], 2), _num(row["s_plus"], 2), _num(row["s_minus"], 2),
-                     "ALARM" if row["alarm"] else "IMPROVEMENT" if row.get("signal") == "improvement" else "",
+                     _num(row["reference_mean"]), _level(row, level), _num(row["mean"]), _num(delta),
+                     _num(z, 2), _num(row["s_plus"], 2), _num(row["s_minus"], 2), row_state(row),
                      *([_md_link(viewer_url, row)] if viewer_url else [])])
     if rows:
-        lines += table(["target", "dimension", "gating", "reference", "tonight", "delta", "z", "S+", "S-",
-                        "signal", *(["viewer"] if viewer_url else [])], rows)
+        lines += table(["target", "dimension", "gating", "reference", "judged against", "tonight", "delta",
+                        "z", "S+", "S-", "signal", *(["viewer"] if viewer_url else [])], rows)
+        lines += ["", "delta and z are tonight against the level the CUSUM judges (the reference's mean "
+                  "until someone accepts a new level with `character nightly ack`)."]
     for name, folder in result.comparisons.items():
         lines.append(f"\n{name}: full comparison in {folder}/report.html")
     return "\n".join(lines) + "\n"
+
+
+def _level(row: dict, level: float | None) -> str:
+    """The level tonight is judged against: the reference, or the accepted level after an ack."""
+    if level is None:
+        return ""
+    return f"{_num(level)} (accepted)" if row.get("level") else f"{_num(level)} (reference)"
 
 
 def _md_link(viewer_url: str, row: dict) -> str:
@@ -83,16 +96,34 @@ def render_nightly_html(result: NightlyResult, *, viewer_url: str | None = None)
     for name, folder in result.comparisons.items():
         rel = f"{folder.name}/report.html"
         body.append(f'<p>{esc(name)}: <a href="{esc(rel)}">comparison with the reference</a></p>')
-    columns = ["target", "kind", "rubric", "dimension", "gating", "reference_mean", "mean", "delta", "se",
-               "z", "z_cusum", "s_plus", "s_minus", "signal", "direction", "target_change", "acknowledged", "note"]
-    head = "".join(f"<th>{esc(c)}</th>" for c in columns) + ("<th>viewer</th>" if viewer_url else "")
+    head = "".join(f"<th>{esc(name)}</th>" for name, _ in HTML_COLUMNS) + ("<th>viewer</th>" if viewer_url else "")
     rows = "".join(
-        "<tr>" + "".join(f"<td>{esc(_cell(row[c]))}</td>" for c in columns)
+        "<tr>" + "".join(f"<td>{esc(_cell(value(row)))}</td>" for _, value in HTML_COLUMNS)
         + (f"<td>{_html_link(viewer_url, row)}</td>" if viewer_url else "") + "</tr>"
         for row in result.tonight.iter_rows(named=True)
     )
     body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
     return _page(f"character nightly {result.night}", "".join(body))
+
+
+# The nightly page's table: the level the CUSUM judges tonight against, and delta and z from it,
+# beside the reference's; after an ack the two differ, and the alarm lines use the level.
+HTML_COLUMNS: list[tuple[str, Any]] = [
+    *((name, itemgetter(name)) for name in ("target", "kind", "rubric", "dimension", "gating")),
+    ("reference", itemgetter("reference_mean")),
+    ("judged against", lambda row: judged_against(row)[0]),
+    ("level", lambda row: "accepted" if row.get("level") else ("reference" if row.get("z") is not None else None)),
+    ("tonight", itemgetter("mean")),
+    ("delta vs level", lambda row: judged_against(row)[1]),
+    ("z vs level", lambda row: judged_against(row)[2]),
+    ("delta vs reference", itemgetter("delta")),
+    ("z vs reference", itemgetter("z")),
+    ("se", itemgetter("se")),
+    ("S+", itemgetter("s_plus")),
+    ("S-", itemgetter("s_minus")),
+    ("state", row_state),
+    *((name, itemgetter(name)) for name in ("direction", "target_change", "acknowledged", "note")),
+]
 
 
 def _html_link(viewer_url: str, row: dict) -> str:
@@ -165,20 +196,23 @@ def _series_table(history: pl.DataFrame) -> str:
         ["target", "kind", "rubric", "dimension"], maintain_order=True
     ):
         last = series.tail(1).row(0, named=True)
-        state = ("ALARM" if last["alarm"] else "improved" if last["signal"] == "improvement" else "quiet")
+        state = row_state(last) or "quiet"
+        level, _delta, z = judged_against(last)
         acked = series.filter(pl.col("acknowledged").is_not_null())
         ack_text = acked["acknowledged"][-1] if acked.height else ""
         rows.append(
             f"<tr><td>{esc(target)}</td><td>{esc(rubric)}/{esc(dimension)}{'' if last['gating'] else ' (expl.)'}</td>"
             f"<td>{sparkline(series)}</td><td>{esc(_cell(last['reference_mean']))}</td>"
-            f"<td>{esc(_cell(last['mean']))}</td><td>{esc(_cell(last['z']))}</td>"
+            f"<td>{esc(_level(last, level))}</td>"
+            f"<td>{esc(_cell(last['mean']))}</td><td>{esc(_cell(z))}</td>"
             f"<td>{esc(_cell(last['s_plus']))} / {esc(_cell(last['s_minus']))}</td><td>{esc(state)}</td>"
             f"<td>{esc(ack_text)}</td></tr>"
         )
         del kind
     return ("<h2>Series (current references): nightly mean, reference dashed, alarms red, improvements "
             "green</h2><table><thead><tr><th>target</th><th>dimension</th><th>last nights</th>"
-            "<th>reference</th><th>latest</th><th>z</th><th>S+ / S-</th><th>state</th>"
+            "<th>reference</th><th>judged against</th><th>latest</th><th>z vs level</th><th>S+ / S-</th>"
+            "<th>state</th>"
             "<th>acknowledged</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
