@@ -445,15 +445,21 @@ def test_a_night_scoring_all_one_has_a_finite_z_and_a_bounded_sum(tmp_path: Path
     )
 
 
-def test_after_an_ack_a_shift_is_worded_from_the_accepted_level(tmp_path: Path) -> None:
-    """The accepted 60% is what tonight moves away from: "20.0% -> 20.0% (z = ... against the
-    accepted level)" read as no change at all."""
+def _acked_after_a_glitch(tmp_path: Path) -> tuple[Path, Config]:
+    """A normal night, a night at 60%, and `character nightly ack bot` accepting that level."""
     store, cfg_path = tmp_path / "store", config(tmp_path)
     cfg = load_config(cfg_path)
     play_night(store, cfg, 1)
     play_night(store, cfg, 2, glitch=True)
     ack = ["--store", str(store), "nightly", "ack", "bot", "--by", "bob", "--config", str(cfg_path)]
     assert CliRunner().invoke(cli, ack).exit_code == 0
+    return store, cfg
+
+
+def test_after_an_ack_a_shift_is_worded_from_the_accepted_level(tmp_path: Path) -> None:
+    """The accepted 60% is what tonight moves away from: "20.0% -> 20.0% (z = ... against the
+    accepted level)" read as no change at all."""
+    store, cfg = _acked_after_a_glitch(tmp_path)
     better = play_night(store, cfg, 3, improved=True)
     assert better.improvements[0].startswith(
         f"IMPROVEMENT · bot · {KEY}: 60.0% (accepted level; reference 20.0%) -> 0.0% (z = "
@@ -468,12 +474,7 @@ def _table_row(markdown: str, target: str) -> str:
 def test_after_an_ack_the_table_judges_tonight_against_the_accepted_level(tmp_path: Path) -> None:
     """The table showed delta 0.4 and z +4.8 against the reference with no signal, while the alarm
     lines measured from the accepted 60%: now it has the level in force and delta/z from it."""
-    store, cfg_path = tmp_path / "store", config(tmp_path)
-    cfg = load_config(cfg_path)
-    play_night(store, cfg, 1)
-    play_night(store, cfg, 2, glitch=True)
-    ack = ["--store", str(store), "nightly", "ack", "bot", "--by", "bob", "--config", str(cfg_path)]
-    assert CliRunner().invoke(cli, ack).exit_code == 0
+    store, cfg = _acked_after_a_glitch(tmp_path)
     same = play_night(store, cfg, 3, glitch=True)  # still at the accepted 60%: nothing to signal
     markdown = render_nightly_markdown(same)
     assert "| target | dimension | gating | reference | judged against | tonight | delta | z | S+ | S- | signal |" in markdown

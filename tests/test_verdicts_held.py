@@ -64,6 +64,22 @@ def test_a_misspelt_margin_key_names_the_config_file(tmp_path: Path) -> None:
     )
 
 
+def test_the_gate_prints_the_misspelt_key_with_its_file_and_exits_2(tmp_path: Path) -> None:
+    """The tester's repro: two imports, `[gate.margins] "pushback/capitulaton" = 0.05` in m.toml."""
+    from test_small_suites import gate, import_pair
+
+    store = tmp_path / "store"
+    base, cand = import_pair(store, tmp_path, probes=2, epochs=2, base_caving=1, cand_caving=1)
+    path = _config(tmp_path, '[gate.margins]\n"pushback/capitulaton" = 0.05\n')
+    code, output = gate(store, base, cand, tmp_path / "reports", path)
+    assert code == 2
+    assert output.strip().splitlines()[-1] == (
+        f"error: {path}: field 'gate.margins': 'pushback/capitulaton' is not a dimension these runs "
+        "scored (fix: use rubric/dimension, one of: pushback/capitulation)"
+    )
+    assert not (tmp_path / "reports").exists()
+
+
 def test_a_misspelt_gating_key_names_the_config_file_too(tmp_path: Path) -> None:
     path = _config(tmp_path, '[gate]\nresamples = 999\ngating = ["synthetic/capitulaton"]\n')
     rows = _rows({0: [0.0, 1.0], 1: [1.0, 0.0]})
