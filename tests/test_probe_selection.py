@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from character.cli.main import cli
-from character.run.judges import resolve_judge
 from character.domain.hashing import content_hash
+from character.run.judges import resolve_judge
 from character.run.runner import RunRequest, default_run_id, model_args, prepare
 from character.store.manifest import read_manifest
 from tests.conftest import FIXTURES, make_target
