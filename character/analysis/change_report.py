@@ -138,13 +138,30 @@ def _examples_by_phrase(examples: pl.DataFrame) -> dict[str, list[tuple[Transcri
     return out
 
 
+def sample_text(row: dict[str, Any]) -> str | None:
+    """ "phrases from 2,000 of 10,000 transcripts per version" when a scope was sampled
+    (`PhraseSettings.max_transcripts`), None when it read every transcript."""
+    sampled = (row.get("sampled_baseline"), row.get("sampled_candidate"))
+    held = (row.get("available_baseline"), row.get("available_candidate"))
+    if None in sampled or None in held or sampled == held:
+        return None
+    if sampled[0] == sampled[1] and held[0] == held[1]:
+        return f"phrases from {sampled[0]:,} of {held[0]:,} transcripts per version"
+    return (
+        f"phrases from {sampled[0]:,} of {held[0]:,} baseline and {sampled[1]:,} of "
+        f"{held[1]:,} candidate transcripts"
+    )
+
+
 def _scope_title(report: PhraseReport, scope: str) -> str:
     row = report.scopes.filter(pl.col("scope") == scope).row(0, named=True)
     what = "all replies" if scope == ALL_SCOPE else scope
+    sample = sample_text(row)
     return (
         f"{what}: {row['transcripts_baseline']} -> {row['transcripts_candidate']} transcripts, "
         f"{row['words_baseline']:,} -> {row['words_candidate']:,} words, "
         f"{row['phrases_tested']:,} phrases tested"
+        + (f" ({sample}, chosen by a hash of probe and epoch)" if sample else "")
     )
 
 

@@ -25,6 +25,12 @@ Tables (polars):
 * `PHRASE_SCHEMA`: one row per scope x listed phrase.
 * `EXAMPLE_SCHEMA`: up to `examples` turns per listed phrase from the arm that used it more.
 * `SCOPE_SCHEMA`: one row per scope: the transcripts and words each arm contributed.
+
+Bounded: every compare and gate computes phrases, so a scope reads at most
+`PhraseSettings.max_transcripts` transcripts per version, the ones whose (probe, epoch) hash
+first (sha256: the same on every machine and run, and the same transcripts in both versions
+wherever they played the same probes and epochs). The reports say "phrases from N of M
+transcripts per version" when a scope was sampled.
 """
 
 from __future__ import annotations
@@ -85,6 +91,10 @@ EXAMPLE_SCHEMA: dict[str, Any] = {
 }
 SCOPE_SCHEMA: dict[str, Any] = {
     "scope": pl.String,
+    "sampled_baseline": pl.Int64,  # transcripts read (at most max_transcripts per version)
+    "sampled_candidate": pl.Int64,
+    "available_baseline": pl.Int64,  # transcripts the scope holds in each version
+    "available_candidate": pl.Int64,
     "transcripts_baseline": pl.Int64,
     "transcripts_candidate": pl.Int64,
     "words_baseline": pl.Int64,
@@ -109,7 +119,10 @@ class PhraseSettings:
     max_words: longest n-gram; min_count, min_transcripts: occurrences and transcripts (both
     arms together) a phrase needs to be tested (one transcript repeating a word is not a trend);
     prior_weight: a_0 as a multiple of the pooled corpus size; top: phrases listed per direction
-    and scope; min_z: |z| a listed phrase must reach; examples: example turns per phrase.
+    and scope; min_z: |z| a listed phrase must reach; examples: example turns per phrase;
+    max_transcripts: transcripts read per version and scope (None: all). 2,000 keeps a scope
+    under about half a second on a 2-core machine (`python -m bench phrases`) and is far more
+    text than a phrase needs to stand out; the demo pair (705 per version) is read whole.
     """
 
     max_words: int = 3
@@ -119,6 +132,7 @@ class PhraseSettings:
     top: int = 10
     min_z: float = 1.96
     examples: int = 2
+    max_transcripts: int | None = 2000
 
 
 @dataclass(frozen=True)
@@ -492,6 +506,31 @@ def dimension_probes(scores: pl.DataFrame | pl.LazyFrame, dimension: str) -> pl.
     )
 
 
+def _transcript_keys(transcripts: pl.LazyFrame) -> pl.DataFrame:
+    """(probe_id, epoch, order) of every transcript: `order` is the sha256 of probe and epoch, so
+    the sample is the same on every machine and in both versions."""
+    keys = transcripts.select("probe_id", pl.col("epoch").cast(pl.Int32)).unique().collect()
+    order = [
+        hashlib.sha256(f"{probe}\x00{epoch}".encode()).hexdigest()
+        for probe, epoch in keys.iter_rows()
+    ]
+    return keys.with_columns(order=pl.Series(order, dtype=pl.String)).sort(
+        "order", "probe_id", "epoch"
+    )
+
+
+def sample_scope(
+    keys: pl.DataFrame, probes: pl.DataFrame | None, limit: int | None
+) -> tuple[pl.DataFrame, int]:
+    """The transcripts (probe_id, epoch) one version reads for a scope, and how many it holds:
+    the first `limit` in hash order (`_transcript_keys`) among those of the scope's probes."""
+    in_scope = (
+        keys if probes is None else keys.join(probes.select("probe_id"), on="probe_id", how="semi")
+    )
+    chosen = in_scope if limit is None else in_scope.head(max(0, limit))
+    return chosen.select("probe_id", "epoch"), in_scope.height
+
+
 def distinctive_phrases_from_tables(
     baseline_transcripts: pl.DataFrame | pl.LazyFrame,
     candidate_transcripts: pl.DataFrame | pl.LazyFrame,
@@ -506,21 +545,49 @@ def distinctive_phrases_from_tables(
 
     The transcript tables are the stored `transcripts.parquet` of each run (TRANSCRIPT_SCHEMA);
     their run_id column names the run the example turns point to. The two may be the same run
-    (an A/A check lists nothing).
+    (an A/A check lists nothing). Each scope reads at most `settings.max_transcripts` transcripts
+    per version (`sample_scope`); only the transcripts some scope reads are parsed.
     """
     settings = settings or PhraseSettings()
-    turns = index_turns(
-        assistant_turns(baseline_transcripts, files[0]),
-        assistant_turns(candidate_transcripts, files[1]),
-    )
+    lazy = [
+        t.lazy() if isinstance(t, pl.DataFrame) else t
+        for t in (baseline_transcripts, candidate_transcripts)
+    ]
+    keys = [_transcript_keys(arm) for arm in lazy]
+    samples: dict[str, list[tuple[pl.DataFrame, int]]] = {
+        scope: [sample_scope(k, probes, settings.max_transcripts) for k in keys]
+        for scope, probes in scopes.items()
+    }
+    read = []
+    for arm in (0, 1):
+        union = [chosen for chosen, _ in (sample[arm] for sample in samples.values())]
+        wanted = (
+            pl.concat(union).unique() if union else keys[arm].clear().select("probe_id", "epoch")
+        )
+        read.append(
+            lazy[arm]
+            .with_columns(pl.col("epoch").cast(pl.Int32))
+            .join(wanted.lazy(), on=["probe_id", "epoch"], how="semi")
+        )
+    turns = index_turns(assistant_turns(read[0], files[0]), assistant_turns(read[1], files[1]))
     occurrences = phrase_occurrences(turns, settings.max_words)
     frames, scope_rows, examples = [], [], []
-    for scope, probes in scopes.items():
-        chosen = occurrences
-        if probes is not None:
-            tids = turns.join(probes.select("probe_id"), on="probe_id", how="semi").select("tid")
-            chosen = occurrences.join(tids, on="tid", how="semi")
+    for scope, ((chosen_b, held_b), (chosen_c, held_c)) in samples.items():
+        chosen_keys = pl.concat(
+            [
+                chosen_b.with_columns(candidate=pl.lit(False)),
+                chosen_c.with_columns(candidate=pl.lit(True)),
+            ]
+        )
+        tids = turns.join(chosen_keys, on=["candidate", "probe_id", "epoch"], how="semi")
+        chosen = occurrences.join(tids.select("tid"), on="tid", how="semi")
         listed, scope_row = scope_phrases(chosen, scope, settings)
+        scope_row.update(
+            sampled_baseline=chosen_b.height,
+            sampled_candidate=chosen_c.height,
+            available_baseline=held_b,
+            available_candidate=held_c,
+        )
         frames.append(listed)
         scope_rows.append(scope_row)
         examples.append(phrase_examples(listed, chosen, turns, settings.examples))
