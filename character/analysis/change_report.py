@@ -54,6 +54,10 @@ SUMMARY_NOTE = (
     "opposite, and its example quotes appear verbatim in the linked turns."
 )
 HEADLINE_PHRASES = 3
+# A phrase is model text: one "word" can be thousands of characters (a base64 blob, a run-on
+# token), which would make one headline or table row a page long. Reports show the first
+# PHRASE_CHARS characters; report.json keeps the whole phrase.
+PHRASE_CHARS = 80
 MARKDOWN_ROWS = 5  # per direction and scope in report.md (sized for a PR comment)
 # Single function words stay in the tables but do not lead a headline: "for" says less than
 # "sorry again for the earlier error".
@@ -165,11 +169,17 @@ def _scope_title(report: PhraseReport, scope: str) -> str:
     )
 
 
+def shown_phrase(text: str | None) -> str:
+    """A phrase cut to PHRASE_CHARS characters for a report or terminal line."""
+    text = text or ""
+    return text if len(text) <= PHRASE_CHARS else text[: PHRASE_CHARS - 1].rstrip() + "…"
+
+
 def _phrase_label(row: dict[str, Any]) -> str:
     """The shared wording (span), naming the n-gram that was counted when they differ."""
     if row["span"] and row["span"] != row["phrase"]:
-        return f'{row["span"]} (counted: "{row["phrase"]}")'
-    return row["phrase"]
+        return f'{shown_phrase(row["span"])} (counted: "{shown_phrase(row["phrase"])}")'
+    return shown_phrase(row["phrase"])
 
 
 def _rate(value: float) -> str:
@@ -190,7 +200,7 @@ def headlines(report: PhraseReport | None) -> list[str]:
             spans = listed.filter(pl.col("direction") == direction)["span"].to_list()
             top = [s for s in spans if s not in FUNCTION_WORDS][:HEADLINE_PHRASES]
             if top:
-                parts.append(f"{word} " + ", ".join(f'"{p}"' for p in top))
+                parts.append(f"{word} " + ", ".join(f'"{shown_phrase(p)}"' for p in top))
         lines.append(f"{scope}: the candidate says " + "; ".join(parts))
     return lines
 
@@ -330,10 +340,10 @@ def _phrases_html(report: PhraseReport | None, link: Linker | None) -> str:
                 f"{html_ref(ref, link)}: {html_text(text)}"
                 for ref, text in by_phrase.get(row["phrase"], [])
             )
-            variants = ", ".join(row["variants"])
+            variants = ", ".join(shown_phrase(v) for v in row["variants"])
             rows.append(
-                f"<tr><td>{html_text(row['direction'])}</td><td><b>{html_text(row['span'] or row['phrase'])}</b>"
-                + f"<br><small>counted: {html_text(row['phrase'])}"
+                f"<tr><td>{html_text(row['direction'])}</td><td><b>{html_text(shown_phrase(row['span'] or row['phrase']))}</b>"
+                + f"<br><small>counted: {html_text(shown_phrase(row['phrase']))}"
                 + (f"; same turns: {html_text(variants)}" if variants else "")
                 + "</small>"
                 + f"</td><td>{row['count_baseline']} -> {row['count_candidate']}</td>"

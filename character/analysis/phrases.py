@@ -54,11 +54,13 @@ ALL_SCOPE = "all"
 BASELINE, CANDIDATE = "baseline", "candidate"
 ROSE, FELL = "more", "less"  # the candidate uses the phrase more / less than the baseline
 
-# A word: letters and digits, with an inner apostrophe ("you're", "isn't"). Sentences break at
-# terminal punctuation followed by a space, and at every line break (list items, paragraphs), so a
-# phrase never spans two sentences.
-WORD = r"[a-z0-9]+(?:'[a-z0-9]+)*"
-SENTENCE_BREAK = r"[.!?;:]+(?:\s+|$)|\n+"
+# A word: letters and digits of any script (Unicode \w without "_": "prêt", "готова"; an
+# ASCII-only class split "prêt" into "pr t" and dropped Cyrillic and CJK replies whole), with an
+# inner apostrophe ("you're", "isn't"). Sentences break at terminal punctuation followed by a
+# space, at CJK full stops (no space follows them), and at every line break (list items,
+# paragraphs), so a phrase never spans two sentences.
+WORD = r"[^\W_]+(?:'[^\W_]+)*"
+SENTENCE_BREAK = r"[.!?;:]+(?:\s+|$)|" + "[\u3002\uff01\uff1f\uff1b\uff1a]+" + r"\s*|\n+"
 _QUOTES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
 _MOVED_CLASSES = ("REGRESSION", "IMPROVEMENT")
 
@@ -419,11 +421,16 @@ def snippet(text: str, phrase: str, width: int = 70) -> str:
     straight = text
     for curly, plain in _QUOTES.items():
         straight = straight.replace(curly, plain)
-    pattern = r"(?<![a-z0-9'])" + r"[^a-z0-9']+".join(map(re.escape, words)) + r"(?![a-z0-9'])"
+    # words as WORD counts them (any script), apart from letters, digits and apostrophes
+    pattern = (
+        r"(?<![^\W_])(?<!')" + r"(?:[^\w']|_)+".join(map(re.escape, words)) + r"(?![^\W_])(?!')"
+    )
     match = re.search(pattern, straight, flags=re.IGNORECASE)
     if match is None:
         return text[: 2 * width].strip()
-    start, end = max(0, match.start() - width), min(len(text), match.end() + width)
+    # at most 3 x width characters, however long the match: one "word" can be pages long
+    start = max(0, match.start() - width)
+    end = min(len(text), match.end() + width, start + 3 * width)
     return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
 
 
