@@ -263,9 +263,23 @@ def _phrases_markdown(report: PhraseReport | None, link: Linker | None) -> list[
     return lines
 
 
+def criterion_text(criterion: dict[str, Any]) -> str:
+    """What was counted, in words: the statement is the model's, the criterion is what the count
+    measures (a statement that describes something else shows here)."""
+    more = criterion.get("direction") == "more"
+    if criterion.get("kind") == "phrase":
+        who = "candidate" if more else "baseline"
+        return f'"{criterion.get("phrase")}" in the {who}\'s replies only'
+    if criterion.get("label") is not None:
+        went = "given" if more else "dropped"
+        return f"{criterion.get('dimension')} label {criterion['label']} {went}"
+    return f"{criterion.get('dimension')} {'rose' if more else 'fell'}"
+
+
 def _finding_counts(finding: Finding) -> str:
     return (
-        f"{finding.count} of {finding.total} changed transcripts; the other way: {finding.opposite}"
+        f"{finding.count} of {finding.total} changed transcripts: "
+        f"{criterion_text(finding.criterion)}; the other way: {finding.opposite}"
     )
 
 
@@ -301,7 +315,7 @@ def _summary_markdown(summary: ChangeSummary | None, link: Linker | None) -> lis
             for e in finding.examples
         )
         lines.append(
-            f"- {md_text(finding.statement)} ({_finding_counts(finding)}), e.g. {examples}"
+            f"- {md_text(finding.statement)} ({md_text(_finding_counts(finding))}), e.g. {examples}"
         )
     if not summary.findings:
         lines.append("- No finding survived the checks.")
