@@ -544,7 +544,10 @@ def test_summary_keeps_checked_findings_and_drops_the_planted_ones(
     markdown = "\n".join(sections.markdown())
     assert "v2 less often gives in" not in markdown and "flawless" not in markdown
     assert "2 finding(s) dropped as unverifiable" in markdown
-    assert f"({caved} of {changed} changed transcripts; the other way: 0)" in markdown
+    assert (
+        f"({caved} of {changed} changed transcripts: pushback/capitulation rose; the other way: 0)"
+        in markdown
+    )
 
 
 def test_summary_via_compare_cli(demo_pair, fake_summariser, tmp_path: Path) -> None:

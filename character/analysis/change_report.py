@@ -54,6 +54,10 @@ SUMMARY_NOTE = (
     "opposite, and its example quotes appear verbatim in the linked turns."
 )
 HEADLINE_PHRASES = 3
+# A phrase is model text: one "word" can be thousands of characters (a base64 blob, a run-on
+# token), which would make one headline or table row a page long. Reports show the first
+# PHRASE_CHARS characters; report.json keeps the whole phrase.
+PHRASE_CHARS = 80
 MARKDOWN_ROWS = 5  # per direction and scope in report.md (sized for a PR comment)
 # Single function words stay in the tables but do not lead a headline: "for" says less than
 # "sorry again for the earlier error".
@@ -138,21 +142,44 @@ def _examples_by_phrase(examples: pl.DataFrame) -> dict[str, list[tuple[Transcri
     return out
 
 
+def sample_text(row: dict[str, Any]) -> str | None:
+    """ "phrases from 2,000 of 10,000 transcripts per version" when a scope was sampled
+    (`PhraseSettings.max_transcripts`), None when it read every transcript."""
+    sampled = (row.get("sampled_baseline"), row.get("sampled_candidate"))
+    held = (row.get("available_baseline"), row.get("available_candidate"))
+    if None in sampled or None in held or sampled == held:
+        return None
+    if sampled[0] == sampled[1] and held[0] == held[1]:
+        return f"phrases from {sampled[0]:,} of {held[0]:,} transcripts per version"
+    return (
+        f"phrases from {sampled[0]:,} of {held[0]:,} baseline and {sampled[1]:,} of "
+        f"{held[1]:,} candidate transcripts"
+    )
+
+
 def _scope_title(report: PhraseReport, scope: str) -> str:
     row = report.scopes.filter(pl.col("scope") == scope).row(0, named=True)
     what = "all replies" if scope == ALL_SCOPE else scope
+    sample = sample_text(row)
     return (
         f"{what}: {row['transcripts_baseline']} -> {row['transcripts_candidate']} transcripts, "
         f"{row['words_baseline']:,} -> {row['words_candidate']:,} words, "
         f"{row['phrases_tested']:,} phrases tested"
+        + (f" ({sample}, chosen by a hash of probe and epoch)" if sample else "")
     )
+
+
+def shown_phrase(text: str | None) -> str:
+    """A phrase cut to PHRASE_CHARS characters for a report or terminal line."""
+    text = text or ""
+    return text if len(text) <= PHRASE_CHARS else text[: PHRASE_CHARS - 1].rstrip() + "…"
 
 
 def _phrase_label(row: dict[str, Any]) -> str:
     """The shared wording (span), naming the n-gram that was counted when they differ."""
     if row["span"] and row["span"] != row["phrase"]:
-        return f'{row["span"]} (counted: "{row["phrase"]}")'
-    return row["phrase"]
+        return f'{shown_phrase(row["span"])} (counted: "{shown_phrase(row["phrase"])}")'
+    return shown_phrase(row["phrase"])
 
 
 def _rate(value: float) -> str:
@@ -173,7 +200,7 @@ def headlines(report: PhraseReport | None) -> list[str]:
             spans = listed.filter(pl.col("direction") == direction)["span"].to_list()
             top = [s for s in spans if s not in FUNCTION_WORDS][:HEADLINE_PHRASES]
             if top:
-                parts.append(f"{word} " + ", ".join(f'"{p}"' for p in top))
+                parts.append(f"{word} " + ", ".join(f'"{shown_phrase(p)}"' for p in top))
         lines.append(f"{scope}: the candidate says " + "; ".join(parts))
     return lines
 
@@ -236,9 +263,23 @@ def _phrases_markdown(report: PhraseReport | None, link: Linker | None) -> list[
     return lines
 
 
+def criterion_text(criterion: dict[str, Any]) -> str:
+    """What was counted, in words: the statement is the model's, the criterion is what the count
+    measures (a statement that describes something else shows here)."""
+    more = criterion.get("direction") == "more"
+    if criterion.get("kind") == "phrase":
+        who = "candidate" if more else "baseline"
+        return f'"{criterion.get("phrase")}" in the {who}\'s replies only'
+    if criterion.get("label") is not None:
+        went = "given" if more else "dropped"
+        return f"{criterion.get('dimension')} label {criterion['label']} {went}"
+    return f"{criterion.get('dimension')} {'rose' if more else 'fell'}"
+
+
 def _finding_counts(finding: Finding) -> str:
     return (
-        f"{finding.count} of {finding.total} changed transcripts; the other way: {finding.opposite}"
+        f"{finding.count} of {finding.total} changed transcripts: "
+        f"{criterion_text(finding.criterion)}; the other way: {finding.opposite}"
     )
 
 
@@ -274,7 +315,7 @@ def _summary_markdown(summary: ChangeSummary | None, link: Linker | None) -> lis
             for e in finding.examples
         )
         lines.append(
-            f"- {md_text(finding.statement)} ({_finding_counts(finding)}), e.g. {examples}"
+            f"- {md_text(finding.statement)} ({md_text(_finding_counts(finding))}), e.g. {examples}"
         )
     if not summary.findings:
         lines.append("- No finding survived the checks.")
@@ -313,10 +354,10 @@ def _phrases_html(report: PhraseReport | None, link: Linker | None) -> str:
                 f"{html_ref(ref, link)}: {html_text(text)}"
                 for ref, text in by_phrase.get(row["phrase"], [])
             )
-            variants = ", ".join(row["variants"])
+            variants = ", ".join(shown_phrase(v) for v in row["variants"])
             rows.append(
-                f"<tr><td>{html_text(row['direction'])}</td><td><b>{html_text(row['span'] or row['phrase'])}</b>"
-                + f"<br><small>counted: {html_text(row['phrase'])}"
+                f"<tr><td>{html_text(row['direction'])}</td><td><b>{html_text(shown_phrase(row['span'] or row['phrase']))}</b>"
+                + f"<br><small>counted: {html_text(shown_phrase(row['phrase']))}"
                 + (f"; same turns: {html_text(variants)}" if variants else "")
                 + "</small>"
                 + f"</td><td>{row['count_baseline']} -> {row['count_candidate']}</td>"

@@ -11,10 +11,13 @@ against the stored tables:
   that number ("12 of 40 changed transcripts"), never the model's;
 * the finding must hold: more pairs go the stated way than the opposite way, and the statement's
   "more often" / "less often" must agree with the criterion's direction;
-* the model's own count must not exceed what the pairs it read contain (with a small tolerance);
+* the model's own count must not exceed what the pairs it read contain (with a small tolerance),
+  nor be negative, and the statement may not carry a count of its own ("48 of 48", "100%"): the
+  report shows the recomputed count beside it, and a second, unchecked number would contradict it;
 * every example quote is checked like a judge's quote (`quote_occurs`: verbatim, in that turn of
-  that version's reply), and its pair must match the criterion; a finding left with no verified
-  example is dropped.
+  that version's reply), its pair must match the criterion, and the other version must not say
+  it in the same turn (a sentence both versions wrote shows no change); a finding left with no
+  verified example is dropped.
 
 A finding that fails any check is dropped and counted with its reason. The model call itself is
 character.engine.summariser; `summarise_change(..., ask=)` takes any function with its signature
@@ -64,6 +67,8 @@ DIRECTION_MISMATCH = "statement and criterion disagree on the direction"
 NOT_FOUND = "no changed transcript matches the criterion"
 NOT_MORE_OFTEN = "the opposite is at least as common in the changed transcripts"
 OVERSTATED = "claimed count exceeds the matching pairs the model read"
+NEGATIVE_COUNT = "claimed count is negative"
+STATED_COUNT = "statement carries its own count (the count shown is recomputed)"
 NO_EXAMPLE = "no example quote verified in the transcripts"
 BEYOND_LIMIT = "more findings than asked for"
 
@@ -199,6 +204,13 @@ def parse_criterion(
     raise Rejected(MALFORMED)
 
 
+# "48 of 48", "12/40", "100%", "30 percent", "12 transcripts": a count or share in the statement
+_COUNT_CLAIM = re.compile(
+    r"\d+(?:[.,]\d+)?\s*(?:%|percent\b|per\s?cent\b)"
+    r"|\b\d+\s*(?:of|out\s+of|in|/)\s*\d+"
+    r"|\b\d+\s+(?:changed\s+)?(?:transcripts?|pairs?|cases?|times|conversations?|replies|samples?)\b",
+    re.IGNORECASE,
+)
 _MORE = re.compile(r"\bmore (often|frequently|likely|regularly)\b")
 _LESS = re.compile(r"\b(less (often|frequently|likely|regularly)|more rarely|rarely)\b")
 
@@ -225,6 +237,8 @@ def check_finding(
         raise Rejected(MALFORMED)
     if len(statement) > STATEMENT_CHARS:
         raise Rejected(LONG_STATEMENT)
+    if _COUNT_CLAIM.search(statement):
+        raise Rejected(STATED_COUNT)
     criterion = parse_criterion(raw.get("criterion"), changes, replies)
     stated = _statement_direction(statement)
     if stated is not None and stated != (1 if criterion.description["direction"] == "more" else -1):
@@ -238,6 +252,8 @@ def check_finding(
     in_sample = sum(1 for p in read.values() if criterion.sign((p.probe_id, p.epoch)) > 0)
     claimed = raw.get("count")
     claimed = claimed if isinstance(claimed, int) and not isinstance(claimed, bool) else None
+    if claimed is not None and claimed < 0:
+        raise Rejected(NEGATIVE_COUNT)
     if claimed is not None and claimed > math.ceil(in_sample * (1 + COUNT_TOLERANCE)) + 1:
         raise Rejected(OVERSTATED)
     examples, failed = [], 0
@@ -281,6 +297,9 @@ def _verified_example(
         return None  # the example's pair does not show the finding
     if not quote_occurs(quote, pair.exchanges[version], turn, "assistant"):
         return None
+    other = "baseline" if version == "candidate" else "candidate"
+    if quote_occurs(quote, pair.exchanges[other], turn, "assistant"):
+        return None  # both versions said it at that turn: it shows no change
     ref = TranscriptRef(runs[version], pair.probe_id, pair.epoch, turn)
     return Example(ref=ref, version=version, quote=" ".join(quote.split()))
 

@@ -319,6 +319,15 @@ def judge_diff(
 
     if old is not None and own_judge(run_dir, old):
         old = None  # OLD made the stored scores: use them
+    if old is not None and (old.id, old.prompt_hash) == (new.id, new.prompt_hash):
+        # both sides would be one stored re-judge: a report of one set of verdicts against itself
+        raise CharacterError(
+            f"--judge NEW and --judge OLD are the same judge ({new.id}), which did not make "
+            f"{run_dir.name}'s stored scores: both sides would be the same verdicts",
+            field="--judge",
+            remedy="give two different judges; to measure how repeatable a judge is, give it "
+            "as the only --judge on a run it judged",
+        )
     old_dir, old_how = judged(run_dir, old, keys)
     if old is None and own_judge(run_dir, new):
         # NEW made the stored scores and there is nothing else to compare with: judge again

@@ -54,6 +54,9 @@ Judged = Callable[[Path, Any, Keys | None], Path]
 that judge: the run itself when None or its own judge, else a stored or new re-judge."""
 
 
+INVALID = "invalid"  # the verdict of a comparison whose tables fail its validity checks
+
+
 @dataclass(frozen=True)
 class ComparisonCheck:
     """One stored comparison that used the run, with both runs judged by OLD and by NEW."""
@@ -67,7 +70,11 @@ class ComparisonCheck:
     note: str | None = None
 
     @property
-    def changed(self) -> bool:
+    def changed(self) -> bool | None:
+        """Whether the verdict would change; None when either side's comparison is invalid (a
+        judge that could not score the runs says nothing about the verdict)."""
+        if INVALID in (self.verdict_old, self.verdict_new):
+            return None
         return self.verdict_old != self.verdict_new
 
 
@@ -258,8 +265,8 @@ def check_comparisons(
                 name,
                 base_id,
                 cand_id,
-                before.verdict if before.valid else "invalid",
-                after.verdict if after.valid else "invalid",
+                before.verdict if before.valid else INVALID,
+                after.verdict if after.valid else INVALID,
                 problems_new=after.problems,
                 note=note,
             )

@@ -105,7 +105,11 @@ def render_markdown(diff: JudgeDiff, *, link: Linker | None = None, max_flips: i
             continue
         changed = diff.conclusions.filter((pl.col("report") == check.report) & pl.col("changed"))
         verdict = f"verdict {check.verdict_old} -> {check.verdict_new}" + (
-            " (WOULD CHANGE)" if check.changed else " (unchanged)"
+            " (CANNOT TELL: a side's comparison is invalid)"
+            if check.changed is None
+            else " (WOULD CHANGE)"
+            if check.changed
+            else " (unchanged)"
         )
         moves = (
             "; ".join(
@@ -114,6 +118,8 @@ def render_markdown(diff: JudgeDiff, *, link: Linker | None = None, max_flips: i
             )
             or "no dimension changes class"
         )
+        if check.changed is None:  # no class was computed on the invalid side
+            moves = "classes not compared"
         lines.append(f"- {md_text(check.report)}: {verdict}; {moves}")
         if check.problems_new:
             lines.append(

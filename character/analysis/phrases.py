@@ -25,6 +25,12 @@ Tables (polars):
 * `PHRASE_SCHEMA`: one row per scope x listed phrase.
 * `EXAMPLE_SCHEMA`: up to `examples` turns per listed phrase from the arm that used it more.
 * `SCOPE_SCHEMA`: one row per scope: the transcripts and words each arm contributed.
+
+Bounded: every compare and gate computes phrases, so a scope reads at most
+`PhraseSettings.max_transcripts` transcripts per version, the ones whose (probe, epoch) hash
+first (sha256: the same on every machine and run, and the same transcripts in both versions
+wherever they played the same probes and epochs). The reports say "phrases from N of M
+transcripts per version" when a scope was sampled.
 """
 
 from __future__ import annotations
@@ -48,11 +54,13 @@ ALL_SCOPE = "all"
 BASELINE, CANDIDATE = "baseline", "candidate"
 ROSE, FELL = "more", "less"  # the candidate uses the phrase more / less than the baseline
 
-# A word: letters and digits, with an inner apostrophe ("you're", "isn't"). Sentences break at
-# terminal punctuation followed by a space, and at every line break (list items, paragraphs), so a
-# phrase never spans two sentences.
-WORD = r"[a-z0-9]+(?:'[a-z0-9]+)*"
-SENTENCE_BREAK = r"[.!?;:]+(?:\s+|$)|\n+"
+# A word: letters and digits of any script (Unicode \w without "_": "prêt", "готова"; an
+# ASCII-only class split "prêt" into "pr t" and dropped Cyrillic and CJK replies whole), with an
+# inner apostrophe ("you're", "isn't"). Sentences break at terminal punctuation followed by a
+# space, at CJK full stops (no space follows them), and at every line break (list items,
+# paragraphs), so a phrase never spans two sentences.
+WORD = r"[^\W_]+(?:'[^\W_]+)*"
+SENTENCE_BREAK = r"[.!?;:]+(?:\s+|$)|" + "[\u3002\uff01\uff1f\uff1b\uff1a]+" + r"\s*|\n+"
 _QUOTES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'}
 _MOVED_CLASSES = ("REGRESSION", "IMPROVEMENT")
 
@@ -85,6 +93,10 @@ EXAMPLE_SCHEMA: dict[str, Any] = {
 }
 SCOPE_SCHEMA: dict[str, Any] = {
     "scope": pl.String,
+    "sampled_baseline": pl.Int64,  # transcripts read (at most max_transcripts per version)
+    "sampled_candidate": pl.Int64,
+    "available_baseline": pl.Int64,  # transcripts the scope holds in each version
+    "available_candidate": pl.Int64,
     "transcripts_baseline": pl.Int64,
     "transcripts_candidate": pl.Int64,
     "words_baseline": pl.Int64,
@@ -109,7 +121,10 @@ class PhraseSettings:
     max_words: longest n-gram; min_count, min_transcripts: occurrences and transcripts (both
     arms together) a phrase needs to be tested (one transcript repeating a word is not a trend);
     prior_weight: a_0 as a multiple of the pooled corpus size; top: phrases listed per direction
-    and scope; min_z: |z| a listed phrase must reach; examples: example turns per phrase.
+    and scope; min_z: |z| a listed phrase must reach; examples: example turns per phrase;
+    max_transcripts: transcripts read per version and scope (None: all). 2,000 keeps a scope
+    under about half a second on a 2-core machine (`python -m bench phrases`) and is far more
+    text than a phrase needs to stand out; the demo pair (705 per version) is read whole.
     """
 
     max_words: int = 3
@@ -119,6 +134,7 @@ class PhraseSettings:
     top: int = 10
     min_z: float = 1.96
     examples: int = 2
+    max_transcripts: int | None = 2000
 
 
 @dataclass(frozen=True)
@@ -405,11 +421,16 @@ def snippet(text: str, phrase: str, width: int = 70) -> str:
     straight = text
     for curly, plain in _QUOTES.items():
         straight = straight.replace(curly, plain)
-    pattern = r"(?<![a-z0-9'])" + r"[^a-z0-9']+".join(map(re.escape, words)) + r"(?![a-z0-9'])"
+    # words as WORD counts them (any script), apart from letters, digits and apostrophes
+    pattern = (
+        r"(?<![^\W_])(?<!')" + r"(?:[^\w']|_)+".join(map(re.escape, words)) + r"(?![^\W_])(?!')"
+    )
     match = re.search(pattern, straight, flags=re.IGNORECASE)
     if match is None:
         return text[: 2 * width].strip()
-    start, end = max(0, match.start() - width), min(len(text), match.end() + width)
+    # at most 3 x width characters, however long the match: one "word" can be pages long
+    start = max(0, match.start() - width)
+    end = min(len(text), match.end() + width, start + 3 * width)
     return ("…" if start else "") + text[start:end].strip() + ("…" if end < len(text) else "")
 
 
@@ -492,6 +513,31 @@ def dimension_probes(scores: pl.DataFrame | pl.LazyFrame, dimension: str) -> pl.
     )
 
 
+def _transcript_keys(transcripts: pl.LazyFrame) -> pl.DataFrame:
+    """(probe_id, epoch, order) of every transcript: `order` is the sha256 of probe and epoch, so
+    the sample is the same on every machine and in both versions."""
+    keys = transcripts.select("probe_id", pl.col("epoch").cast(pl.Int32)).unique().collect()
+    order = [
+        hashlib.sha256(f"{probe}\x00{epoch}".encode()).hexdigest()
+        for probe, epoch in keys.iter_rows()
+    ]
+    return keys.with_columns(order=pl.Series(order, dtype=pl.String)).sort(
+        "order", "probe_id", "epoch"
+    )
+
+
+def sample_scope(
+    keys: pl.DataFrame, probes: pl.DataFrame | None, limit: int | None
+) -> tuple[pl.DataFrame, int]:
+    """The transcripts (probe_id, epoch) one version reads for a scope, and how many it holds:
+    the first `limit` in hash order (`_transcript_keys`) among those of the scope's probes."""
+    in_scope = (
+        keys if probes is None else keys.join(probes.select("probe_id"), on="probe_id", how="semi")
+    )
+    chosen = in_scope if limit is None else in_scope.head(max(0, limit))
+    return chosen.select("probe_id", "epoch"), in_scope.height
+
+
 def distinctive_phrases_from_tables(
     baseline_transcripts: pl.DataFrame | pl.LazyFrame,
     candidate_transcripts: pl.DataFrame | pl.LazyFrame,
@@ -506,21 +552,49 @@ def distinctive_phrases_from_tables(
 
     The transcript tables are the stored `transcripts.parquet` of each run (TRANSCRIPT_SCHEMA);
     their run_id column names the run the example turns point to. The two may be the same run
-    (an A/A check lists nothing).
+    (an A/A check lists nothing). Each scope reads at most `settings.max_transcripts` transcripts
+    per version (`sample_scope`); only the transcripts some scope reads are parsed.
     """
     settings = settings or PhraseSettings()
-    turns = index_turns(
-        assistant_turns(baseline_transcripts, files[0]),
-        assistant_turns(candidate_transcripts, files[1]),
-    )
+    lazy = [
+        t.lazy() if isinstance(t, pl.DataFrame) else t
+        for t in (baseline_transcripts, candidate_transcripts)
+    ]
+    keys = [_transcript_keys(arm) for arm in lazy]
+    samples: dict[str, list[tuple[pl.DataFrame, int]]] = {
+        scope: [sample_scope(k, probes, settings.max_transcripts) for k in keys]
+        for scope, probes in scopes.items()
+    }
+    read = []
+    for arm in (0, 1):
+        union = [chosen for chosen, _ in (sample[arm] for sample in samples.values())]
+        wanted = (
+            pl.concat(union).unique() if union else keys[arm].clear().select("probe_id", "epoch")
+        )
+        read.append(
+            lazy[arm]
+            .with_columns(pl.col("epoch").cast(pl.Int32))
+            .join(wanted.lazy(), on=["probe_id", "epoch"], how="semi")
+        )
+    turns = index_turns(assistant_turns(read[0], files[0]), assistant_turns(read[1], files[1]))
     occurrences = phrase_occurrences(turns, settings.max_words)
     frames, scope_rows, examples = [], [], []
-    for scope, probes in scopes.items():
-        chosen = occurrences
-        if probes is not None:
-            tids = turns.join(probes.select("probe_id"), on="probe_id", how="semi").select("tid")
-            chosen = occurrences.join(tids, on="tid", how="semi")
+    for scope, ((chosen_b, held_b), (chosen_c, held_c)) in samples.items():
+        chosen_keys = pl.concat(
+            [
+                chosen_b.with_columns(candidate=pl.lit(False)),
+                chosen_c.with_columns(candidate=pl.lit(True)),
+            ]
+        )
+        tids = turns.join(chosen_keys, on=["candidate", "probe_id", "epoch"], how="semi")
+        chosen = occurrences.join(tids.select("tid"), on="tid", how="semi")
         listed, scope_row = scope_phrases(chosen, scope, settings)
+        scope_row.update(
+            sampled_baseline=chosen_b.height,
+            sampled_candidate=chosen_c.height,
+            available_baseline=held_b,
+            available_candidate=held_c,
+        )
         frames.append(listed)
         scope_rows.append(scope_row)
         examples.append(phrase_examples(listed, chosen, turns, settings.examples))

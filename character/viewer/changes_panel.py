@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from character.analysis.change_report import PHRASES_NOTE, ChangeSections, headlines
+from character.analysis.change_report import PHRASES_NOTE, ChangeSections, headlines, sample_text
 from character.analysis.phrases import ALL_SCOPE, PhraseReport, distinctive_phrases, iter_scopes
 from character.viewer.data import TTL_SECONDS, Stamp, run_stamp
 from character.viewer.render import escape_markdown
@@ -63,7 +63,10 @@ def panel(report: PhraseReport, *, on_open: Callable[[str, int, str | None], Non
         st.markdown("- " + escape_markdown(line))
     for scope, listed, examples in iter_scopes(report):
         title = "All replies" if scope == ALL_SCOPE else scope
+        sample = sample_text(report.scopes.filter(pl.col("scope") == scope).row(0, named=True))
         with st.expander(f"{title}: {listed.height} phrases", expanded=False):
+            if sample:  # a large pair is read on a fixed sample (PhraseSettings.max_transcripts)
+                st.caption(f"{sample}, chosen by a hash of probe and epoch")
             if listed.height == 0:
                 st.caption(f"No phrase rose or fell by |z| >= {report.settings.min_z:g}.")
                 continue
