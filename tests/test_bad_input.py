@@ -505,6 +505,10 @@ for _name, _args, _field, _words in [
      "ANTHROPIC_API_KEY is not set"),
     ("unknown judge", ["--target", "sim/assistant-v1", "--judge", "claude"], "--judge",
      "is not 'auto', one of lexical, lexical-v1, lexical-v2, or a provider/model id"),
+    ("simulated persona as judge", ["--target", "sim/assistant-v1", "--judge", "sim/assistant-v1"], "--judge",
+     "judge 'sim/assistant-v1' is a simulated persona, which cannot judge"),
+    ("judge without a model name", ["--target", "sim/assistant-v1", "--judge", "anthropic/"], "--judge",
+     "judge 'anthropic/' names no model"),
 ]:
     case(4, _name, lambda c, a=_args: ["run", str(MINI), *a], None, _field, _words)
 case(4, "missing system prompt", run_args("--system-prompt", "no-such-prompt.md"), "no-such-prompt.md", None,

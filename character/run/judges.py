@@ -92,6 +92,19 @@ def resolve_judge(choice: str = "auto", *, repeats: int = 1, attempts: int = 3) 
             field="--judge",
             remedy=f"e.g. --judge {DEFAULT_JUDGE_MODEL}, --judge lexical, or --judge lexical-v1",
         )
+    provider, _, name = choice.partition("/")
+    if not provider or not name.strip("/"):
+        raise CharacterError(
+            f"judge '{choice}' names no model",
+            field="--judge",
+            remedy=f"give provider/model, e.g. --judge {DEFAULT_JUDGE_MODEL}",
+        )
+    if provider == "sim":  # simulated assistants and users reply in character; they never grade
+        raise CharacterError(
+            f"judge '{choice}' is a simulated persona, which cannot judge (every verdict would be unscored)",
+            field="--judge",
+            remedy=f"use --judge lexical offline, or a model judge such as --judge {DEFAULT_JUDGE_MODEL}",
+        )
     require_credentials(choice, field="--judge")
     return JudgeSpec(kind="model", model=choice, repeats=repeats, attempts=attempts)
 
