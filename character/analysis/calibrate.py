@@ -58,6 +58,7 @@ from character.engine.lexical import LEXICAL_JUDGES, lexical_verdicts
 from character.engine.lexical.tuning import xstest_part
 from character.errors import CharacterError
 from character.importers.store_writer import IMPORT_KEY, read_probes, stored_exchanges
+from character.store.cells import stored_messages, where_of
 from character.store.files import atomic_write_text
 from character.store.labels import read_labels
 from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
@@ -222,6 +223,8 @@ def lexical_ratings(run_dir: Path, transcripts: pl.DataFrame, version: str = "le
         probe = probes.get(row["probe_id"])
         if probe is None:
             continue
+        # checked first: a damaged cell is named with its table, probe and epoch
+        stored_messages(row["messages"], file=Path(run_dir) / TRANSCRIPTS, where=where_of(row))
         exchanges = stored_exchanges(row["messages"])
         if not any(ex.assistant and not ex.scripted for ex in exchanges):
             continue

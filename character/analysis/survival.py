@@ -50,6 +50,7 @@ from character.domain.rubrics import Rubric, load_rubric
 from character.engine.turn_series import flips
 from character.engine.verdicts import TurnValue
 from character.errors import CharacterError
+from character.store.cells import check_cells
 from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 from character.store.manifest import Manifest
 
@@ -490,6 +491,8 @@ def _tables(run_dir: Path, dimensions: list[tuple[str, str]]) -> tuple[pl.DataFr
         .filter((pl.col("rubric") != MARKERS_RUBRIC) & keys.is_in(wanted))
         .collect()
     )
+    # `conversations` parses the by_turn cells; a damaged one is named here, with its table
+    check_cells(scores, file=Path(run_dir) / SCORES, columns=["by_turn"])
     transcripts = pl.scan_parquet(Path(run_dir) / TRANSCRIPTS)
     columns = [
         c

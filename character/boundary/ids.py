@@ -9,6 +9,7 @@ labeller, a model, a target's --name) may hold any text but no hidden character.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Annotated
@@ -108,3 +109,23 @@ ProbeId = Annotated[str, AfterValidator(PROBE_ID.validator)]
 Name = Annotated[str, AfterValidator(NAME.validator)]
 SuiteName = Annotated[str, AfterValidator(SUITE_NAME.validator)]
 Labeller = Annotated[str, AfterValidator(LABELLER.validator)]
+
+
+DISTINCT_TAG = 10  # hex digits of SHA-256: 40 bits, so 100k lossy ids collide with p ~ 5e-3
+
+
+def distinct_slug(original: str, slug: str, *, kept: str, limit: int) -> str:
+    """`slug` (an id made from `original`) if it lost nothing but what `kept` already drops (e.g.
+    upper case: pass `original.lower()`), else `slug` cut short and tagged with a hash of
+    `original`.
+
+    Slugs keep only a few characters: '日本' and '한국' both became 'conversation' (two tickets,
+    one probe) and two --name values in another script one run folder. The tag keeps distinct
+    inputs distinct, stably (the same input gives the same id on every import or run), while an
+    id that is already valid stays exactly as it was, so stored runs keep resuming.
+    """
+    if slug == kept and len(slug) <= limit:
+        return slug
+    tag = hashlib.sha256(original.encode("utf-8", "surrogatepass")).hexdigest()[:DISTINCT_TAG]
+    head = slug[: limit - DISTINCT_TAG - 1].rstrip("-.")
+    return f"{head}-{tag}" if head else tag

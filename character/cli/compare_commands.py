@@ -234,10 +234,12 @@ def gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | No
                      candidate_target, candidate_prompt, suites, epochs, limit, seed, judge,
                      config_path, reports_dir, fail_on_warn, max_connections, display,
                      allow_generated, viewer_url, user_model)
-    except (CharacterError, click.exceptions.Exit, click.ClickException):
-        raise
+    except (CharacterError, OSError, click.exceptions.Exit, click.ClickException):
+        raise  # the main handler's one line (a disk or permission problem included), exit 2
     except Exception as exc:  # a CI gate must never report a crash as exit 1 ("regression")
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        from character.cli.main import echo_internal_error  # main imports this module
+
+        echo_internal_error(ctx, exc)  # traceback in <store>/_logs, terminal-safe line
         raise click.exceptions.Exit(EXIT_INVALID) from None
     raise click.exceptions.Exit(code)
 

@@ -66,7 +66,7 @@ class CharacterGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise  # click's own exits
         except Exception as exc:  # a bug: say so in one line, keep the traceback for the report
-            click.echo(scrub(one_line_text(internal_error(ctx, exc))), err=True)
+            echo_internal_error(ctx, exc)
             ctx.exit(EXIT_USER_ERROR)
 
     def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
@@ -89,6 +89,12 @@ def usage_line(exc: click.UsageError, command: str | None) -> str:
     where = f"field '{name}': " if name and specific else ""
     help_command = f"character {command} --help" if command else "character --help"
     return one_line_text(f"error: {where}{message} (fix: see `{help_command}`)")
+
+
+def echo_internal_error(ctx: click.Context, exc: BaseException) -> None:
+    """The one terminal-safe stderr line for a bug, its traceback kept (`internal_error`). Also
+    used by `gate` and `nightly`, which catch everything themselves to keep their exit codes."""
+    click.echo(scrub(one_line_text(internal_error(ctx, exc))), err=True)
 
 
 def internal_error(ctx: click.Context, exc: BaseException) -> str:

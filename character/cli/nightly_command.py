@@ -77,10 +77,12 @@ def nightly(ctx: click.Context, config_path: Path | None, night: str | None, dis
                              display=display or default_display(),
                              write_reports=partial(write_reports, viewer_url=link_base))
         paths = write_nightly_pages(result, viewer_url=link_base)
-    except CharacterError:
-        raise
+    except (CharacterError, OSError):
+        raise  # the main handler's one line (a disk or permission problem included), exit 2
     except Exception as exc:  # a scheduled job must tell an error (2) from an alarm (1)
-        click.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        from character.cli.main import echo_internal_error  # main imports this module
+
+        echo_internal_error(ctx, exc)  # traceback in <store>/_logs, terminal-safe line
         raise click.exceptions.Exit(2) from None
     echo(render_nightly_markdown(result, viewer_url=link_base))  # stored names: terminal-safe
     click.echo("pages: " + ", ".join(str(p) for p in paths.values()), err=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from character.boundary import values
 from character.boundary.errors import describe_error
-from character.boundary.ids import Labeller
+from character.boundary.ids import Labeller, distinct_slug
 from character.boundary.reading import (
     IMPORT_FILE_MAX,
     MAX_DEPTH,
@@ -217,8 +218,12 @@ class ProbeIndex:
 
 
 def _probe_id(suite: str, conversation_id: str) -> str:
-    tail = re.sub(r"[^a-z0-9_.\-]+", "-", conversation_id.lower()).strip("-.") or "conversation"
-    return f"{suite}.{tail}"
+    """`suite.id`, lower-cased; an id that loses more than its case (another script, spaces,
+    punctuation) is tagged with a hash of itself, so two tickets never become one probe."""
+    readable = unicodedata.normalize("NFKD", conversation_id).encode("ascii", "ignore").decode()
+    tail = re.sub(r"[^a-z0-9_.\-]+", "-", readable.lower()).strip("-.") or "conversation"
+    limit = 200 - len(suite) - 1  # PROBE_ID's length
+    return f"{suite}.{distinct_slug(conversation_id, tail, kept=conversation_id.lower(), limit=limit)}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -497,7 +502,7 @@ def _cross_line_problems(checked: list[Checked], model: str | None) -> list[Prob
                            f"{other.number}'s '{other.line.id}' does (same model and version); give one of them another epoch")
             else:  # two ids that differ only in case or punctuation
                 message = (f"conversation '{item.line.id}' and line {other.number}'s '{other.line.id}' both become probe "
-                           f"'{item.probe.id}' (ids are lower-cased, other characters become '-'); give them ids that differ in a-z or 0-9")
+                           f"'{item.probe.id}' (ids are lower-cased); give them ids that differ in more than upper and lower case")
             problems.append(Problem(item.number, "id", message))
             continue
         seen[key] = item

@@ -8,7 +8,6 @@ Running the same command again resumes it (eval_set), reusing every judged conve
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import polars as pl
@@ -21,6 +20,7 @@ from character.importers.store_writer import read_probes
 from character.run.eval_tuning import eval_set_options, fewer_gc_pauses
 from character.run.judges import JudgeSpec
 from character.run.runner import judge_roles
+from character.store.cells import stored_messages, where_of
 from character.store.layout import TRANSCRIPTS
 
 # No target is called when conversations are replayed; inspect still wants a model for the task.
@@ -49,7 +49,9 @@ def stored_conversations(
     grouped: dict[str, dict[int, list[dict]]] = {}
     suites: dict[str, str] = {}
     for row in table.iter_rows(named=True):
-        grouped.setdefault(row["probe_id"], {})[int(row["epoch"])] = json.loads(row["messages"])
+        grouped.setdefault(row["probe_id"], {})[int(row["epoch"])] = stored_messages(
+            row["messages"], file=Path(run_dir) / TRANSCRIPTS, where=where_of(row)
+        )
         suites[row["probe_id"]] = row["suite"]
     epoch_sets = {tuple(sorted(epochs)) for epochs in grouped.values()}
     if len(epoch_sets) > 1 or (

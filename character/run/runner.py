@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from inspect_ai.log import read_eval_log
 from inspect_ai.model import GenerateConfig, Model, get_model
 
 from character.boundary import values
+from character.boundary.ids import distinct_slug
 from character.domain.hashing import content_hash
 from character.domain.probes import Suite, bundled_suite_paths, load_suite, resolve_suite
 from character.domain.rubrics import Rubric, load_suite_rubrics
@@ -275,8 +277,15 @@ def user_role(
 
 
 def default_run_id(suite_names: list[str], target: Target, spec_hash: str) -> str:
+    """`suites-who-hash`. The suites and the model are in the spec hash, so their slugs may lose
+    characters; a --name is not, so a name that loses any ('日本' and '한국' both became 'run',
+    and the second run resumed the first) is tagged with a hash of itself (`distinct_slug`)."""
     suites = _slug("+".join(suite_names))[:40]
-    who = _slug(target.name or target.model.split("/", 1)[-1])[:32]
+    if target.name:
+        readable = unicodedata.normalize("NFKD", target.name).encode("ascii", "ignore").decode()
+        who = distinct_slug(target.name, _slug(readable), kept=target.name, limit=32)
+    else:
+        who = _slug(target.model.split("/", 1)[-1])[:32]
     return f"{suites}-{who}-{spec_hash[:10]}"
 
 

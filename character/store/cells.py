@@ -11,11 +11,15 @@ the probe, with the fix every other damaged table gets: `character rebuild RUN`.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from character.errors import CharacterError
 from character.store.layout import REBUILD_FIX
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def _damaged(file: Path, column: str, where: str, what: str) -> CharacterError:
@@ -70,3 +74,33 @@ def stored_series(text: str | None, *, file: Path, where: str) -> list[tuple[int
     ):
         raise _damaged(file, "by_turn", where, "not a list of [turn, value] pairs")
     return [(turn, value) for turn, value in series]
+
+
+_READERS = {"messages": stored_messages, "evidence": stored_evidence, "by_turn": stored_series}
+
+
+def where_of(row: dict[str, Any]) -> str:
+    """How a damaged cell's row is named: `probe P epoch E`."""
+    return f"probe {row.get('probe_id')} epoch {row.get('epoch')}"
+
+
+def check_cells(
+    frame: pl.DataFrame, *, file: Path, columns: Iterable[str] = tuple(_READERS)
+) -> pl.DataFrame:
+    """`frame` (rows of the table `file`) unchanged, once every JSON cell of `columns` it holds
+    parses as its column's shape; else the first damaged cell as a CharacterError.
+
+    For readers that take a frame from a loader and parse its cells later, away from the file's
+    name (the viewer's panels and exports, the survival analysis): the loader calls this, so a
+    damaged cell is named with its table, probe and epoch and the `rebuild` fix where it is read.
+    Costs one JSON parse per cell; call it on the rows about to be shown or analysed.
+    """
+    present = [column for column in columns if column in frame.columns]
+    if not present:
+        return frame
+    keys = [key for key in ("probe_id", "epoch") if key in frame.columns]
+    for row in frame.select(*keys, *present).iter_rows(named=True):
+        for column in present:
+            if row[column] is not None:
+                _READERS[column](row[column], file=file, where=where_of(row))
+    return frame

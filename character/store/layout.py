@@ -94,7 +94,9 @@ def _find_run(store: Path, ref: str) -> Path:
     if (as_path / MANIFEST).is_file():
         return as_path
     if "/" in ref or os.sep in ref:
-        raise CharacterError(f"no run at '{ref}'", remedy="pass a run folder that holds manifest.json")
+        raise CharacterError(
+            f"no run at '{ref}'", remedy="pass a run folder that holds manifest.json"
+        )
     check_run_id(ref)
     exact = store / ref
     if (exact / MANIFEST).is_file():
@@ -124,11 +126,13 @@ def check_tables(folder: Path) -> None:
 
     Checked from the tables' footers, cheaply: a missing column or one of another type (a table
     written by an older version, or edited by hand) is named with its file, instead of a polars
-    traceback in the middle of a comparison. Extra columns are allowed (a newer version's).
+    traceback in the middle of a comparison. Extra columns are allowed (a newer version's). Then
+    the numbers analysis uses (epoch, value, spread, turn, counts) are checked for range in one
+    pass over those columns (`table_schema.VALUE_RULES`; a few ms for a 10k-transcript run).
     """
     import polars as pl  # here, not at the top: layout is imported by light modules too
 
-    from character.store.table_schema import SCORE_SCHEMA, TRANSCRIPT_SCHEMA
+    from character.store.table_schema import SCORE_SCHEMA, TRANSCRIPT_SCHEMA, VALUE_RULES
 
     for name, expected in ((SCORES, SCORE_SCHEMA), (TRANSCRIPTS, TRANSCRIPT_SCHEMA)):
         path = Path(folder) / name
@@ -171,3 +175,32 @@ def check_tables(folder: Path) -> None:
                     field=column,
                     remedy=REBUILD_FIX.format(run=Path(folder).name),
                 )
+        _check_values(path, VALUE_RULES[name.split(".")[0]], run=Path(folder).name)
+
+
+def _check_values(path: Path, rules: list, *, run: str) -> None:
+    """Refuse a table whose numbers analysis would compute with are impossible (NaN, 1e300, a
+    level off every scale, epoch -5): edited by hand or written by another tool. Otherwise
+    `show` prints `nan%` and `compare` reports NaN statistics instead of naming the table."""
+    import polars as pl
+
+    from character.store.table_schema import first_bad_value
+
+    try:
+        bad = first_bad_value(pl.scan_parquet(path), rules)
+    except Exception as exc:  # a footer that reads but data pages that do not
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise CharacterError(
+            f"stored table is damaged or unreadable ({first})",
+            file=path,
+            remedy=REBUILD_FIX.format(run=run),
+        ) from None
+    if bad is not None:
+        raise CharacterError(
+            f"stored table is damaged: probe {bad['probe_id']} epoch {bad['epoch']}: "
+            f"{bad['column']} should be {bad['expected']}",
+            file=path,
+            field=bad["column"],
+            value=bad["value"],
+            remedy=REBUILD_FIX.format(run=run),
+        )

@@ -69,6 +69,7 @@ def evidence_by_turn(verdicts: pl.DataFrame) -> dict[tuple[int, str], list[Quote
     quotes: dict[tuple[int, str], list[Quote]] = {}
     judged = verdicts.filter(pl.col("rubric") != MARKERS_RUBRIC)
     for row in judged.select("rubric", "dimension", "evidence").iter_rows(named=True):
+        # cells checked where the frame was loaded (transcript_index.load_transcript_verdicts)
         for item in json.loads(row["evidence"] or "[]"):
             if not isinstance(item, dict) or item.get("turn") is None or not item.get("quote"):
                 continue
@@ -152,6 +153,7 @@ def turn_series(verdicts: pl.DataFrame) -> list[TurnSeries]:
     rows = verdicts.filter(
         (pl.col("rubric") != MARKERS_RUBRIC) & pl.col("by_turn").is_not_null()
     ).sort("rubric", "dimension")
+    # cells checked where the frame was loaded (transcript_index.load_transcript_verdicts)
     return [
         TurnSeries(
             f"{row['rubric']}/{row['dimension']}",

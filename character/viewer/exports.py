@@ -82,7 +82,8 @@ def transcript_records(
     """One dict per transcript: its fields, messages and the judge's verdicts (markers left out).
 
     `bodies` are transcript rows (transcript_index.load_bodies), `verdicts` score rows of the same
-    transcripts with evidence and reasoning.
+    transcripts with evidence and reasoning (load_verdict_details); those loaders check the JSON
+    cells (`cells.check_cells`), so a damaged one is named there with the `rebuild` fix.
     """
     records = []
     for body in bodies.iter_rows(named=True):

@@ -13,7 +13,7 @@ from typing import Literal
 
 import polars as pl
 
-from character.store.cells import stored_messages
+from character.store.cells import check_cells, stored_messages
 from character.store.layout import MARKERS_RUBRIC, SCORES, TRANSCRIPTS
 
 INDEX_COLUMNS = [
@@ -209,20 +209,25 @@ def load_transcript(run_dir: Path, probe_id: str, epoch: int) -> TranscriptBody 
 
 
 def load_transcript_verdicts(run_dir: Path, probe_id: str, epoch: int) -> pl.DataFrame:
-    """Every score row of one transcript (markers included), with evidence and reasoning."""
-    return (
+    """Every score row of one transcript (markers included), with evidence and reasoning.
+
+    Its `evidence` and `by_turn` cells are checked here (`cells.check_cells`): the panels that
+    parse them later name a damaged one with its table and the `rebuild` fix, not a traceback.
+    """
+    found = (
         pl.scan_parquet(Path(run_dir) / SCORES)
         .filter((pl.col("probe_id") == probe_id) & (pl.col("epoch") == epoch))
         .with_columns(dimension_key(), score_text())
         .sort("rubric", "dimension")
         .collect()
     )
+    return check_cells(found, file=Path(run_dir) / SCORES)
 
 
 def load_bodies(run_dir: Path, keys: pl.DataFrame) -> pl.DataFrame:
     """Transcript rows (with messages) for the (probe_id, epoch) `keys`, in the keys' order."""
     wanted = keys.select("probe_id", pl.col("epoch").cast(pl.Int32)).with_row_index("_order")
-    return (
+    found = (
         pl.scan_parquet(Path(run_dir) / TRANSCRIPTS)
         .select("probe_id", "epoch", "suite", "kind", "category", "tags", "error", "messages")
         .join(wanted.lazy(), on=["probe_id", "epoch"], how="inner")
@@ -230,13 +235,15 @@ def load_bodies(run_dir: Path, keys: pl.DataFrame) -> pl.DataFrame:
         .drop("_order")
         .collect()
     )
+    return check_cells(found, file=Path(run_dir) / TRANSCRIPTS)
 
 
 def load_verdict_details(run_dir: Path, keys: pl.DataFrame) -> pl.DataFrame:
     """Every score row (evidence and reasoning included) of the (probe_id, epoch) `keys`."""
     wanted = keys.select("probe_id", pl.col("epoch").cast(pl.Int32))
-    return (
+    found = (
         pl.scan_parquet(Path(run_dir) / SCORES)
         .join(wanted.lazy(), on=["probe_id", "epoch"], how="semi")
         .collect()
     )
+    return check_cells(found, file=Path(run_dir) / SCORES)

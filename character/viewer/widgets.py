@@ -157,6 +157,7 @@ def verdict_panel(verdicts: pl.DataFrame, judge: str) -> None:
                 st.caption("reason: " + escape_markdown(row["reason"] or "not given"))
             if row["reasoning"]:
                 st.markdown(escape_markdown(row["reasoning"]))
+            # cells checked where the frame was loaded (transcript_index.load_transcript_verdicts)
             for item in json.loads(row["evidence"] or "[]"):
                 if not isinstance(item, dict) or not item.get("quote"):
                     continue
