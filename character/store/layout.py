@@ -188,7 +188,7 @@ def _check_values(path: Path, rules: list, *, run: str) -> None:
 
     try:
         bad = first_bad_value(pl.scan_parquet(path), rules)
-    except Exception as exc:  # a footer that reads but data pages that do not
+    except (pl.exceptions.PolarsError, OSError) as exc:  # a footer that reads, data that does not
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         raise CharacterError(
             f"stored table is damaged or unreadable ({first})",

@@ -135,7 +135,8 @@ def first_bad_value(table: pl.LazyFrame, rules: list[tuple[str, str, pl.Expr]]) 
     for i, (column, expected, rule) in enumerate(rules):
         if passed[str(i)][0]:
             continue
-        row = table.filter(~rule.fill_null(False)).select("probe_id", "epoch", column).head(1)
+        shown = list(dict.fromkeys(["probe_id", "epoch", column]))
+        row = table.filter(~rule.fill_null(False)).select(shown).head(1)
         found = row.collect().row(0, named=True)
         return {
             "column": column,
