@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, ValidationInfo, field_validator
 
 from character.errors import CharacterError
 
@@ -150,3 +151,56 @@ GENERATION_SETTINGS: dict[str, Bounds] = {
     "n_threads": N_THREADS,
     "n_ctx": N_CTX,
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Scalars as written: no coercion between true/false, numbers and text
+
+
+def _scalar_kinds(annotation: Any) -> set[type]:
+    """bool, int, float and str found in a field's annotation (through Optional, unions and
+    Annotated; lists and mappings are not looked into)."""
+    if annotation in (bool, int, float, str):
+        return {annotation}
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _scalar_kinds(get_args(annotation)[0])
+    if origin in (Union, UnionType):
+        return set().union(*(_scalar_kinds(arg) for arg in get_args(annotation)))
+    return set()
+
+
+class ExactScalars(BaseModel):
+    """A base for models read from user files: a field takes the scalar type it names.
+
+    pydantic's lax mode read `version: true` as 1, `hard_constraint: 'yes'` (quoted) as true and
+    a label's `value: true` as 1: a typo became a value. Here true/false is refused where a
+    number is wanted, and text where true/false or a number is wanted (unless the field also
+    takes text); NaN and infinities are "not a finite number" (pydantic said "should be less than
+    or equal to 2"). Whole floats for int fields (`epoch: 2.0`) and ints for floats stay fine.
+    """
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exact_scalar(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        kinds = _scalar_kinds(field.annotation) if field is not None else set()
+        if isinstance(value, float) and not math.isfinite(value) and kinds & {int, float}:
+            # before pydantic's range check, which names a bound NaN cannot be compared with
+            raise ValueError("not a finite number; fix: write a finite number")
+        if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
+            _not_bool_or_text(value)  # the words number options use
+        if isinstance(value, str) and str not in kinds:
+            if bool in kinds:
+                raise ValueError(f"{value!r} is text; fix: write true or false without quotes")
+            if kinds & {int, float} and _numeric(value):  # other text: pydantic's own words
+                _not_bool_or_text(value)
+        return value
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -27,6 +26,7 @@ from character.boundary.errors import validation_error
 from character.boundary.ids import PROBE_ID, SuiteName
 from character.boundary.reading import read_yaml
 from character.boundary.text import visible
+from character.boundary.values import ExactScalars
 from character.domain.hashing import content_hash
 from character.domain.simulated_user import SimulatedUser
 from character.errors import CharacterError
@@ -68,7 +68,7 @@ KIND_FACTS: dict[str, tuple[str, ...]] = {
 KIND_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # use fullmatch: `$` also matches before a final "\n"
 
 
-class StrictModel(BaseModel):
+class StrictModel(ExactScalars):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     StrictBool,
@@ -32,12 +31,13 @@ from pydantic import (
 from character.boundary.errors import validation_error
 from character.boundary.reading import read_yaml
 from character.boundary.text import visible
+from character.boundary.values import ExactScalars
 from character.domain.hashing import content_hash
 from character.domain.probes import KIND_NAME, Suite
 from character.errors import CharacterError
 
 
-class StrictModel(BaseModel):
+class StrictModel(ExactScalars):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

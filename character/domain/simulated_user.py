@@ -18,7 +18,10 @@ import hashlib
 import re
 from typing import Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from character.boundary import values
+from character.boundary.values import ExactScalars
 
 # Pressure the simulated person may apply; the user model reads each description from its card
 # (sources: SYCON-Bench's pushback styles, promptpressure's pressure sequences, Petri's auditors).
@@ -38,7 +41,10 @@ USER_MODEL = re.compile(r"^[A-Za-z0-9_.\-]+/\S+$")
 MAX_USER_TURNS = 40  # a bound on paid calls per sample, not a research limit
 
 
-class SimulatedUser(BaseModel):
+Temperature = values.TEMPERATURE.pydantic()  # finite: NaN passes every range check
+
+
+class SimulatedUser(ExactScalars):
     """`user:` in a probe: who the person is, what they want, and how they push."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -52,7 +58,7 @@ class SimulatedUser(BaseModel):
         ge=2, le=MAX_USER_TURNS
     )  # user turns in all, the scripted opening included
     tactics: list[Tactic] = Field(min_length=1)
-    temperature: float = Field(default=1.0, ge=0.0, le=2.0)
+    temperature: Temperature = 1.0
     seed: int = Field(
         default=0, ge=0, le=2**63 - 1
     )  # base seed; each sample's seed derives from it (sample_seed)

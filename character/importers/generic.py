@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import ConfigDict, Field, StrictBool, ValidationError
 
 from character.boundary import values
 from character.boundary.errors import describe_error
@@ -75,7 +75,7 @@ Epoch = values.EPOCH.pydantic()
 Turn = values.TURN.pydantic()
 
 
-class _Strict(BaseModel):
+class _Strict(values.ExactScalars):
     # a NaN value passes every range check and would be stored as a score
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
