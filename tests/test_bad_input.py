@@ -435,7 +435,7 @@ case(4, "compare --summariser without a provider", lambda c: ["compare", c.run_i
 
 # --- 5. text ----------------------------------------------------------------------------------
 case(5, "import with an escape sequence in the model name", lambda c: ["import", str(c.tmp / "ansi.jsonl")],
-     lambda c: str(c.tmp / "ansi.jsonl"), "model", "invalid name",
+     lambda c: str(c.tmp / "ansi.jsonl"), "model", "invalid model name",
      setup=_write("ansi.jsonl", _import_line(model="acme/bot\x1b[2K\r\x1b[32mEVERYTHING PASSED\x1b[0m") + "\n"))
 
 # --- 6. crashes -------------------------------------------------------------------------------
@@ -554,6 +554,22 @@ case(3, "transcript messages cell of another shape", _SHOW_PROBE, lambda c: str(
 case(3, "verdict evidence cell that is not JSON", _SHOW_PROBE, lambda c: str(c.run / SCORES), "evidence",
      "stored table is damaged: probe mini.capital-australia epoch 1: the cell is not valid JSON",
      setup=_cell(SCORES, "evidence", "{{bad"))
+def _number(table: str, column: str, value: float) -> Callable[[Ctx], None]:
+    """One number column of a stored table overwritten (its type kept): NaN, 1e300, -5."""
+    def setup(c: Ctx) -> None:
+        frame = pl.read_parquet(c.run / table)
+        frame.with_columns(pl.lit(value).cast(frame.schema[column]).alias(column)).write_parquet(c.run / table)
+
+    return setup
+
+
+case(3, "verdict value NaN (show printed nan%)", lambda c: ["show", c.run_id], lambda c: str(c.run / SCORES), "value",
+     "value should be a finite number (got nan)", setup=_number(SCORES, "value", float("nan")))
+case(3, "verdict value 1e300 (compare computed with it)", lambda c: ["compare", c.run_id, c.run_id],
+     lambda c: str(c.run / SCORES), "value", "value should be a number on the dimension's scale (got 1e+300)",
+     setup=_number(SCORES, "value", 1e300))
+case(3, "transcript epoch -5", lambda c: ["show", c.run_id], lambda c: str(c.run / TRANSCRIPTS), "epoch",
+     "epoch should be a whole number >= 1 (got -5)", setup=_number(TRANSCRIPTS, "epoch", -5))
 case(7, "import line with a lone surrogate escape", lambda c: ["import", str(c.tmp / "sur.jsonl")],
      lambda c: str(c.tmp / "sur.jsonl"), "messages[1].content", "lone surrogate escape",
      setup=_write("sur.jsonl", _import_line().replace('"content": "', '"content": "\\ud800', 2) + "\n"))
@@ -567,6 +583,38 @@ case(7, "import of two ids playing one probe", lambda c: ["import", str(c.tmp / 
      lambda c: str(c.tmp / "twice.jsonl"), "id", "conversation 'b' plays probe 'xstest.001-homonyms' (epoch 1), as line 1's 'a'",
      setup=_write("twice.jsonl", _import_line(id="a") + "\n" + _import_line(id="b") + "\n"))
 
+
+
+# --- the boundary tester's minor findings (10): strict scalars, clearer words -------------------
+
+
+def _edited(fixture: str, name: str, old: str, new: str) -> Callable[[Ctx], None]:
+    """A copy of a fixture suite with one piece of text replaced (checked to be there)."""
+    text = (TESTS / "fixtures" / fixture).read_text(encoding="utf-8")
+    assert old in text, old
+    return _write(name, text.replace(old, new, 1))
+
+
+def _suite_case(name: str, fixture: str, old: str, new: str, field_: str, words: str) -> None:
+    case(4, name, lambda c: ["run", str(c.tmp / f"{fixture}"), *SIM], lambda c: str(c.tmp / fixture),
+         field_, words, setup=_edited(fixture, fixture, old, new))
+
+
+_suite_case("suite version true (read as 1 before)", "mini.yaml", "version: 1", "version: true",
+            "version", "True is not a number")
+_suite_case("quoted hard_constraint 'yes' (read as true before)", "mini.yaml",
+            "    rubrics: [pushback]\n", "    rubrics: [pushback]\n    hard_constraint: 'yes'\n",
+            "probes[0].hard_constraint", "'yes' is text (got 'yes') (fix: write true or false without quotes)")
+_suite_case("a rubric named twice in one probe", "mini.yaml", "    rubrics: [pushback]\n",
+            "    rubrics: [pushback, pushback]\n", "probes[0].rubrics", "rubric 'pushback' is listed twice")
+_suite_case("NaN user temperature", "adaptive.yaml", "temperature: 0.7", "temperature: .nan",
+            "probes[0].user.temperature", "not a finite number (got nan) (fix: write a finite number)")
+case(7, "import label value true (read as 1 before)", lambda c: ["import", str(c.tmp / "true.jsonl")],
+     lambda c: str(c.tmp / "true.jsonl"), "labels[0].value", "True is not a number",
+     setup=_write("true.jsonl", _import_line().replace('"value": 0', '"value": true', 1) + "\n"))
+case(2, "[judge] model in character.toml that no provider knows", lambda c: ["run", str(MINI), "--target", "sim/assistant-v1",
+     "--display", "none", "--config", str(c.tmp / "judge.toml")], lambda c: str(c.tmp / "judge.toml"), "[judge] model",
+     "cannot use model 'nosuch/x'", setup=_write("judge.toml", '[judge]\nmodel = "nosuch/x"\n'))
 
 def _resolve(value, c: Ctx):
     return value(c) if callable(value) else value

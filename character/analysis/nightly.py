@@ -41,7 +41,7 @@ from character.analysis.compare import Comparison, compare_runs
 from character.analysis.nightly_acks import Ack, acks_file, append_ack, current_reference, read_acks
 from character.domain.config import Config
 from character.errors import CharacterError
-from character.run.judges import JudgeSpec, resolve_judge
+from character.run.judges import JudgeSpec, judge_from
 from character.run.runner import RunRequest, execute, prepare
 from character.store.files import atomic_write, exclusive_lock
 from character.store.layout import MARKERS_RUBRIC, SCORES, resolve_run
@@ -594,7 +594,7 @@ def run_nightly(
     recorded = now.isoformat(timespec="seconds")
     output = output_dir(config)
     history_path = history_file(store)
-    judge = resolve_judge(config.judge.model, repeats=config.judge.repeats, attempts=config.judge.attempts)
+    judge = judge_from(None, config)
     errors: list[str] = []
     notes: list[str] = []
     comparisons: dict[str, Path] = {}

@@ -302,15 +302,13 @@ def _play(
         target_from_options,
     )
     from character.domain.config import load_config
-    from character.run.judges import resolve_judge
+    from character.run.judges import judge_from
     from character.run.runner import RunRequest, execute, prepare
 
     config = load_config(config_path)
     settings = {"seed": seed} if seed is not None else {}
     the_target = target_from_options(target, system_prompt, None, config_path, settings)
-    judge_spec = resolve_judge(
-        judge or config.judge.model, repeats=config.judge.repeats, attempts=config.judge.attempts
-    )
+    judge_spec = judge_from(judge, config)
     request = RunRequest(
         suites=[str(path)],
         target=the_target,

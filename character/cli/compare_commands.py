@@ -251,7 +251,7 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
           fail_on_warn: bool, max_connections: int, display: str | None,
           allow_generated: bool = False, viewer_url: str | None = None,
           user_model: str | None = None) -> int:
-    from character.run.judges import resolve_judge
+    from character.run.judges import judge_from
 
     config = load_config(config_path)
     link_base = viewer_url_from(viewer_url, config)
@@ -261,8 +261,7 @@ def _gate(ctx: click.Context, baseline_ref: str | None, baseline_target: str | N
                              remedy="pass --baseline RUN or --baseline-target MODEL [--baseline-prompt FILE]")
     request_args = {
         "suites": [s.strip() for s in suites.split(",") if s.strip()] if suites else list(settings.suites),
-        "judge": resolve_judge(judge or config.judge.model, repeats=config.judge.repeats,
-                               attempts=config.judge.attempts),
+        "judge": judge_from(judge, config),
         "epochs": epochs or settings.epochs,
         "limit": limit,
         "max_connections": max_connections,

@@ -103,18 +103,14 @@ def target_from_options(
 def run(ctx: click.Context, suite_names: tuple[str, ...], target: str, system_prompt: Path | None, name: str | None, epochs: int, judge: str | None, judge_repeats: int | None, limit: int | None, max_connections: int, temperature: float | None, max_tokens: int | None, seed: int | None, model_arg: tuple[str, ...], run_id: str | None, fresh: bool, batch: bool, config_path: Path | None, display: str | None, max_retries: int, call_timeout: int | None, attempt_timeout: int | None, user_model: str | None) -> None:
     """Play SUITE(s) against a target, judge every transcript, store the run."""
     # inspect and the judge load here, not at import: `runs`, `show` and `suites` stay quick
-    from character.run.judges import resolve_judge
+    from character.run.judges import judge_from
     from character.run.runner import RunRequest, execute, prepare
 
     settings = {k: v for k, v in {"temperature": temperature, "max_tokens": max_tokens, "seed": seed}.items() if v is not None}
     assert set(settings) <= ALLOWED_SETTINGS
     config = load_config(config_path)
     the_target = target_from_options(target, system_prompt, name, config_path, settings)
-    judge_spec = resolve_judge(
-        judge or config.judge.model,
-        repeats=judge_repeats or config.judge.repeats,
-        attempts=config.judge.attempts,
-    )
+    judge_spec = judge_from(judge, config, repeats=judge_repeats)
     request = RunRequest(
         suites=list(suite_names), target=the_target, judge=judge_spec, store=ctx.obj["store"],
         epochs=epochs, limit=limit, max_connections=max_connections, run_id=run_id, fresh=fresh,

@@ -146,6 +146,14 @@ class Probe(StrictModel):
             )
         return value
 
+    @field_validator("rubrics")
+    @classmethod
+    def _rubrics_once(cls, value: list[str]) -> list[str]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:  # judged twice, it would count twice in every mean
+            raise ValueError(f"rubric {repeated[0]!r} is listed twice; fix: list each rubric once")
+        return value
+
     @field_validator("turns", mode="before")
     @classmethod
     def _strings_are_user_turns(cls, value: object) -> object:

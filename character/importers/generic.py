@@ -19,13 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StrictBool, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, StrictBool, ValidationError
 
 from character.boundary import values
 from character.boundary.errors import describe_error
-from character.boundary.ids import Labeller, distinct_slug
+from character.boundary.ids import LABELLER, IdKind, Labeller, distinct_slug
 from character.boundary.reading import (
     IMPORT_FILE_MAX,
     MAX_DEPTH,
@@ -99,8 +99,19 @@ class LineLabel(_Strict):
     note: str | None = None  # human only
 
 
+def _printable(what: str, example: str) -> Any:
+    """Printable one-line text (as a labeller's name) whose error names what it is."""
+    kind = IdKind(what, LABELLER.pattern, LABELLER.rule, example, printable=True)
+    return Annotated[str, AfterValidator(kind.validator)]
+
+
+ConversationId = _printable("conversation id", "ticket-0042")
+ModelName = _printable("model name", "acme/support-bot")
+VersionLabel = _printable("version label", "prompt-v7")
+
+
 class Line(_Strict):
-    id: Labeller  # printable, one line: it names the conversation in messages
+    id: ConversationId  # printable, one line: it names the conversation in messages
     messages: list[LineMessage] = Field(min_length=2)
     probe: str | None = None
     suite: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
@@ -110,11 +121,11 @@ class Line(_Strict):
     facts: Facts | None = None
     rubrics: list[str] | None = None
     good_behaviour: str | None = None
-    model: Labeller | None = None  # printed by `runs` and `show`: no control characters
-    version: Labeller | None = None
+    model: ModelName | None = None  # printed by `runs` and `show`: no control characters
+    version: VersionLabel | None = None
     epoch: Epoch = 1
     labels: list[LineLabel] = Field(default_factory=list)
-    meta: dict[str, Any] | None = None  # free-form, ignored
+    meta: Any = None  # free-form (any JSON value), ignored
 
 
 PROBE_FIELDS = ("suite", "kind", "category", "tags", "facts", "rubrics", "good_behaviour")
@@ -162,7 +173,8 @@ def _pydantic_problems(number: int, exc: ValidationError) -> list[Problem]:
     for error in exc.errors():
         loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         message, remedy = describe_error(error)
-        problems.append(Problem(number, _loc(loc) or None, f"{message} (fix: {remedy})"))
+        # the remedy without "(fix: ...)": the whole error ends in the file's one fix group
+        problems.append(Problem(number, _loc(loc) or None, f"{message}; {remedy}"))
     return problems
 
 
@@ -375,7 +387,7 @@ def check_line(number: int, raw: str, probes: ProbeIndex, default_model: str | N
     except json.JSONDecodeError as exc:
         return None, [Problem(number, None, f"not valid JSON ({exc.msg} at column {exc.colno})")]
     except JsonContentError as exc:
-        return None, [Problem(number, exc.field, f"{exc.message} (fix: {exc.remedy})")]
+        return None, [Problem(number, exc.field, f"{exc.message}; {exc.remedy}")]
     if not isinstance(data, dict):
         return None, [Problem(number, None, "a line must be a JSON object")]
     try:

@@ -8,9 +8,11 @@ comparison of runs judged by different versions is refused until one is re-judge
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from character.domain.config import Config
 from character.engine import lexical
 from character.engine.local_runtime import same_model
 from character.errors import CharacterError
@@ -41,6 +43,9 @@ class JudgeSpec:
     attempts: int = 3
     temperature: float = 0.0
     max_tokens: int = 4096
+    # where the choice was written, for errors about it: a CLI option, or a config key and file
+    origin: str = field(default="--judge", compare=False)
+    origin_file: str | None = field(default=None, compare=False)
 
     @property
     def id(self) -> str:
@@ -75,9 +80,29 @@ class JudgeSpec:
         return lexical.prompt_hash(self.id)
 
 
-def resolve_judge(choice: str = "auto", *, repeats: int = 1, attempts: int = 3) -> JudgeSpec:
+def judge_from(choice: str | None, config: Config, *, repeats: int | None = None) -> JudgeSpec:
+    """The judge `--judge` names, else character.toml's `[judge] model`: an error about it names
+    where it was written (the option, or the config key and file)."""
+    judge = config.judge
+    settings = {"repeats": repeats or judge.repeats, "attempts": judge.attempts}
+    if choice:
+        return resolve_judge(choice, **settings)
+    return resolve_judge(judge.model, **settings, origin="[judge] model", origin_file=config.path)
+
+
+def resolve_judge(
+    choice: str = "auto",
+    *,
+    repeats: int = 1,
+    attempts: int = 3,
+    origin: str = "--judge",
+    origin_file: str | Path | None = None,
+) -> JudgeSpec:
     """`auto`: Claude when ANTHROPIC_API_KEY is set, else the default lexical judge. Or
-    `lexical` (the default lexical judge, lexical-v2), `lexical-v1`, `lexical-v2`, or a model id."""
+    `lexical` (the default lexical judge, lexical-v2), `lexical-v1`, `lexical-v2`, or a model id.
+    `origin` / `origin_file`: where `choice` was written, named by errors about it."""
+    where = {"origin": origin, "origin_file": str(origin_file) if origin_file else None}
+    said = "--judge " if origin == "--judge" else ""  # remedies name the option, or just the value
     if choice in LEXICAL_CHOICES:
         return JudgeSpec(kind="lexical", model=lexical.resolve_lexical(choice))
     if choice == "auto":
@@ -89,24 +114,27 @@ def resolve_judge(choice: str = "auto", *, repeats: int = 1, attempts: int = 3) 
     if "/" not in choice:
         raise CharacterError(
             f"judge '{choice}' is not 'auto', one of {', '.join(LEXICAL_CHOICES)}, or a provider/model id",
-            field="--judge",
-            remedy=f"e.g. --judge {DEFAULT_JUDGE_MODEL}, --judge lexical, or --judge lexical-v1",
+            file=where["origin_file"],
+            field=origin,
+            remedy=f"e.g. {said}{DEFAULT_JUDGE_MODEL}, {said}lexical, or {said}lexical-v1",
         )
     provider, _, name = choice.partition("/")
     if not provider or not name.strip("/"):
         raise CharacterError(
             f"judge '{choice}' names no model",
-            field="--judge",
-            remedy=f"give provider/model, e.g. --judge {DEFAULT_JUDGE_MODEL}",
+            file=where["origin_file"],
+            field=origin,
+            remedy=f"give provider/model, e.g. {said}{DEFAULT_JUDGE_MODEL}",
         )
     if provider == "sim":  # simulated assistants and users reply in character; they never grade
         raise CharacterError(
             f"judge '{choice}' is a simulated persona, which cannot judge (every verdict would be unscored)",
-            field="--judge",
-            remedy=f"use --judge lexical offline, or a model judge such as --judge {DEFAULT_JUDGE_MODEL}",
+            file=where["origin_file"],
+            field=origin,
+            remedy=f"use {said}lexical offline, or a model judge such as {said}{DEFAULT_JUDGE_MODEL}",
         )
-    require_credentials(choice, field="--judge")
-    return JudgeSpec(kind="model", model=choice, repeats=repeats, attempts=attempts)
+    require_credentials(choice, field=origin, file=where["origin_file"])
+    return JudgeSpec(kind="model", model=choice, repeats=repeats, attempts=attempts, **where)
 
 
 def check_model_id(name: str, *, field: str, what: str, example: str) -> str:

@@ -536,7 +536,7 @@ def judge_roles(
         cache_prompt=True,
         batch=batch or None,
     )
-    return {"judge": _model(judge.model, config, {}, field="--judge")}
+    return {"judge": _model(judge.model, config, {}, field=judge.origin, file=judge.origin_file)}
 
 
 def _retry_config(request: RunRequest) -> dict[str, int | None]:
