@@ -379,3 +379,39 @@ def test_a_crash_in_gate_or_nightly_keeps_its_traceback_and_exit_2(
     assert "\x1b" not in result.stderr
     log = Path(line.split("details in ", 1)[1].rstrip(")"))
     assert log.parent == store / "_logs" and "Traceback" in log.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------------------------
+# Finding 10: an import error has one fix group; `meta` is any JSON value, as documented
+
+
+def _ticket_line(**changes) -> str:
+    line = {
+        "id": "t-1",
+        "model": "acme/bot",
+        "kind": "conversation",
+        "rubrics": ["production"],
+        "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}],
+    }
+    return json.dumps(line | changes) + "\n"
+
+
+def test_an_import_error_ends_in_one_fix_group(tmp_path: Path) -> None:
+    source = tmp_path / "epoch.jsonl"
+    source.write_text(_ticket_line(epoch=5000), encoding="utf-8")
+    line = _error_line(_invoke(tmp_path / "store", ["import", str(source)]))
+    assert line == (
+        f"error: {source}: 1 problem(s), nothing was imported: line 1, field 'epoch': Input "
+        "should be less than or equal to 1000; use a smaller value (fix: fix the lines listed "
+        "(format: docs/importing.md) and import the file again)"
+    )
+    assert line.count("(fix: ") == 1
+
+
+def test_meta_takes_any_json_value(tmp_path: Path) -> None:
+    source = tmp_path / "meta.jsonl"
+    source.write_text(
+        _ticket_line(meta=["a", 1]) + _ticket_line(id="t-2", meta="x"), encoding="utf-8"
+    )
+    result = _invoke(tmp_path / "store", ["import", str(source)])
+    assert result.exit_code == 0, result.output
