@@ -88,8 +88,10 @@ class Bounds:
             constraints["lt" if self.high_open else "le"] = self.high
         if self.kind is float:
             constraints["allow_inf_nan"] = False
+        # Field first: its range then lands on the number's schema (JSON Schema minimum and
+        # maximum); the BeforeValidator wraps it, so it still runs first
         return Annotated[
-            self.kind, BeforeValidator(_not_bool_or_text), Field(**constraints, **field_args)
+            self.kind, Field(**constraints, **field_args), BeforeValidator(_not_bool_or_text)
         ]
 
 
