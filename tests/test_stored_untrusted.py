@@ -113,6 +113,14 @@ def test_compare_calls_a_huge_value_a_damaged_table_not_a_statistic(run: Path) -
         (SCORES, "turn", -1, _one_row(), "turn should be a turn number >= 1 (got -1)"),
         (
             SCORES,
+            "status",
+            "bogus",
+            _one_row(),
+            "status should be scored or unscored (got 'bogus')",
+        ),
+        (SCORES, "value", None, _one_row(), "value should be a number on a scored row (got None)"),
+        (
+            SCORES,
             "scale",
             "percent",
             _one_row(),
@@ -145,9 +153,23 @@ def test_impossible_numbers_are_named_with_their_column(
     assert f"probe {PROBE} epoch " in exc.value.message
 
 
+def test_a_verdict_stored_twice_is_damage_not_a_second_vote(run: Path) -> None:
+    """A copied row would count twice in every rate (62.5% of 60 transcripts from 120 verdicts)."""
+    scores = pl.read_parquet(run / SCORES)
+    pl.concat([scores, scores.filter(_one_row())]).write_parquet(run / SCORES)
+    with pytest.raises(CharacterError) as exc:
+        check_tables(run)
+    assert exc.value.field == "dimension"
+    assert exc.value.message == (
+        f"stored table is damaged: probe {PROBE} epoch 1: "
+        "dimension should be one row per probe, epoch, rubric and dimension"
+    )
+
+
 def test_a_good_run_and_a_null_value_pass_the_check(run: Path) -> None:
     """Unscored verdicts have no value, categorical ones no spread: nulls are not damage."""
     _set(run, SCORES, "value", None, where=_one_row())
+    _set(run, SCORES, "status", "unscored", where=_one_row())
     check_tables(run)
     result = _invoke(run.parent, ["show", run.name])
     assert result.exit_code == 0, result.output
@@ -341,6 +363,16 @@ def test_two_non_latin_names_give_two_runs(tmp_path: Path) -> None:
     assert len(runs) == 2, [p.name for p in runs]
     assert sorted(read_manifest(p).target.name for p in runs) == sorted(["한국", "日本"])
     assert all(p.name.startswith("mini-run-") for p in runs)
+    # a typed name equal to another's cleaned form maps to its id: refused, never reused
+    [first] = [p for p in list_run_dirs(store) if read_manifest(p).target.name == "日本"]
+    before = sorted((f.name, f.stat().st_mtime_ns) for f in first.iterdir())
+    clash = first.name.rsplit("-", 1)[0].removeprefix("mini-")
+    result = _invoke(store, [*base, "--name", clash])
+    assert result.exit_code == 2, result.output
+    assert (
+        f"run id '{first.name}' already holds the run named '日本', not '{clash}'" in result.output
+    )
+    assert sorted((f.name, f.stat().st_mtime_ns) for f in first.iterdir()) == before
     # a name that is already a valid id keeps exactly the id it had
     result = _invoke(store, [*base, "--name", "v2"])
     assert result.exit_code == 0 and any(

@@ -318,6 +318,16 @@ def execute(prepared: PreparedRun) -> Manifest:
                     file=folder,
                     remedy="choose another --run-id (stored runs are never overwritten)",
                 )
+            if previous.target.name != request.target.name:
+                # a --name whose cleaned form equals another name's ('a-b-<tag>' vs 'a b') maps
+                # to the same id: resuming would list the run under a name it was not given
+                raise CharacterError(
+                    f"run id '{prepared.run_id}' already holds the run named "
+                    f"'{previous.target.name}', not '{request.target.name}'",
+                    file=folder,
+                    field="--name",
+                    remedy="choose another --name or --run-id (stored runs are never overwritten)",
+                )
             if previous.status == "complete":
                 if _tables_readable(folder):
                     return previous

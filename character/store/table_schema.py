@@ -97,6 +97,12 @@ VALUE_RULES: dict[str, list[tuple[str, str, pl.Expr]]] = {
             "one of binary, ordinal, categorical, continuous",
             pl.col("scale").is_in(["binary", "ordinal", "categorical", "continuous"]),
         ),
+        ("status", "scored or unscored", pl.col("status").is_in(["scored", "unscored"])),
+        (
+            "value",
+            "a number on a scored row",
+            (pl.col("status") != "scored") | pl.col("value").is_not_null(),
+        ),
         ("value", "a finite number", _finite("value")),
         ("value", "a number on the dimension's scale", _scale_bounds()),
         (
@@ -106,6 +112,11 @@ VALUE_RULES: dict[str, list[tuple[str, str, pl.Expr]]] = {
         ),
         ("turn", "a turn number >= 1", pl.col("turn").is_null() | (pl.col("turn") >= 1)),
         ("repeats", "a count >= 0", pl.col("repeats").is_null() | (pl.col("repeats") >= 0)),
+        (
+            "dimension",
+            "one row per probe, epoch, rubric and dimension",
+            ~pl.struct("suite", "probe_id", "epoch", "rubric", "dimension").is_duplicated(),
+        ),
     ],
     "transcripts": [
         ("epoch", "a whole number >= 1", pl.col("epoch").is_not_null() & (pl.col("epoch") >= 1)),
