@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from character.domain.targets import make_target
+from character.engine.api_errors import reset_rejection
 from character.run.judges import resolve_judge
 from character.run.runner import RunRequest, execute, prepare
 from character.store.manifest import Manifest
@@ -28,6 +29,9 @@ def _offline_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("CHARACTER_STORE", str(tmp_path_factory.mktemp("default-store")))
     monkeypatch.setenv("INSPECT_LOG_DIR", str(tmp_path_factory.mktemp("inspect-logs")))
+    # a key rejection is recorded per process (the run stops at the first one); tests that drive
+    # the judge without a run must not inherit one from an earlier test in the same worker
+    reset_rejection()
 
 
 def make_run(
