@@ -82,7 +82,7 @@ def judge_diff_command(
     from character.analysis.judge_diff_report import render_json, render_markdown, report_slug
     from character.analysis.judge_samples import choose_sample
     from character.analysis.transcript_links import viewer_linker
-    from character.run.judges import resolve_judge
+    from character.run.judges import judge_from
 
     store = ctx.obj["store"]
     config = load_config(config_path)
@@ -105,10 +105,7 @@ def judge_diff_command(
             remedy="pass a run id (see `character runs`) or set [nightly] canary_run",
         )
     # judges first: an unknown judge or a missing key is refused before any table is read
-    specs = [
-        resolve_judge(choice, repeats=config.judge.repeats, attempts=config.judge.attempts)
-        for choice in judges
-    ]
+    specs = [judge_from(choice, config) for choice in judges]
     new, old = specs[0], (specs[1] if len(specs) > 1 else None)
     folder = resolve_run(store, run_ref or canary)
     is_canary = canary is not None and folder.name == canary
